@@ -1,0 +1,231 @@
+//! The errors of the core, by the kind a caller acts on; their messages are fit for a person
+//! and never carry a secret or a provider's raw body.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Everything that can go wrong in a flow, a refresh or a disconnect.
+#[derive(Debug, Error)]
+pub enum AuthError {
+    /// The provider answered with an OAuth error (`access_denied`, `invalid_scope`, ...).
+    #[error("{}", refused_message(.error, .description.as_deref()))]
+    ProviderRefused { error: String, description: Option<String> },
+
+    /// The grant is gone (`invalid_grant`): the person has to connect the account again.
+    #[error("the provider no longer accepts this account's authorization; reconnect it")]
+    NeedsReconnect { description: Option<String> },
+
+    /// The provider could not be reached.
+    #[error("could not reach the provider: {0}")]
+    Network(String),
+
+    /// The provider did not answer in time.
+    #[error("the provider did not answer in time")]
+    Timeout,
+
+    /// The provider answered something that is not what OAuth says it should. The raw body is
+    /// kept for the log (see [`RawBody::for_log`]) and is not part of the message.
+    #[error("the provider sent an answer Latchkey cannot use: {what}")]
+    BadResponse { what: String, status: Option<u16>, body: RawBody },
+
+    /// The OS keychain cannot be used (locked, absent, refused).
+    #[error("the keychain is unavailable: {0}")]
+    Keychain(String),
+
+    /// A provider lacks its client registration.
+    #[error("{provider} is not configured: {hint}")]
+    NotConfigured { provider: String, hint: String },
+
+    /// A provider's own description is unusable (an `http://` endpoint, a bad URL).
+    #[error("provider configuration is invalid: {0}")]
+    InvalidConfig(String),
+
+    /// The redirect back from the browser was not a valid callback for a flow in progress.
+    #[error("{0}")]
+    Callback(#[from] CallbackError),
+
+    #[error("there is no provider named {0:?}")]
+    UnknownProvider(String),
+
+    #[error("there is no connection {0:?}")]
+    UnknownConnection(String),
+
+    /// The non-secret metadata file could not be read or written.
+    #[error("could not save Latchkey's data: {0}")]
+    Storage(String),
+}
+
+impl AuthError {
+    /// Whether trying the same request again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            AuthError::Network(_) | AuthError::Timeout => true,
+            AuthError::BadResponse { status: Some(s), .. } => *s >= 500 || *s == 429,
+            _ => false,
+        }
+    }
+}
+
+fn refused_message(error: &str, description: Option<&str>) -> String {
+    let base = match error {
+        "access_denied" => "access was declined at the provider".to_owned(),
+        "invalid_client" | "unauthorized_client" => {
+            "the provider does not accept Latchkey's client registration".to_owned()
+        }
+        "invalid_scope" => "the provider refused the requested permissions".to_owned(),
+        "temporarily_unavailable" | "server_error" => {
+            "the provider is having trouble; try again later".to_owned()
+        }
+        other => format!("the provider refused ({})", printable(other, 64)),
+    };
+    match description {
+        Some(d) if !d.trim().is_empty() => format!("{base}: {}", printable(d, 300)),
+        _ => base,
+    }
+}
+
+/// Why a redirect from the browser was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CallbackError {
+    #[error("not a Latchkey callback: {0}")]
+    NotACallback(String),
+    #[error("the callback is for an unknown provider")]
+    UnknownProvider,
+    #[error("the callback is malformed: {0}")]
+    Malformed(String),
+    #[error("the callback matches no sign-in in progress (it may have been used already)")]
+    UnknownState,
+    #[error("the sign-in took too long and has expired; start it again")]
+    Expired,
+    #[error("the callback arrived on another provider's path than the one the sign-in started with")]
+    ProviderMismatch,
+    #[error("the callback names another issuer than the provider's; the sign-in was stopped")]
+    IssuerMismatch,
+    #[error("the provider promises to name itself in the callback and did not; the sign-in was stopped")]
+    MissingIssuer,
+    #[error("the callback carries neither a code nor an error")]
+    MissingCode,
+}
+
+/// The bytes of a response that could not be used. `Debug` shows only the length, so that a
+/// body holding a token cannot reach a log by accident; [`RawBody::for_log`] gives a redacted,
+/// bounded text for the log.
+#[derive(Clone, Default)]
+pub struct RawBody(Vec<u8>);
+
+impl RawBody {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// At most 1 KiB of the body, with every JSON value under a key that looks secret
+    /// (`*token*`, `*secret*`, `code`, `*password*`) replaced by `[redacted]`. A body that is not
+    /// JSON is shown only when it contains no such key.
+    pub fn for_log(&self) -> String {
+        const LIMIT: usize = 1024;
+        let text = String::from_utf8_lossy(&self.0);
+        let shown = match serde_json::from_slice::<serde_json::Value>(&self.0) {
+            Ok(mut value) => {
+                redact_json(&mut value);
+                value.to_string()
+            }
+            Err(_) if looks_secret(&text.to_ascii_lowercase()) => {
+                format!("[{} bytes, not JSON, withheld: it mentions a token]", self.0.len())
+            }
+            Err(_) => text.into_owned(),
+        };
+        printable(&shown, LIMIT)
+    }
+}
+
+impl fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawBody({} bytes)", self.0.len())
+    }
+}
+
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("token") || key.contains("secret") || key == "code" || key.contains("password")
+}
+
+fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if looks_secret(key) && !v.is_null() {
+                    *v = serde_json::Value::String("[redacted]".into());
+                } else {
+                    redact_json(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+/// `text` without control characters, cut to `limit` characters.
+pub(crate) fn printable(text: &str, limit: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(limit)
+        .collect();
+    if text.chars().count() > limit {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_body_debug_shows_only_the_length() {
+        let body = RawBody::new(br#"{"access_token":"sekrit"}"#.to_vec());
+        assert_eq!(format!("{body:?}"), "RawBody(25 bytes)");
+    }
+
+    #[test]
+    fn raw_body_for_log_redacts_secret_fields_at_any_depth() {
+        let body = RawBody::new(
+            br#"{"access_token":"a1","nested":{"refresh_token":"r1","ok":1},"list":[{"client_secret":"s"}]}"#
+                .to_vec(),
+        );
+        let log = body.for_log();
+        for secret in ["a1", "r1", "\"s\""] {
+            assert!(!log.contains(secret), "{secret} in {log}");
+        }
+        assert!(log.contains("\"ok\":1"));
+    }
+
+    #[test]
+    fn raw_body_for_log_withholds_non_json_that_mentions_tokens() {
+        let body = RawBody::new(b"access_token=abc&token_type=bearer".to_vec());
+        assert!(!body.for_log().contains("abc"));
+        let html = RawBody::new(b"<html><body>Bad gateway</body></html>".to_vec());
+        assert!(html.for_log().contains("Bad gateway"));
+    }
+
+    #[test]
+    fn refusal_messages_read_as_sentences() {
+        let e = AuthError::ProviderRefused { error: "access_denied".into(), description: None };
+        assert_eq!(e.to_string(), "access was declined at the provider");
+        let e = AuthError::ProviderRefused {
+            error: "weird\u{7}".into(),
+            description: Some("line\nbreak".into()),
+        };
+        assert_eq!(e.to_string(), "the provider refused (weird ): line break");
+    }
+}

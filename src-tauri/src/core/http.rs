@@ -1,0 +1,184 @@
+//! The one HTTP client every provider call goes through: TLS only (loopback excepted), no
+//! redirects, bounded time and size, and errors mapped to [`AuthError`] without URLs or bodies
+//! in their messages.
+
+use std::time::Duration;
+
+use oauth2::{HttpRequest, HttpResponse};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use url::Url;
+
+use super::{AuthError, RawBody};
+
+/// Largest response body read from a provider.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A response read in full.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: RawBody,
+    bytes: Vec<u8>,
+}
+
+impl Response {
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// `Retry-After` in seconds, when the provider gave one as a number.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+    }
+
+    fn is_json(&self) -> bool {
+        serde_json::from_slice::<serde_json::Value>(&self.bytes).is_ok()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+}
+
+impl HttpClient {
+    /// A client whose every request must complete within `timeout`.
+    pub fn new(timeout: Duration) -> Result<Self, AuthError> {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .https_only(false) // enforced per request by `check_url`, which allows loopback
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("Latchkey/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AuthError::Network(format!("cannot start an HTTP client: {e}")))?;
+        Ok(Self { client })
+    }
+
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends `request` and reads its answer (at most 1 MiB).
+    pub async fn execute(&self, request: reqwest::Request) -> Result<Response, AuthError> {
+        check_url(request.url())?;
+        let mut response = self.client.execute(request).await.map_err(map_reqwest_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(map_reqwest_error)? {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(AuthError::BadResponse {
+                    what: "the answer is larger than 1 MiB".into(),
+                    status: Some(status.as_u16()),
+                    body: RawBody::default(),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Response { status, headers, body: RawBody::new(bytes.clone()), bytes })
+    }
+
+    /// The transport `oauth2` uses for token requests. Answers that are not OAuth answers at all
+    /// (a 5xx, a 429, an HTML page, a redirect) become errors here, with their status and body,
+    /// so that `oauth2` only ever parses JSON.
+    pub async fn oauth2_call(&self, request: HttpRequest) -> Result<HttpResponse, AuthError> {
+        let (parts, body) = request.into_parts();
+        let url = Url::parse(&parts.uri.to_string())
+            .map_err(|e| AuthError::InvalidConfig(format!("bad endpoint URL: {e}")))?;
+        let mut builder = self.client.request(parts.method, url).body(body);
+        for (name, value) in parts.headers.iter() {
+            builder = builder.header(name, value);
+        }
+        let request = builder.build().map_err(map_reqwest_error)?;
+        let response = self.execute(request).await?;
+        let status = response.status;
+
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            let what = match response.retry_after() {
+                Some(s) => format!("HTTP {} (retry after {s} s)", status.as_u16()),
+                None => format!("HTTP {}", status.as_u16()),
+            };
+            return Err(AuthError::BadResponse { what, status: Some(status.as_u16()), body: response.body });
+        }
+        if !response.is_json() {
+            let what = if status.is_success() {
+                "the token endpoint did not answer with JSON".to_owned()
+            } else {
+                format!("HTTP {} without an OAuth error", status.as_u16())
+            };
+            return Err(AuthError::BadResponse { what, status: Some(status.as_u16()), body: response.body });
+        }
+
+        // Some providers label JSON as text/plain, and some answer 201; oauth2 wants 200 + JSON.
+        let status = if status.is_success() { StatusCode::OK } else { status };
+        let mut out = HttpResponse::new(response.bytes);
+        *out.status_mut() = status;
+        out.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
+        Ok(out)
+    }
+}
+
+/// `oauth2` sends its token requests through [`HttpClient::oauth2_call`].
+impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
+    type Error = AuthError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, AuthError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.oauth2_call(request))
+    }
+}
+
+/// TLS for every call to a provider; plain HTTP only to a loopback address (tests and the
+/// built-in Demo provider). Checklist line 19.
+pub fn check_url(url: &Url) -> Result<(), AuthError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        other => Err(AuthError::InvalidConfig(format!(
+            "{other}:// endpoints are refused; providers must use https (host {})",
+            url.host_str().unwrap_or("?")
+        ))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    }
+}
+
+fn map_reqwest_error(error: reqwest::Error) -> AuthError {
+    if error.is_timeout() {
+        return AuthError::Timeout;
+    }
+    // Without the URL, and with the cause chain, which says "connection refused" and the like.
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    AuthError::Network(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_is_allowed() {
+        for ok in ["https://example.com/token", "http://127.0.0.1:8080/t", "http://[::1]:9/t"] {
+            assert!(check_url(&Url::parse(ok).unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["http://example.com/token", "http://localhost:80/t", "ftp://x/y", "http://10.0.0.1/t"] {
+            assert!(check_url(&Url::parse(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The connection manager: starts flows, completes them from the callback, disconnects, and
+//! lists connections without their secrets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument, warn, Span};
+use url::Url;
+
+use super::metadata::MetadataStore;
+use super::redirect::{self, redact_for_log, Outcome};
+use super::vault::{Secrets, Vault};
+use super::{AuthError, AuthProvider, CallbackError, ConnectionId, ProviderId, TokenResponse};
+
+/// How long a sign-in may take before its state is refused.
+pub const DEFAULT_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// The seam through which the authorization URL reaches a browser: the app passes the system
+/// browser, tests pass a recorder.
+pub trait Browser: Send + Sync {
+    fn open(&self, url: &Url) -> Result<(), String>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Connected,
+    /// The provider refused the grant; the person must connect again. Tokens are kept.
+    NeedsReconnect,
+}
+
+/// A connected account, without its secrets: this is what the window and the log may see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub provider: ProviderId,
+    pub nickname: String,
+    pub connected_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    pub status: ConnectionStatus,
+}
+
+/// A sign-in that was started: the URL opened in the browser (also shown so a person can copy
+/// it) and the id that cancels it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingConnect {
+    pub flow_id: String,
+    pub provider: ProviderId,
+    pub url: Url,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What is remembered of a sign-in until its callback. Not `Clone`: it is taken out once.
+struct PendingFlow {
+    flow_id: String,
+    provider: ProviderId,
+    verifier: Option<PkceCodeVerifier>,
+    redirect_uri: String,
+    expires: Instant,
+}
+
+/// Where the manager keeps things.
+#[derive(Clone, Debug)]
+pub struct ManagerOptions {
+    /// The keychain service name all entries are filed under.
+    pub keychain_service: String,
+    /// The directory of the metadata file.
+    pub data_dir: PathBuf,
+    pub flow_ttl: Duration,
+}
+
+impl ManagerOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            keychain_service: redirect::APP_IDENTIFIER.to_owned(),
+            data_dir: data_dir.into(),
+            flow_ttl: DEFAULT_FLOW_TTL,
+        }
+    }
+}
+
+pub struct ConnectionManager {
+    providers: RwLock<BTreeMap<ProviderId, Arc<dyn AuthProvider>>>,
+    pending: Mutex<HashMap<String, PendingFlow>>,
+    vault: Vault,
+    metadata: Mutex<MetadataStore>,
+    browser: Arc<dyn Browser>,
+    flow_ttl: Duration,
+}
+
+impl ConnectionManager {
+    pub fn new(options: ManagerOptions, browser: Arc<dyn Browser>) -> Result<Self, AuthError> {
+        Self::with_vault(options.clone(), Vault::new(options.keychain_service), browser)
+    }
+
+    pub fn with_vault(options: ManagerOptions, vault: Vault, browser: Arc<dyn Browser>) -> Result<Self, AuthError> {
+        Ok(Self {
+            providers: RwLock::new(BTreeMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            vault,
+            metadata: Mutex::new(MetadataStore::open(&options.data_dir)?),
+            browser,
+            flow_ttl: options.flow_ttl,
+        })
+    }
+
+    /// Adds a provider, replacing one of the same name.
+    pub fn add_provider(&self, provider: Arc<dyn AuthProvider>) {
+        let mut providers = self.providers.write().unwrap_or_else(|p| p.into_inner());
+        providers.insert(provider.name().clone(), provider);
+    }
+
+    pub fn providers(&self) -> Vec<Arc<dyn AuthProvider>> {
+        let providers = self.providers.read().unwrap_or_else(|p| p.into_inner());
+        providers.values().cloned().collect()
+    }
+
+    pub fn provider(&self, id: &ProviderId) -> Option<Arc<dyn AuthProvider>> {
+        let providers = self.providers.read().unwrap_or_else(|p| p.into_inner());
+        providers.get(id).cloned()
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Starts a sign-in: a fresh state (256 random bits) and PKCE verifier, remembered with the
+    /// provider and the exact redirect URI for the flow's lifetime; then opens the browser.
+    #[instrument(skip_all, fields(provider = %provider))]
+    pub fn connect(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+        let p = self
+            .provider(provider)
+            .ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
+        p.check_configured()?;
+
+        let state = CsrfToken::new_random_len(32);
+        let (challenge, verifier) = if p.uses_pkce() {
+            let (c, v) = PkceCodeChallenge::new_random_sha256();
+            (Some(c), Some(v))
+        } else {
+            (None, None)
+        };
+        let redirect_uri = redirect::redirect_uri(provider);
+        let url = p.get_url(&redirect_uri, state.secret(), challenge.as_ref())?;
+        let flow_id = format!("{:016x}", rand::random::<u64>());
+        let flow = PendingFlow {
+            flow_id: flow_id.clone(),
+            provider: provider.clone(),
+            verifier,
+            redirect_uri,
+            expires: Instant::now() + self.flow_ttl,
+        };
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            self.forget_stale(&mut pending);
+            pending.insert(state.secret().clone(), flow);
+        }
+        info!(flow = %flow_id, "sign-in started");
+        if let Err(e) = self.browser.open(&url) {
+            // The flow stays: the window offers the link to copy.
+            warn!(flow = %flow_id, error = %e, "the browser did not open");
+        }
+        let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
+        Ok(PendingConnect { flow_id, provider: provider.clone(), url, expires_at: Utc::now() + ttl })
+    }
+
+    /// Cancels a sign-in in progress; its callback will be refused. False if there was none.
+    pub fn cancel(&self, flow_id: &str) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let before = pending.len();
+        pending.retain(|_, flow| flow.flow_id != flow_id);
+        let cancelled = pending.len() != before;
+        if cancelled {
+            info!(flow = %flow_id, "sign-in cancelled");
+        }
+        cancelled
+    }
+
+    /// The sign-ins in progress, as (flow id, provider).
+    pub fn pending_flows(&self) -> Vec<(String, ProviderId)> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending
+            .values()
+            .filter(|f| f.expires > Instant::now())
+            .map(|f| (f.flow_id.clone(), f.provider.clone()))
+            .collect()
+    }
+
+    /// Expired flows are kept for one more lifetime, so that a late callback hears "expired"
+    /// rather than "unknown"; then they are forgotten.
+    fn forget_stale(&self, pending: &mut HashMap<String, PendingFlow>) {
+        let now = Instant::now();
+        pending.retain(|_, flow| flow.expires + self.flow_ttl > now);
+    }
+
+    /// Completes a sign-in from the callback URL the browser was redirected to. The callback
+    /// is checked before any request is made: the pending flow is taken out once, the code is
+    /// exchanged only at the flow's provider with its verifier and exact redirect URI, then
+    /// the nickname is asked for and the tokens go to the keychain.
+    #[instrument(skip_all, fields(provider, flow))]
+    pub async fn complete(&self, callback_url: &str) -> Result<Connection, AuthError> {
+        let result = self.complete_inner(callback_url).await;
+        if let Err(e) = &result {
+            warn!(url = %redact_for_log(callback_url), error = %e, "callback refused");
+        }
+        result
+    }
+
+    async fn complete_inner(&self, callback_url: &str) -> Result<Connection, AuthError> {
+        let callback = redirect::parse_callback(callback_url)?;
+        Span::current().record("provider", callback.provider.as_str());
+        let provider = self.provider(&callback.provider).ok_or(CallbackError::UnknownProvider)?;
+
+        let flow = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.remove(&callback.state).ok_or(CallbackError::UnknownState)?
+        };
+        Span::current().record("flow", flow.flow_id.as_str());
+        if Instant::now() >= flow.expires {
+            return Err(CallbackError::Expired.into());
+        }
+        if flow.provider != callback.provider {
+            return Err(CallbackError::ProviderMismatch.into());
+        }
+        match (&callback.iss, provider.issuer()) {
+            (Some(iss), Some(expected)) if iss != expected => return Err(CallbackError::IssuerMismatch.into()),
+            (None, Some(_)) if provider.requires_iss() => return Err(CallbackError::MissingIssuer.into()),
+            _ => {}
+        }
+        let code = match callback.outcome {
+            Outcome::Code(code) => code,
+            Outcome::Error { error, description } => {
+                return Err(AuthError::ProviderRefused { error, description });
+            }
+        };
+
+        let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
+        let nickname = match provider.get_nickname(&tokens.access_token).await {
+            Ok(nickname) => nickname,
+            Err(e) => {
+                self.abandon(&*provider, &tokens).await;
+                return Err(e);
+            }
+        };
+
+        let id = ConnectionId::generate(&callback.provider);
+        let connection = Connection {
+            id: id.clone(),
+            provider: callback.provider.clone(),
+            nickname,
+            connected_at: Utc::now(),
+            expires_at: expires_at(&tokens),
+            scopes: tokens.scope_list(),
+            status: ConnectionStatus::Connected,
+        };
+        let secrets = Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
+        if let Err(e) = self.vault.store(&id, &secrets).await {
+            self.abandon(&*provider, &tokens).await;
+            return Err(e);
+        }
+        let saved = {
+            let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            metadata.upsert(connection.clone())
+        };
+        if let Err(e) = saved {
+            if let Err(cleanup) = self.vault.delete(&id).await {
+                warn!(error = %cleanup, "could not remove the tokens of a connection that was not saved");
+            }
+            self.abandon(&*provider, &tokens).await;
+            return Err(e);
+        }
+        info!(connection = %id, "connected");
+        Ok(connection)
+    }
+
+    /// Tokens obtained for a connection that could not be completed are revoked, so that no
+    /// grant is left that nobody holds.
+    async fn abandon(&self, provider: &dyn AuthProvider, tokens: &TokenResponse) {
+        match provider.revoke(&tokens.access_token).await {
+            Ok(_) => info!("tokens of the unfinished connection revoked"),
+            Err(e) => warn!(error = %e, "could not revoke the tokens of the unfinished connection"),
+        }
+    }
+
+    /// Disconnects: revokes at the provider where it can, then always deletes the local
+    /// secrets and the connection, even when revocation fails.
+    #[instrument(skip_all, fields(connection = %id))]
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        let connection = self
+            .connection(id)
+            .ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
+        let secrets = self.vault.load(id).await?;
+        match (self.provider(&connection.provider), secrets) {
+            (Some(provider), Some(secrets)) => match provider.revoke(&secrets.access_token).await {
+                Ok(true) => info!("revoked at the provider"),
+                Ok(false) => warn!("the provider did not confirm revocation; deleting locally anyway"),
+                Err(e) => warn!(error = %e, "revocation failed; deleting locally anyway"),
+            },
+            (None, _) => warn!(provider = %connection.provider, "provider unknown; deleting locally only"),
+            (_, None) => warn!("the keychain held no tokens for this connection"),
+        }
+        self.vault.delete(id).await?;
+        let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        metadata.remove(id)?;
+        info!("disconnected");
+        Ok(())
+    }
+
+    /// Every connection, without secrets.
+    pub fn list(&self) -> Vec<Connection> {
+        let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        metadata.list().to_vec()
+    }
+
+    pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
+        let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        metadata.get(id).cloned()
+    }
+}
+
+fn expires_at(tokens: &TokenResponse) -> Option<DateTime<Utc>> {
+    let secs = i64::try_from(tokens.expires_in?).ok()?;
+    Utc::now().checked_add_signed(chrono::Duration::seconds(secs))
+}

@@ -1,0 +1,379 @@
+//! The OAuth 2 authorization-code provider driven by data: endpoints, scopes, PKCE, client
+//! authentication and where the nickname lives. Most providers are nothing but an
+//! [`OAuth2Config`].
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse,
+};
+use oauth2::{
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, TokenUrl,
+};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::Method;
+use tracing::{debug, warn};
+use url::Url;
+
+use super::error::printable;
+use super::http::{check_url, HttpClient};
+use super::{AuthError, AuthProvider, ProviderId, TokenResponse};
+
+/// How the client proves itself at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// `client_id` (and `client_secret`, when there is one) in the form body.
+    #[default]
+    RequestBody,
+    /// HTTP Basic with the client id and secret.
+    BasicAuth,
+}
+
+/// Where the account's nickname comes from: an endpoint called with the access token, and the
+/// JSON pointers (RFC 6901) tried in order; the first that names a non-empty string wins.
+#[derive(Clone, Debug)]
+pub struct NicknameSource {
+    pub url: Url,
+    pub method: Method,
+    /// A JSON body to send (a GraphQL query, say); `None` sends none.
+    pub body: Option<serde_json::Value>,
+    pub pointers: Vec<String>,
+}
+
+/// Everything the generic provider needs to know about one provider.
+#[derive(Clone, Debug)]
+pub struct OAuth2Config {
+    pub name: ProviderId,
+    pub display_name: String,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    /// A separate refresh endpoint (Figma); `None` refreshes at `token_url`.
+    pub refresh_url: Option<Url>,
+    /// RFC 7009 revocation endpoint; `None` when the provider has none.
+    pub revoke_url: Option<Url>,
+    pub scopes: Vec<String>,
+    /// How scopes are joined in the authorization URL (" " by the RFC, "," for some).
+    pub scope_separator: String,
+    pub extra_auth_params: Vec<(String, String)>,
+    pub extra_token_params: Vec<(String, String)>,
+    pub pkce: bool,
+    pub client_auth: ClientAuth,
+    /// `None` means not configured: see `setup_hint`.
+    pub client_id: Option<String>,
+    /// Not really secret in a desktop app (checklist line 15); never logged all the same.
+    pub client_secret: Option<ClientSecret>,
+    pub nickname: NicknameSource,
+    pub issuer: Option<String>,
+    pub requires_iss: bool,
+    /// What to do when `client_id` is missing ("set LINEAR_CLIENT_ID").
+    pub setup_hint: String,
+}
+
+impl OAuth2Config {
+    /// Checks what can be checked before any request: every provider URL is https (or
+    /// loopback http, for tests and the Demo provider).
+    pub fn validate(&self) -> Result<(), AuthError> {
+        let mut urls = vec![&self.authorize_url, &self.token_url, &self.nickname.url];
+        urls.extend(self.refresh_url.iter());
+        urls.extend(self.revoke_url.iter());
+        urls.into_iter().try_for_each(check_url)
+    }
+}
+
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// An OAuth 2 provider described by an [`OAuth2Config`].
+pub struct GenericOAuth2Provider {
+    config: OAuth2Config,
+    http: HttpClient,
+}
+
+impl GenericOAuth2Provider {
+    pub fn new(config: OAuth2Config, http: HttpClient) -> Result<Self, AuthError> {
+        config.validate()?;
+        Ok(Self { config, http })
+    }
+
+    pub fn config(&self) -> &OAuth2Config {
+        &self.config
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    fn client_id(&self) -> Result<&str, AuthError> {
+        self.config
+            .client_id
+            .as_deref()
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| AuthError::NotConfigured {
+                provider: self.config.display_name.clone(),
+                hint: self.config.setup_hint.clone(),
+            })
+    }
+
+    fn client(&self, token_url: &Url) -> Result<Client, AuthError> {
+        let mut client = oauth2::Client::new(ClientId::new(self.client_id()?.to_owned()))
+            .set_auth_uri(AuthUrl::from_url(self.config.authorize_url.clone()))
+            .set_token_uri(TokenUrl::from_url(token_url.clone()))
+            .set_auth_type(match self.config.client_auth {
+                ClientAuth::RequestBody => AuthType::RequestBody,
+                ClientAuth::BasicAuth => AuthType::BasicAuth,
+            });
+        if let Some(secret) = &self.config.client_secret {
+            client = client.set_client_secret(secret.clone());
+        }
+        Ok(client)
+    }
+
+    /// Reads the nickname from a JSON document by the configured pointers.
+    pub fn nickname_from_json(&self, doc: &serde_json::Value) -> Option<String> {
+        self.config.nickname.pointers.iter().find_map(|p| {
+            doc.pointer(p)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| printable(s, 200))
+        })
+    }
+
+    /// Calls the nickname endpoint with the token in the `Authorization` header (never in the
+    /// URL: checklist line 17) and returns its JSON.
+    pub async fn fetch_nickname_document(
+        &self,
+        access_token: &AccessToken,
+    ) -> Result<serde_json::Value, AuthError> {
+        let source = &self.config.nickname;
+        let mut request = self
+            .http
+            .inner()
+            .request(source.method.clone(), source.url.clone())
+            .header(AUTHORIZATION, format!("Bearer {}", access_token.secret()))
+            .header(ACCEPT, "application/json");
+        if let Some(body) = &source.body {
+            request = request.json(body);
+        }
+        let request = request
+            .build()
+            .map_err(|e| AuthError::InvalidConfig(format!("nickname request: {e}")))?;
+        let response = self.http.execute(request).await?;
+        let status = response.status;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(AuthError::ProviderRefused {
+                error: "invalid_token".into(),
+                description: Some("the provider did not accept the new access token".into()),
+            });
+        }
+        if !status.is_success() {
+            return Err(AuthError::BadResponse {
+                what: format!("the account details request failed with HTTP {}", status.as_u16()),
+                status: Some(status.as_u16()),
+                body: response.body,
+            });
+        }
+        serde_json::from_slice(response.bytes()).map_err(|_| AuthError::BadResponse {
+            what: "the account details are not JSON".into(),
+            status: Some(status.as_u16()),
+            body: response.body,
+        })
+    }
+
+    fn token_error(&self, error: RequestTokenError<AuthError, BasicErrorResponse>) -> AuthError {
+        match error {
+            RequestTokenError::ServerResponse(response) => {
+                let description = response.error_description().cloned();
+                match response.error() {
+                    BasicErrorResponseType::InvalidGrant => AuthError::NeedsReconnect { description },
+                    other => AuthError::ProviderRefused { error: other.as_ref().to_owned(), description },
+                }
+            }
+            RequestTokenError::Request(error) => error,
+            RequestTokenError::Parse(error, body) => {
+                let body = super::RawBody::new(body);
+                // The serde message names the field, not its value, when it is ours.
+                let what = match error.inner().to_string() {
+                    m if m.contains("access_token") => "the answer has no access token".to_owned(),
+                    _ => format!("the answer is not a token response (at {})", error.path()),
+                };
+                AuthError::BadResponse { what, status: None, body }
+            }
+            RequestTokenError::Other(message) => AuthError::BadResponse {
+                what: message,
+                status: None,
+                body: Default::default(),
+            },
+        }
+    }
+
+    fn checked(&self, tokens: TokenResponse) -> Result<TokenResponse, AuthError> {
+        if tokens.is_bearer() {
+            Ok(tokens)
+        } else {
+            Err(AuthError::BadResponse {
+                what: format!(
+                    "the provider issued a {:?} token; Latchkey can only use bearer tokens",
+                    printable(&tokens.token_type, 40)
+                ),
+                status: None,
+                body: Default::default(),
+            })
+        }
+    }
+
+    /// RFC 7009 revocation of `token`: a form POST of `token` and `token_type_hint`, with the
+    /// client authenticated as at the token endpoint. HTTP 200 is success, even for a token the
+    /// provider no longer knows. Written here rather than with `oauth2`, which refuses plain
+    /// HTTP endpoints and so the loopback Demo provider and test servers.
+    pub async fn revoke_token(&self, token: &str, hint: &str) -> Result<bool, AuthError> {
+        let Some(url) = &self.config.revoke_url else {
+            return Ok(true);
+        };
+        let client_id = self.client_id()?;
+        let mut form = vec![("token", token), ("token_type_hint", hint)];
+        let mut request = self.http.inner().post(url.clone()).header(ACCEPT, "application/json");
+        match (self.config.client_auth, &self.config.client_secret) {
+            (ClientAuth::BasicAuth, Some(secret)) => {
+                request = request.basic_auth(client_id, Some(secret.secret()));
+            }
+            (_, secret) => {
+                form.push(("client_id", client_id));
+                if let Some(secret) = secret {
+                    form.push(("client_secret", secret.secret()));
+                }
+            }
+        }
+        let request = request
+            .form(&form)
+            .build()
+            .map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
+        let response = self.http.execute(request).await?;
+        if response.status.is_success() {
+            return Ok(true);
+        }
+        warn!(status = response.status.as_u16(), body = %response.body.for_log(), "revocation refused");
+        Ok(false)
+    }
+}
+
+#[async_trait]
+impl AuthProvider for GenericOAuth2Provider {
+    fn name(&self) -> &ProviderId {
+        &self.config.name
+    }
+
+    fn display_name(&self) -> &str {
+        &self.config.display_name
+    }
+
+    fn check_configured(&self) -> Result<(), AuthError> {
+        self.client_id().map(|_| ())
+    }
+
+    fn uses_pkce(&self) -> bool {
+        self.config.pkce
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.config.issuer.as_deref()
+    }
+
+    fn requires_iss(&self) -> bool {
+        self.config.requires_iss
+    }
+
+    fn get_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        pkce: Option<&PkceCodeChallenge>,
+    ) -> Result<Url, AuthError> {
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| AuthError::InvalidConfig(format!("redirect URI: {e}")))?;
+        let client = self.client(&self.config.token_url)?;
+        let state = state.to_owned();
+        let mut request = client
+            .authorize_url(move || CsrfToken::new(state))
+            .set_redirect_uri(Cow::Owned(redirect));
+        if !self.config.scopes.is_empty() {
+            // Joined here so that a provider's own separator survives (oauth2 joins with " ").
+            request = request.add_scope(Scope::new(self.config.scopes.join(&self.config.scope_separator)));
+        }
+        if let Some(challenge) = pkce.filter(|_| self.config.pkce) {
+            request = request.set_pkce_challenge(challenge.clone());
+        }
+        for (name, value) in &self.config.extra_auth_params {
+            request = request.add_extra_param(name.as_str(), value.as_str());
+        }
+        Ok(request.url().0)
+    }
+
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        pkce_verifier: Option<PkceCodeVerifier>,
+    ) -> Result<TokenResponse, AuthError> {
+        let redirect = RedirectUrl::new(redirect_uri.to_owned())
+            .map_err(|e| AuthError::InvalidConfig(format!("redirect URI: {e}")))?;
+        let client = self.client(&self.config.token_url)?;
+        let mut request = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_redirect_uri(Cow::Owned(redirect));
+        if let Some(verifier) = pkce_verifier.filter(|_| self.config.pkce) {
+            request = request.set_pkce_verifier(verifier);
+        }
+        for (name, value) in &self.config.extra_token_params {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        debug!(provider = %self.config.name, "exchanging the authorization code");
+        let tokens = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| self.token_error(e))?;
+        self.checked(tokens)
+    }
+
+    async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenResponse, AuthError> {
+        let url = self.config.refresh_url.as_ref().unwrap_or(&self.config.token_url);
+        let client = self.client(url)?;
+        let mut request = client.exchange_refresh_token(refresh_token);
+        for (name, value) in &self.config.extra_token_params {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
+        debug!(provider = %self.config.name, "refreshing");
+        let tokens = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| self.token_error(e))?;
+        self.checked(tokens)
+    }
+
+    async fn get_nickname(&self, access_token: &AccessToken) -> Result<String, AuthError> {
+        let doc = self.fetch_nickname_document(access_token).await?;
+        self.nickname_from_json(&doc).ok_or_else(|| AuthError::BadResponse {
+            what: "the account details carry no name".into(),
+            status: None,
+            body: super::RawBody::new(doc.to_string()),
+        })
+    }
+
+    async fn revoke(&self, access_token: &AccessToken) -> Result<bool, AuthError> {
+        self.revoke_token(access_token.secret(), "access_token").await
+    }
+}

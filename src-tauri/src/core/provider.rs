@@ -1,0 +1,74 @@
+//! The provider contract (`../shared/reference/auth-provider-contract.md`) in Rust: the names and
+//! parameters of the reference, plus what PKCE and the issuer check need.
+
+use async_trait::async_trait;
+use oauth2::{AccessToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken};
+use url::Url;
+
+use super::{AuthError, ProviderId, TokenResponse};
+
+/// One OAuth provider. Most are a [`GenericOAuth2Provider`](super::oauth2_generic::GenericOAuth2Provider)
+/// configured by data; a provider with a quirk wraps one and overrides the method that differs.
+///
+/// PKCE is added so that a provider without it can ignore it: `get_url` receives the challenge
+/// (or `None` when [`AuthProvider::uses_pkce`] is false) and `exchange` the verifier, which is
+/// moved in because it is used once.
+#[async_trait]
+pub trait AuthProvider: Send + Sync {
+    /// Unique identifier, used in the redirect path and in credential storage.
+    fn name(&self) -> &ProviderId;
+
+    /// The name a person reads ("Linear").
+    fn display_name(&self) -> &str {
+        self.name().as_str()
+    }
+
+    /// `Ok` when the provider has what it needs (a client id); otherwise
+    /// [`AuthError::NotConfigured`] saying what to set.
+    fn check_configured(&self) -> Result<(), AuthError> {
+        Ok(())
+    }
+
+    /// Whether flows send a PKCE challenge (S256). True unless the provider is known to break.
+    fn uses_pkce(&self) -> bool {
+        true
+    }
+
+    /// The issuer identifier that must match the callback's `iss` (RFC 9207), when known.
+    fn issuer(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether the provider always sends `iss` in its authorization response, so that a
+    /// response without it is refused.
+    fn requires_iss(&self) -> bool {
+        false
+    }
+
+    /// The authorization URL to open in the system browser.
+    fn get_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        pkce: Option<&PkceCodeChallenge>,
+    ) -> Result<Url, AuthError>;
+
+    /// Exchanges an authorization code for tokens, with the same `redirect_uri` as `get_url`.
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        pkce_verifier: Option<PkceCodeVerifier>,
+    ) -> Result<TokenResponse, AuthError>;
+
+    /// Gets a new access token (and maybe a new refresh token) for a refresh token.
+    async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenResponse, AuthError>;
+
+    /// A name the person recognises for the account: an email, a username or an organisation.
+    async fn get_nickname(&self, access_token: &AccessToken) -> Result<String, AuthError>;
+
+    /// Revokes the token at the provider. `Ok(true)` when revoked (or nothing to do).
+    async fn revoke(&self, _access_token: &AccessToken) -> Result<bool, AuthError> {
+        Ok(true)
+    }
+}

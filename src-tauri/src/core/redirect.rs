@@ -1,0 +1,224 @@
+//! The redirect URI (a reverse-domain private-use scheme, RFC 8252 §7.1, with one path per
+//! provider) and the strict parser for the callbacks that come back on it.
+
+use url::Url;
+
+use super::error::printable;
+use super::{CallbackError, ProviderId};
+
+/// The app's identifier, which is also its URI scheme and its Tauri identifier.
+pub const APP_IDENTIFIER: &str = "dev.latchkey.desktop";
+/// The private-use URI scheme providers redirect to.
+pub const SCHEME: &str = APP_IDENTIFIER;
+/// The path under which each provider has its own callback.
+pub const CALLBACK_PATH: &str = "/oauth/callback/";
+
+/// Longest callback URL accepted.
+const MAX_CALLBACK_LEN: usize = 8 * 1024;
+/// Longest value of one callback parameter.
+const MAX_PARAM_LEN: usize = 4 * 1024;
+
+/// `dev.latchkey.desktop:/oauth/callback/<provider>`: one slash after the colon, as RFC 8252
+/// §7.1 asks.
+pub fn redirect_uri(provider: &ProviderId) -> String {
+    format!("{SCHEME}:{CALLBACK_PATH}{provider}")
+}
+
+/// What the provider said in the redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Code(String),
+    Error { error: String, description: Option<String> },
+}
+
+/// A callback that passed the syntactic checks; whether it matches a flow is the manager's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub provider: ProviderId,
+    pub state: String,
+    pub outcome: Outcome,
+    pub iss: Option<String>,
+}
+
+/// Parses a callback strictly: our scheme, no authority, the exact path of one provider, no
+/// fragment, each known parameter at most once, a `state`, and either a `code` or an `error`.
+/// Unknown parameters are ignored, as providers add their own (`scope`, `authuser`, ...).
+pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
+    if raw.len() > MAX_CALLBACK_LEN {
+        return Err(CallbackError::NotACallback("too long".into()));
+    }
+    let url = Url::parse(raw).map_err(|_| CallbackError::NotACallback("not a URL".into()))?;
+    if url.scheme() != SCHEME {
+        return Err(CallbackError::NotACallback("another scheme".into()));
+    }
+    // What the url crate normalises (dot segments, case in the scheme) is refused: the raw text
+    // must start with exactly our prefix.
+    let prefix = format!("{SCHEME}:{CALLBACK_PATH}");
+    if !raw.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)) {
+        return Err(CallbackError::NotACallback("not the callback path".into()));
+    }
+    if url.host().is_some() || url.port().is_some() || !url.username().is_empty() {
+        return Err(CallbackError::NotACallback("has an authority".into()));
+    }
+    if url.fragment().is_some() {
+        return Err(CallbackError::Malformed(
+            "it has a fragment; only the authorization-code flow is accepted".into(),
+        ));
+    }
+    let raw_name = raw[prefix.len()..].split('?').next().unwrap_or_default();
+    let provider = ProviderId::new(raw_name).map_err(|_| CallbackError::UnknownProvider)?;
+    if url.path() != format!("{CALLBACK_PATH}{provider}") {
+        return Err(CallbackError::NotACallback("not the callback path".into()));
+    }
+
+    let mut state = None;
+    let mut code = None;
+    let mut error = None;
+    let mut description = None;
+    let mut iss = None;
+    for (key, value) in url.query_pairs() {
+        let slot = match key.as_ref() {
+            "state" => &mut state,
+            "code" => &mut code,
+            "error" => &mut error,
+            "error_description" => &mut description,
+            "iss" => &mut iss,
+            "access_token" | "id_token" | "refresh_token" => {
+                return Err(CallbackError::Malformed(
+                    "it carries a token; only the authorization-code flow is accepted".into(),
+                ))
+            }
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(CallbackError::Malformed(format!("{key} appears twice")));
+        }
+        if value.len() > MAX_PARAM_LEN {
+            return Err(CallbackError::Malformed(format!("{key} is too long")));
+        }
+        *slot = Some(value.into_owned());
+    }
+
+    let state = state
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| CallbackError::Malformed("it has no state".into()))?;
+    let outcome = match (code, error) {
+        (Some(_), Some(_)) => {
+            return Err(CallbackError::Malformed("it has both a code and an error".into()))
+        }
+        (Some(code), None) if !code.is_empty() => Outcome::Code(code),
+        (None, Some(error)) if !error.is_empty() => Outcome::Error {
+            error: printable(&error, 64),
+            description: description.map(|d| printable(&d, 300)),
+        },
+        _ => return Err(CallbackError::MissingCode),
+    };
+    Ok(Callback { provider, state, outcome, iss })
+}
+
+/// The callback URL among a process's arguments, as the OS passes a deep link: exactly one
+/// argument after the program name, with our scheme. Anything else is not a deep link.
+pub fn callback_from_args<S: AsRef<str>>(args: &[S]) -> Option<&str> {
+    match args {
+        [_program, url] if is_our_scheme(url.as_ref()) => Some(url.as_ref()),
+        _ => None,
+    }
+}
+
+fn is_our_scheme(text: &str) -> bool {
+    text.get(..SCHEME.len() + 1)
+        .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{SCHEME}:")))
+}
+
+/// A URL fit for a log line: scheme and path only, never the query that carries the code and
+/// state.
+pub fn redact_for_log(raw: &str) -> String {
+    let cut = raw.find(['?', '#']).unwrap_or(raw.len());
+    printable(&raw[..cut], 120)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str) -> ProviderId {
+        ProviderId::new(name).unwrap()
+    }
+
+    #[test]
+    fn redirect_uri_has_one_slash_after_the_scheme() {
+        assert_eq!(redirect_uri(&p("linear")), "dev.latchkey.desktop:/oauth/callback/linear");
+    }
+
+    #[test]
+    fn parses_a_code_callback() {
+        let cb = parse_callback("dev.latchkey.desktop:/oauth/callback/linear?code=abc&state=xyz&scope=read")
+            .unwrap();
+        assert_eq!(cb.provider, p("linear"));
+        assert_eq!(cb.state, "xyz");
+        assert_eq!(cb.outcome, Outcome::Code("abc".into()));
+        assert_eq!(cb.iss, None);
+    }
+
+    #[test]
+    fn parses_an_error_callback_with_issuer() {
+        let cb = parse_callback(
+            "dev.latchkey.desktop:/oauth/callback/demo?error=access_denied&error_description=User+said+no&state=s&iss=https%3A%2F%2Fid.example",
+        )
+        .unwrap();
+        assert_eq!(
+            cb.outcome,
+            Outcome::Error { error: "access_denied".into(), description: Some("User said no".into()) }
+        );
+        assert_eq!(cb.iss.as_deref(), Some("https://id.example"));
+    }
+
+    #[test]
+    fn refuses_junk() {
+        let junk = [
+            "",
+            "hello",
+            "https://example.com/oauth/callback/linear?code=a&state=b",
+            "other.app:/oauth/callback/linear?code=a&state=b",
+            "dev.latchkey.desktop://oauth/callback/linear?code=a&state=b",
+            "dev.latchkey.desktop:oauth/callback/linear?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/callback/../callback/linear?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear/extra?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/callback/Linear?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/callback/?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear?code=a",
+            "dev.latchkey.desktop:/oauth/callback/linear?state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear?code=a&code=c&state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear?code=a&state=b&state=c",
+            "dev.latchkey.desktop:/oauth/callback/linear?code=a&error=x&state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear?code=a&state=b#frag",
+            "dev.latchkey.desktop:/oauth/callback/linear#access_token=t&state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear?access_token=t&state=b",
+            "dev.latchkey.desktop:/oauth/callback/linear?code=&state=b",
+            "dev.latchkey.desktop:/oauth/callback/lin%65ar?code=a&state=b",
+        ];
+        for raw in junk {
+            assert!(parse_callback(raw).is_err(), "accepted {raw:?}");
+        }
+        let huge = format!("dev.latchkey.desktop:/oauth/callback/linear?code={}&state=b", "a".repeat(9000));
+        assert!(parse_callback(&huge).is_err());
+    }
+
+    #[test]
+    fn deep_links_are_taken_only_as_the_single_argument() {
+        let url = "dev.latchkey.desktop:/oauth/callback/demo?code=a&state=b";
+        assert_eq!(callback_from_args(&["latchkey", url]), Some(url));
+        assert_eq!(callback_from_args(&["latchkey"]), None);
+        assert_eq!(callback_from_args(&["latchkey", "--flag", url]), None);
+        assert_eq!(callback_from_args(&["latchkey", url, "extra"]), None);
+        assert_eq!(callback_from_args(&["latchkey", "https://evil.example/"]), None);
+    }
+
+    #[test]
+    fn log_form_drops_the_query() {
+        assert_eq!(
+            redact_for_log("dev.latchkey.desktop:/oauth/callback/demo?code=secret&state=s"),
+            "dev.latchkey.desktop:/oauth/callback/demo"
+        );
+    }
+}

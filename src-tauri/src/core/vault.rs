@@ -1,0 +1,298 @@
+//! Tokens in the OS keychain (the Secret Service on Linux, Keychain on macOS, Credential
+//! Manager on Windows), one entry per connection, split across entries only where the platform
+//! limits an entry's size.
+//!
+//! The platform stores are the ones the `keyring` 4 crate picks, used through `keyring-core`
+//! directly (as keyring 4 itself advises applications to): keyring 4's `Entry` creates its store
+//! once per process, so a keychain that was locked, restarted or not yet running at the first
+//! call would stay unusable until Latchkey restarts. Here a failed store is built anew on the
+//! next call.
+//!
+//! Layout: service [`Vault::service`], user = the connection id, value = a small JSON bundle
+//! `{"v":1,"access_token":…,"refresh_token":…}`. One write replaces both tokens at once, so a
+//! refresh can never leave a new access token beside an old refresh token. Where an entry is
+//! limited (Windows: 2,560 bytes) and the bundle is larger, the bundle is split into parts
+//! stored as `<id>.<generation>.<n>`, written before the head entry that names them, so a reader
+//! sees either the old bundle or the new one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use keyring_core::{CredentialStore, Entry, Error as KeyringError};
+use oauth2::{AccessToken, RefreshToken};
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use super::{AuthError, ConnectionId};
+
+/// The secrets of one connection.
+pub struct Secrets {
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets([redacted])")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Bundle {
+    v: u8,
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    v: u8,
+    parts: u32,
+    generation: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Whole(Bundle),
+    Split(Head),
+}
+
+/// The largest value one entry takes on this platform, when there is a limit.
+pub fn platform_entry_limit() -> Option<usize> {
+    if cfg!(windows) {
+        // CRED_MAX_CREDENTIAL_BLOB_SIZE is 2,560 bytes; stay clear of it.
+        Some(2048)
+    } else {
+        None
+    }
+}
+
+/// The process's connection to the platform store, built on first use and again after a
+/// failure.
+static STORE: Mutex<Option<Arc<CredentialStore>>> = Mutex::new(None);
+
+fn platform_store() -> Result<Arc<CredentialStore>, KeyringError> {
+    #[cfg(target_os = "macos")]
+    let store: Arc<CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
+    #[cfg(target_os = "windows")]
+    let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new()?;
+    #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+    let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()?;
+    Ok(store)
+}
+
+fn shared_store() -> Result<Arc<CredentialStore>, AuthError> {
+    let mut slot = STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(store) = slot.as_ref() {
+        return Ok(store.clone());
+    }
+    let store = platform_store().map_err(|e| {
+        AuthError::Keychain(match e {
+            KeyringError::PlatformFailure(cause) | KeyringError::NoStorageAccess(cause) => {
+                format!("cannot reach it ({cause}); on Linux a Secret Service such as gnome-keyring must be running")
+            }
+            other => describe(&other),
+        })
+    })?;
+    *slot = Some(store.clone());
+    Ok(store)
+}
+
+fn forget_store() {
+    let mut slot = STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *slot = None;
+}
+
+/// A message for a keychain error that never includes the bytes some variants carry.
+fn describe(error: &KeyringError) -> String {
+    match error {
+        KeyringError::NoStorageAccess(cause) => format!("it is locked or refused access ({cause})"),
+        KeyringError::PlatformFailure(cause) => format!("it failed ({cause})"),
+        KeyringError::NoDefaultStore => "there is no keychain on this system".into(),
+        KeyringError::BadEncoding(_) | KeyringError::BadDataFormat(..) => {
+            "an entry of Latchkey's is not in a form it can read".into()
+        }
+        KeyringError::TooLong(what, limit) => format!("{what} is longer than the keychain's limit of {limit}"),
+        KeyringError::Ambiguous(entries) => format!("{} entries match where one was expected", entries.len()),
+        KeyringError::Invalid(what, why) => format!("invalid {what}: {why}"),
+        KeyringError::NotSupportedByStore(what) => format!("not supported: {what}"),
+        _ => "an unexpected keychain error".into(),
+    }
+}
+
+fn keychain_error(error: KeyringError) -> AuthError {
+    if matches!(error, KeyringError::PlatformFailure(_)) {
+        // The connection may be gone (the daemon restarted): reconnect next time.
+        forget_store();
+    }
+    AuthError::Keychain(describe(&error))
+}
+
+/// The keychain entries of Latchkey, under one service name.
+#[derive(Clone, Debug)]
+pub struct Vault {
+    service: String,
+    entry_limit: Option<usize>,
+}
+
+impl Vault {
+    pub fn new(service: impl Into<String>) -> Self {
+        Self { service: service.into(), entry_limit: platform_entry_limit() }
+    }
+
+    /// Splits bundles larger than `limit` bytes across entries (the platform's limit by default).
+    pub fn with_entry_limit(mut self, limit: Option<usize>) -> Self {
+        self.entry_limit = limit.map(|l| l.max(64));
+        self
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Checks that the keychain can be reached and read.
+    pub async fn probe(&self) -> Result<(), AuthError> {
+        let vault = self.clone();
+        blocking(move || vault.read_entry("probe").map(|_| ())).await
+    }
+
+    /// Writes both tokens of a connection in one step, replacing what was there.
+    pub async fn store(&self, id: &ConnectionId, secrets: &Secrets) -> Result<(), AuthError> {
+        let bundle = Bundle {
+            v: 1,
+            access_token: secrets.access_token.secret().clone(),
+            refresh_token: secrets.refresh_token.as_ref().map(|t| t.secret().clone()),
+        };
+        let bytes = serde_json::to_vec(&bundle)
+            .map_err(|e| AuthError::Keychain(format!("cannot encode the tokens: {e}")))?;
+        let vault = self.clone();
+        let id = id.clone();
+        blocking(move || vault.write_bundle(&id, bytes)).await
+    }
+
+    /// The tokens of a connection; `None` when the keychain holds none.
+    pub async fn load(&self, id: &ConnectionId) -> Result<Option<Secrets>, AuthError> {
+        let vault = self.clone();
+        let id = id.clone();
+        let bundle = blocking(move || vault.read_bundle(&id)).await?;
+        Ok(bundle.map(|b| Secrets {
+            access_token: AccessToken::new(b.access_token),
+            refresh_token: b.refresh_token.map(RefreshToken::new),
+        }))
+    }
+
+    /// Removes every entry of a connection. Removing what is not there is not an error.
+    pub async fn delete(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        let vault = self.clone();
+        let id = id.clone();
+        blocking(move || vault.delete_all(&id)).await
+    }
+
+    fn entry(&self, user: &str) -> Result<Entry, AuthError> {
+        let store = shared_store()?;
+        let label = format!("Latchkey: {user}");
+        let modifiers = HashMap::from([("label", label.as_str())]);
+        Entry::new_in_store_with_modifiers(&store, &self.service, user, &modifiers).map_err(keychain_error)
+    }
+
+    fn read_entry(&self, user: &str) -> Result<Option<Vec<u8>>, AuthError> {
+        match self.entry(user)?.get_secret() {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(KeyringError::NoEntry) => Ok(None),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+
+    fn write_entry(&self, user: &str, bytes: &[u8]) -> Result<(), AuthError> {
+        self.entry(user)?.set_secret(bytes).map_err(keychain_error)
+    }
+
+    fn delete_entry(&self, user: &str) -> Result<(), AuthError> {
+        match self.entry(user)?.delete_credential() {
+            Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+
+    fn read_head(&self, id: &ConnectionId) -> Result<Option<Stored>, AuthError> {
+        let Some(bytes) = self.read_entry(id.as_str())? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| AuthError::Keychain(format!("the entry of {id} is not in a form Latchkey can read")))
+    }
+
+    fn read_bundle(&self, id: &ConnectionId) -> Result<Option<Bundle>, AuthError> {
+        match self.read_head(id)? {
+            None => Ok(None),
+            Some(Stored::Whole(bundle)) => Ok(Some(bundle)),
+            Some(Stored::Split(head)) => {
+                let mut bytes = Vec::new();
+                for n in 0..head.parts {
+                    let part = self
+                        .read_entry(&part_name(id, &head.generation, n))?
+                        .ok_or_else(|| AuthError::Keychain(format!("part {n} of {id} is missing")))?;
+                    bytes.extend(part);
+                }
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|_| AuthError::Keychain(format!("the parts of {id} do not fit together")))
+            }
+        }
+    }
+
+    fn write_bundle(&self, id: &ConnectionId, bytes: Vec<u8>) -> Result<(), AuthError> {
+        let old = self.read_head(id).unwrap_or(None);
+        match self.entry_limit {
+            Some(limit) if bytes.len() > limit => {
+                let generation = format!("{:08x}", rand::random::<u32>());
+                let parts: Vec<&[u8]> = bytes.chunks(limit).collect();
+                for (n, part) in parts.iter().enumerate() {
+                    self.write_entry(&part_name(id, &generation, n as u32), part)?;
+                }
+                let head = Head { v: 1, parts: parts.len() as u32, generation };
+                let head = serde_json::to_vec(&head).map_err(|e| AuthError::Keychain(e.to_string()))?;
+                self.write_entry(id.as_str(), &head)?;
+            }
+            _ => self.write_entry(id.as_str(), &bytes)?,
+        }
+        if let Some(Stored::Split(old)) = old {
+            self.delete_parts(id, &old);
+        }
+        debug!(connection = %id, "tokens written to the keychain");
+        Ok(())
+    }
+
+    fn delete_parts(&self, id: &ConnectionId, head: &Head) {
+        for n in 0..head.parts {
+            if let Err(e) = self.delete_entry(&part_name(id, &head.generation, n)) {
+                warn!(connection = %id, error = %e, "an old keychain part was left behind");
+            }
+        }
+    }
+
+    fn delete_all(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        let head = self.read_head(id);
+        self.delete_entry(id.as_str())?;
+        if let Ok(Some(Stored::Split(head))) = head {
+            self.delete_parts(id, &head);
+        }
+        debug!(connection = %id, "tokens deleted from the keychain");
+        Ok(())
+    }
+}
+
+fn part_name(id: &ConnectionId, generation: &str, n: u32) -> String {
+    format!("{id}.{generation}.{n}")
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+) -> Result<T, AuthError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AuthError::Keychain(format!("the keychain call did not finish: {e}")))?
+}
