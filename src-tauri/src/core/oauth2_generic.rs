@@ -15,7 +15,7 @@ use oauth2::{
     RequestTokenError, Scope, StandardRevocableToken, TokenUrl,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION};
-use reqwest::Method;
+pub use reqwest::Method;
 use tracing::{debug, warn};
 use url::Url;
 

@@ -1,0 +1,187 @@
+//! Whole flows, as the app runs them: connect, callback, exchange, nickname, keychain, list,
+//! disconnect.
+
+use latchkey::core::{AuthError, ConnectionStatus};
+use latchkey_tests::wiremock::matchers::{body_string_contains, header, method, path};
+use latchkey_tests::wiremock::{Mock, ResponseTemplate};
+use latchkey_tests::{assert_not_logged, callback, query, unique, FakeProvider, Harness};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn full_flow_connects_stores_in_the_keychain_lists_and_disconnects() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let access = unique("at");
+    let refresh = unique("rt");
+    let code = unique("code");
+
+    // Connect: the browser gets the authorization URL with everything the provider needs.
+    let pending = h.manager.connect(&fake.name).unwrap();
+    let url = h.browser.last();
+    assert_eq!(url, pending.url);
+    assert_eq!(url.path(), "/authorize");
+    assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
+    assert_eq!(query(&url, "client_id"), Some(fake.client_id.clone()));
+    assert_eq!(query(&url, "redirect_uri").as_deref(), Some("dev.latchkey.desktop:/oauth/callback/acme"));
+    assert_eq!(query(&url, "scope").as_deref(), Some("read profile"));
+    assert_eq!(query(&url, "code_challenge_method").as_deref(), Some("S256"));
+    let challenge = query(&url, "code_challenge").unwrap();
+    assert!(query(&url, "state").is_some());
+    assert!(query(&url, "client_secret").is_none());
+    assert_eq!(h.manager.pending_flows().len(), 1);
+
+    // The provider's token endpoint expects the code, the verifier and the same redirect_uri.
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(FormHas(vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.clone()),
+            ("redirect_uri", "dev.latchkey.desktop:/oauth/callback/acme".into()),
+            ("client_id", fake.client_id.clone()),
+            ("client_secret", fake.client_secret.clone()),
+        ]))
+        .and(VerifierFor(challenge))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_body(&access, Some(&refresh), 3600)))
+        .expect(1)
+        .mount(&fake.server)
+        .await;
+    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(FormHas(vec![("token", access.clone()), ("token_type_hint", "access_token".into())]))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&fake.server)
+        .await;
+
+    let before = chrono::Utc::now();
+    let connection = h.manager.complete(&callback(&url, &format!("&code={code}"))).await.unwrap();
+    assert_eq!(connection.nickname, "ada@example.com");
+    assert_eq!(connection.provider, fake.name);
+    assert_eq!(connection.status, ConnectionStatus::Connected);
+    assert_eq!(connection.scopes, vec!["read", "profile"]);
+    let expires = connection.expires_at.expect("an expiry");
+    let lifetime = (expires - before).num_seconds();
+    assert!((3595..=3605).contains(&lifetime), "expires in {lifetime} s");
+    assert!(h.manager.pending_flows().is_empty(), "the flow was taken out");
+
+    // The real keychain holds both tokens, read back with secret-tool.
+    let stored = h.keychain(connection.id.as_str()).expect("the keychain holds the connection");
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored["access_token"], access.as_str());
+    assert_eq!(stored["refresh_token"], refresh.as_str());
+
+    // list shows the nickname and nothing secret.
+    let listed = h.manager.list();
+    assert_eq!(listed, vec![connection.clone()]);
+    let shown = format!("{} {listed:?}", serde_json::to_string(&listed).unwrap());
+    assert!(!shown.contains(&access) && !shown.contains(&refresh));
+    assert!(h.metadata_file().contains("ada@example.com"));
+
+    // Disconnect revokes and the keychain no longer holds anything.
+    h.manager.disconnect(&connection.id).await.unwrap();
+    assert_eq!(h.keychain(connection.id.as_str()), None);
+    assert_eq!(h.keychain_entries(), 0);
+    assert!(h.manager.list().is_empty());
+    assert!(!h.metadata_file().contains("ada@example.com"));
+    assert_not_logged(&[&access, &refresh, &code, &fake.client_secret]);
+}
+
+#[tokio::test]
+async fn a_second_account_at_the_same_provider_gets_its_own_connection() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let (a1, a2) = (unique("at"), unique("at"));
+
+    h.manager.connect(&fake.name).unwrap();
+    let first = h.browser.last();
+    h.manager.connect(&fake.name).unwrap();
+    let second = h.browser.last();
+    assert_ne!(query(&first, "state"), query(&second, "state"));
+    assert_ne!(query(&first, "code_challenge"), query(&second, "code_challenge"));
+
+    for (url, access, who) in [(&first, &a1, "one@example.com"), (&second, &a2, "two@example.com")] {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains(format!("code={who}-code").replace('@', "%40")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(access, None, 60)))
+            .expect(1)
+            .mount(&fake.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/userinfo"))
+            .and(header("authorization", format!("Bearer {access}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "login": who })))
+            .expect(1)
+            .mount(&fake.server)
+            .await;
+        let code: String = url::form_urlencoded::byte_serialize(format!("{who}-code").as_bytes()).collect();
+        h.manager.complete(&callback(url, &format!("&code={code}"))).await.unwrap();
+    }
+    let mut nicknames: Vec<String> = h.manager.list().into_iter().map(|c| c.nickname).collect();
+    nicknames.sort();
+    assert_eq!(nicknames, vec!["one@example.com", "two@example.com"]);
+    for c in h.manager.list() {
+        h.manager.disconnect(&c.id).await.unwrap();
+    }
+    assert_eq!(h.keychain_entries(), 0);
+}
+
+#[tokio::test]
+async fn connections_survive_a_restart_of_the_manager() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let access = unique("at");
+    mount_token(&fake, &access, None, 1).await;
+    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    h.manager.connect(&fake.name).unwrap();
+    let connection = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+
+    let mut options = latchkey::core::manager::ManagerOptions::new(h.data_dir.path());
+    options.keychain_service = h.service.clone();
+    let again = latchkey::core::ConnectionManager::new(options, h.browser.clone()).unwrap();
+    assert_eq!(again.list(), vec![connection.clone()]);
+    let secrets = again.vault().load(&connection.id).await.unwrap().unwrap();
+    assert_eq!(secrets.access_token.secret(), &access);
+    again.vault().delete(&connection.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_nickname_stores_nothing_and_revokes_the_new_tokens() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let access = unique("at");
+    mount_token(&fake, &access, Some("rt"), 1).await;
+    Mock::given(path("/userinfo"))
+        .respond_with(ResponseTemplate::new(503).set_body_string("<html>down</html>"))
+        .expect(1)
+        .mount(&fake.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(FormHas(vec![("token", access.clone())]))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&fake.server)
+        .await;
+
+    h.manager.connect(&fake.name).unwrap();
+    let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
+    assert!(matches!(err, AuthError::BadResponse { status: Some(503), .. }), "{err:?}");
+    assert!(!err.to_string().contains("down"), "the body is not in the message");
+    assert!(h.manager.list().is_empty());
+    assert_eq!(h.keychain_entries(), 0);
+}
+
+#[tokio::test]
+async fn cancel_forgets_the_flow_and_its_callback_is_refused() {
+    let fake = FakeProvider::start("acme").await;
+    forbid_token(&fake).await;
+    let h = Harness::new(vec![fake.provider()]);
+    let pending = h.manager.connect(&fake.name).unwrap();
+    assert!(h.manager.cancel(&pending.flow_id));
+    assert!(!h.manager.cancel(&pending.flow_id), "cancelling twice finds nothing");
+    let err = h.manager.complete(&callback(&pending.url, "&code=c")).await.unwrap_err();
+    assert!(matches!(err, AuthError::Callback(latchkey::core::CallbackError::UnknownState)), "{err:?}");
+}

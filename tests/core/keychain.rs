@@ -1,0 +1,98 @@
+//! The real keychain: reachable, read back by `secret-tool`, large bundles split and joined.
+
+use latchkey::core::vault::{Secrets, Vault};
+use latchkey::core::{ConnectionId, ProviderId};
+use latchkey_tests::{require_session_bus, secret_tool_lookup, unique};
+use oauth2::{AccessToken, RefreshToken};
+
+fn id() -> ConnectionId {
+    ConnectionId::generate(&ProviderId::new("acme").unwrap())
+}
+
+#[tokio::test]
+async fn the_keychain_is_reachable_through_the_secret_service() {
+    // In CI this fails, never skips, when there is no keychain.
+    require_session_bus();
+    Vault::new(unique("dev.latchkey.test")).probe().await.expect("the Secret Service must answer");
+}
+
+#[tokio::test]
+async fn tokens_written_are_read_back_by_secret_tool_and_deleted() {
+    require_session_bus();
+    let service = unique("dev.latchkey.test");
+    let vault = Vault::new(service.clone());
+    let id = id();
+    let access = unique("at");
+    vault
+        .store(&id, &Secrets { access_token: AccessToken::new(access.clone()), refresh_token: None })
+        .await
+        .unwrap();
+    let raw = secret_tool_lookup(&service, id.as_str()).expect("secret-tool finds the entry");
+    let bundle: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(bundle["access_token"], access.as_str());
+    assert!(bundle.get("refresh_token").is_none());
+
+    // Replacing writes both tokens at once.
+    let refresh = unique("rt");
+    vault
+        .store(&id, &Secrets { access_token: AccessToken::new("second".into()), refresh_token: Some(RefreshToken::new(refresh.clone())) })
+        .await
+        .unwrap();
+    let loaded = vault.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.access_token.secret(), "second");
+    assert_eq!(loaded.refresh_token.unwrap().secret(), &refresh);
+    assert!(!format!("{:?}", vault.load(&id).await.unwrap()).contains(&refresh));
+
+    vault.delete(&id).await.unwrap();
+    assert_eq!(secret_tool_lookup(&service, id.as_str()), None);
+    assert!(vault.load(&id).await.unwrap().is_none());
+    vault.delete(&id).await.expect("deleting what is gone is fine");
+}
+
+/// Windows limits an entry to 2,560 bytes and some providers issue larger JWTs; the same
+/// splitting runs here with a small limit against the real Secret Service.
+#[tokio::test]
+async fn bundles_larger_than_an_entry_are_split_and_joined_and_cleaned_up() {
+    require_session_bus();
+    let service = unique("dev.latchkey.test");
+    let vault = Vault::new(service.clone()).with_entry_limit(Some(256));
+    let id = id();
+    let jwt = format!("eyJ{}", "x".repeat(3000));
+    vault
+        .store(&id, &Secrets { access_token: AccessToken::new(jwt.clone()), refresh_token: Some(RefreshToken::new("r1".into())) })
+        .await
+        .unwrap();
+    let loaded = vault.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.access_token.secret(), &jwt);
+    let head = secret_tool_lookup(&service, id.as_str()).unwrap();
+    assert!(head.contains("\"parts\""), "the head names its parts: {head}");
+    assert!(!head.contains("xxxx"));
+    let entries = count_entries(&service);
+    let bundle_len = serde_json::json!({"v": 1, "access_token": jwt, "refresh_token": "r1"}).to_string().len();
+    assert_eq!(entries, 1 + bundle_len.div_ceil(256), "head + parts");
+
+    // A smaller bundle replaces it and leaves no orphaned parts.
+    vault
+        .store(&id, &Secrets { access_token: AccessToken::new("small".into()), refresh_token: None })
+        .await
+        .unwrap();
+    assert_eq!(vault.load(&id).await.unwrap().unwrap().access_token.secret(), "small");
+    assert_eq!(count_entries(&service), 1);
+
+    // And a split one is deleted completely.
+    vault
+        .store(&id, &Secrets { access_token: AccessToken::new(jwt), refresh_token: None })
+        .await
+        .unwrap();
+    vault.delete(&id).await.unwrap();
+    assert_eq!(count_entries(&service), 0);
+}
+
+fn count_entries(service: &str) -> usize {
+    let out = std::process::Command::new("secret-tool")
+        .args(["search", "--all", "service", service])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.matches("attribute.username").count()
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the core: full flows against providers faked on 127.0.0.1, tokens in
+//! the real Secret Service, and one test per line of the OAuth native-app checklist that the
+//! core owns (the names start with `checklist_NN`).
+
+mod bad_input;
+mod checklist;
+mod flows;
+mod keychain;
+mod linear;
+mod support;

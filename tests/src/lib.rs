@@ -1,0 +1,235 @@
+//! Test harness: providers faked on 127.0.0.1 with wiremock, the real Secret Service read back
+//! through `secret-tool`, a recording browser, and a log capture to search for secrets.
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use latchkey::core::http::HttpClient;
+use latchkey::core::manager::{ManagerOptions, DEFAULT_FLOW_TTL};
+use latchkey::core::oauth2_generic::{ClientAuth, GenericOAuth2Provider, NicknameSource, OAuth2Config};
+use latchkey::core::vault::Vault;
+use latchkey::core::{AuthProvider, Browser, ConnectionManager, ProviderId};
+use url::Url;
+use wiremock::MockServer;
+
+pub use wiremock;
+
+/// A browser that records the URLs it is asked to open.
+#[derive(Default)]
+pub struct Recorder {
+    opened: Mutex<Vec<Url>>,
+}
+
+impl Recorder {
+    pub fn opened(&self) -> Vec<Url> {
+        self.opened.lock().unwrap().clone()
+    }
+    pub fn last(&self) -> Url {
+        self.opened().last().cloned().expect("the browser was never opened")
+    }
+}
+
+impl Browser for Recorder {
+    fn open(&self, url: &Url) -> Result<(), String> {
+        self.opened.lock().unwrap().push(url.clone());
+        Ok(())
+    }
+}
+
+/// A random string, so that each test's secrets are its own.
+pub fn unique(prefix: &str) -> String {
+    let n: u64 = rand_u64();
+    format!("{prefix}-{n:016x}")
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
+}
+
+/// An OAuth provider faked on loopback: `/authorize`, `/token`, `/revoke`, `/userinfo`.
+pub struct FakeProvider {
+    pub server: MockServer,
+    pub name: ProviderId,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl FakeProvider {
+    pub async fn start(name: &str) -> Self {
+        Self {
+            server: MockServer::start().await,
+            name: ProviderId::new(name).unwrap(),
+            client_id: unique("client"),
+            client_secret: unique("client-secret"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> Url {
+        Url::parse(&format!("{}{path}", self.server.uri())).unwrap()
+    }
+
+    pub fn config(&self) -> OAuth2Config {
+        OAuth2Config {
+            name: self.name.clone(),
+            display_name: format!("Fake {}", self.name),
+            authorize_url: self.url("/authorize"),
+            token_url: self.url("/token"),
+            refresh_url: None,
+            revoke_url: Some(self.url("/revoke")),
+            scopes: vec!["read".into(), "profile".into()],
+            scope_separator: " ".into(),
+            extra_auth_params: vec![],
+            extra_token_params: vec![],
+            pkce: true,
+            client_auth: ClientAuth::RequestBody,
+            client_id: Some(self.client_id.clone()),
+            client_secret: Some(oauth2::ClientSecret::new(self.client_secret.clone())),
+            nickname: NicknameSource {
+                url: self.url("/userinfo"),
+                method: reqwest_get(),
+                body: None,
+                pointers: vec!["/email".into(), "/login".into()],
+            },
+            issuer: None,
+            requires_iss: false,
+            setup_hint: "set FAKE_CLIENT_ID".into(),
+        }
+    }
+
+    pub fn provider(&self) -> Arc<dyn AuthProvider> {
+        Arc::new(GenericOAuth2Provider::new(self.config(), http()).unwrap())
+    }
+}
+
+fn reqwest_get() -> latchkey::core::oauth2_generic::Method {
+    latchkey::core::oauth2_generic::Method::GET
+}
+
+/// The HTTP client tests use: short timeout so that "slower than the timeout" is quick.
+pub fn http() -> HttpClient {
+    HttpClient::new(Duration::from_millis(1500)).unwrap()
+}
+
+/// A manager with its own keychain service name and data directory.
+pub struct Harness {
+    pub manager: ConnectionManager,
+    pub browser: Arc<Recorder>,
+    pub service: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn new(providers: Vec<Arc<dyn AuthProvider>>) -> Self {
+        Self::with_ttl(providers, DEFAULT_FLOW_TTL)
+    }
+
+    pub fn with_ttl(providers: Vec<Arc<dyn AuthProvider>>, ttl: Duration) -> Self {
+        init_logs();
+        require_session_bus();
+        let data_dir = tempfile::tempdir().unwrap();
+        let service = unique("dev.latchkey.test");
+        let mut options = ManagerOptions::new(data_dir.path());
+        options.keychain_service = service.clone();
+        options.flow_ttl = ttl;
+        let browser = Arc::new(Recorder::default());
+        let manager =
+            ConnectionManager::with_vault(options, Vault::new(service.clone()), browser.clone()).unwrap();
+        for p in providers {
+            manager.add_provider(p);
+        }
+        Self { manager, browser, service, data_dir }
+    }
+
+    /// The secret the real keychain holds for `user`, read with `secret-tool` (not through us).
+    pub fn keychain(&self, user: &str) -> Option<String> {
+        secret_tool_lookup(&self.service, user)
+    }
+
+    /// Every entry of this test's service, as `secret-tool search` lists them.
+    pub fn keychain_entries(&self) -> usize {
+        let out = Command::new("secret-tool")
+            .args(["search", "--all", "service", &self.service])
+            .output()
+            .expect("secret-tool must be installed (libsecret-tools)");
+        String::from_utf8_lossy(&out.stderr).matches("attribute.username").count()
+            + String::from_utf8_lossy(&out.stdout).matches("attribute.username").count()
+    }
+
+    pub fn metadata_file(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("connections.json")).unwrap_or_default()
+    }
+}
+
+pub fn secret_tool_lookup(service: &str, user: &str) -> Option<String> {
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", service, "username", user])
+        .output()
+        .expect("secret-tool must be installed (libsecret-tools)");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The keychain tests need a session bus with a Secret Service on it. Without one they fail,
+/// never skip: the test command (scripts/test.sh) starts both.
+pub fn require_session_bus() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "no D-Bus session: run the tests through scripts/test.sh, which starts D-Bus and gnome-keyring"
+    );
+}
+
+/// The authorization URL's query as pairs.
+pub fn query(url: &Url, key: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+}
+
+/// The callback a provider would send for the flow whose authorization URL is `auth_url`.
+pub fn callback(auth_url: &Url, extra: &str) -> String {
+    let redirect = query(auth_url, "redirect_uri").expect("redirect_uri");
+    let state = query(auth_url, "state").expect("state");
+    let state: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
+    format!("{redirect}?state={state}{extra}")
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static LOGS_INIT: Once = Once::new();
+
+struct LogWriter;
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures every log line of the process at TRACE level (ours, and dependencies' through
+/// the `log` bridge), so a test can search them for secrets.
+pub fn init_logs() {
+    LOGS_INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// Fails if any of `secrets` appears in the captured logs.
+pub fn assert_not_logged(secrets: &[&str]) {
+    let logs = logs();
+    assert!(!logs.is_empty(), "no logs were captured: the check would prove nothing");
+    for s in secrets {
+        assert!(!logs.contains(s), "a secret reached the log: {s}");
+    }
+}
