@@ -17,7 +17,7 @@ async fn exchange_failure(response: ResponseTemplate) -> (AuthError, Harness) {
     Mock::given(path("/token")).respond_with(response).expect(1).mount(&fake.server).await;
     Mock::given(path("/userinfo")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&fake.server).await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
     assert!(h.manager.list().is_empty());
     assert_eq!(h.keychain_entries(), 0);
@@ -29,7 +29,7 @@ async fn access_denied_is_reported_and_nothing_is_requested() {
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h
         .manager
         .complete(&callback(&h.browser.last(), "&error=access_denied&error_description=The+user+said+no"))
@@ -46,7 +46,7 @@ async fn a_callback_for_a_provider_that_does_not_exist_is_refused() {
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
-    let pending = h.manager.connect(&fake.name).unwrap();
+    let pending = h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&pending.url, "&code=c").replace("/callback/acme", "/callback/nosuch");
     let err = h.manager.complete(&cb).await.unwrap_err();
     assert!(matches!(err, AuthError::Callback(CallbackError::UnknownProvider)), "{err:?}");
@@ -131,7 +131,7 @@ async fn an_unreachable_provider_is_a_network_error() {
         latchkey::core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
     );
     let h = Harness::new(vec![provider]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
     assert!(matches!(err, AuthError::Network(_)), "{err:?}");
     assert!(!err.to_string().contains("127.0.0.1:9/token"), "no URL in the message: {err}");
@@ -143,7 +143,7 @@ async fn junk_callbacks_never_panic_and_change_nothing() {
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let secret = unique("junk-code");
     for raw in [
         "\u{0}".to_owned(),
@@ -176,7 +176,7 @@ async fn connecting_an_unconfigured_provider_says_what_to_set() {
         latchkey::core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
     );
     let h = Harness::new(vec![provider]);
-    let err = h.manager.connect(&fake.name).unwrap_err();
+    let err = h.manager.connect(&fake.name).await.unwrap_err();
     assert!(matches!(err, AuthError::NotConfigured { .. }), "{err:?}");
     assert_eq!(err.to_string(), "Fake acme is not configured: set FAKE_CLIENT_ID");
     assert!(h.browser.opened().is_empty());

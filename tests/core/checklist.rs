@@ -25,7 +25,7 @@ async fn checklist_01_the_authorization_url_goes_to_the_system_browser_and_is_ne
     let fake = FakeProvider::start("acme").await;
     Mock::given(path("/authorize")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&fake.server).await;
     let h = Harness::new(vec![fake.provider()]);
-    let pending = h.manager.connect(&fake.name).unwrap();
+    let pending = h.manager.connect(&fake.name).await.unwrap();
     assert_eq!(h.browser.opened(), vec![pending.url.clone()], "handed to the browser seam, once");
     assert!(pending.url.as_str().starts_with(&format!("{}/authorize?", fake.server.uri())));
 }
@@ -37,7 +37,7 @@ async fn checklist_02_only_the_authorization_code_flow_is_used_or_accepted() {
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await; // matches grant_type=authorization_code only
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
     // Implicit-grant answers (tokens in the fragment or the query) are refused, with no request.
@@ -63,7 +63,7 @@ async fn checklist_02_only_the_authorization_code_flow_is_used_or_accepted() {
 async fn checklist_03_every_authorization_request_carries_an_s256_challenge() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     assert_eq!(query(&url, "code_challenge_method").as_deref(), Some("S256"));
     let challenge = query(&url, "code_challenge").unwrap();
@@ -74,7 +74,7 @@ async fn checklist_03_every_authorization_request_carries_an_s256_challenge() {
     config.name = latchkey::core::ProviderId::new("nopkce").unwrap();
     config.pkce = false;
     h.manager.add_provider(Arc::new(GenericOAuth2Provider::new(config, http()).unwrap()));
-    h.manager.connect(&latchkey::core::ProviderId::new("nopkce").unwrap()).unwrap();
+    h.manager.connect(&latchkey::core::ProviderId::new("nopkce").unwrap()).await.unwrap();
     let url = h.browser.last();
     assert!(query(&url, "code_challenge").is_none());
     assert!(query(&url, "code_challenge_method").is_none());
@@ -87,7 +87,7 @@ async fn checklist_04_the_verifier_is_fresh_well_formed_and_sent_only_in_the_tok
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let challenge = query(&url, "code_challenge").unwrap();
     h.manager.complete(&callback(&url, "&code=c")).await.unwrap();
@@ -124,7 +124,7 @@ async fn checklist_05_state_has_256_random_bits_is_exact_and_single_use() {
 
     let mut states = std::collections::HashSet::new();
     for _ in 0..20 {
-        h.manager.connect(&fake.name).unwrap();
+        h.manager.connect(&fake.name).await.unwrap();
         let state = query(&h.browser.last(), "state").unwrap();
         assert_eq!(state.len(), 43, "32 bytes, base64url without padding");
         assert!(state.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
@@ -160,7 +160,7 @@ async fn checklist_06_unknown_state_is_refused_without_any_request() {
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h
         .manager
         .complete("dev.latchkey.desktop:/oauth/callback/acme?code=c&state=never-issued")
@@ -177,7 +177,7 @@ async fn checklist_06_a_replayed_callback_is_refused_and_the_code_used_once() {
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await; // expect(1): a second exchange fails the test
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&h.browser.last(), "&code=c");
     let connection = h.manager.complete(&cb).await.unwrap();
     let err = h.manager.complete(&cb).await.unwrap_err();
@@ -191,7 +191,7 @@ async fn checklist_06_an_expired_state_is_refused_without_any_request() {
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::with_ttl(vec![fake.provider()], Duration::from_millis(200));
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
     assert!(is_callback_error(&err, CallbackError::Expired), "{err:?}");
@@ -203,7 +203,7 @@ async fn checklist_06_an_expired_state_is_refused_without_any_request() {
 async fn checklist_07_state_and_scope_carry_nothing_sensitive() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let state = query(&url, "state").unwrap();
     for sensitive in [fake.client_id.as_str(), fake.client_secret.as_str(), "acme", "callback"] {
@@ -220,7 +220,7 @@ async fn checklist_08_the_code_is_exchanged_only_at_the_flows_provider() {
     forbid_token(&a).await;
     forbid_token(&b).await;
     let h = Harness::new(vec![a.provider(), b.provider()]);
-    h.manager.connect(&a.name).unwrap();
+    h.manager.connect(&a.name).await.unwrap();
     let state = query(&h.browser.last(), "state").unwrap();
     // Alpha's state arriving on beta's path: a mix-up. Nothing is exchanged anywhere.
     let err = h
@@ -246,7 +246,7 @@ async fn iss_harness(issuer: Option<&str>, requires: bool) -> (FakeProvider, Har
 async fn checklist_09_a_wrong_iss_aborts_the_flow() {
     let (fake, h) = iss_harness(Some("https://id.example"), false).await;
     forbid_token(&fake).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let err = h
         .manager
@@ -263,7 +263,7 @@ async fn checklist_09_a_wrong_iss_aborts_the_flow() {
 async fn checklist_09_a_missing_iss_is_refused_where_the_server_promises_it() {
     let (fake, h) = iss_harness(Some("https://id.example"), true).await;
     forbid_token(&fake).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
     assert!(is_callback_error(&err, CallbackError::MissingIssuer), "{err:?}");
 }
@@ -274,7 +274,7 @@ async fn checklist_09_a_matching_iss_is_accepted() {
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let c = h
         .manager
         .complete(&callback(&h.browser.last(), "&code=c&iss=https%3A%2F%2Fid.example"))
@@ -289,9 +289,9 @@ async fn checklist_10_each_provider_has_its_own_redirect_path_checked_on_arrival
     let b = FakeProvider::start("beta").await;
     forbid_token(&a).await;
     let h = Harness::new(vec![a.provider(), b.provider()]);
-    h.manager.connect(&a.name).unwrap();
+    h.manager.connect(&a.name).await.unwrap();
     let url_a = h.browser.last();
-    h.manager.connect(&b.name).unwrap();
+    h.manager.connect(&b.name).await.unwrap();
     let url_b = h.browser.last();
     assert_eq!(query(&url_a, "redirect_uri").unwrap(), "dev.latchkey.desktop:/oauth/callback/alpha");
     assert_eq!(query(&url_b, "redirect_uri").unwrap(), "dev.latchkey.desktop:/oauth/callback/beta");
@@ -328,7 +328,7 @@ async fn checklist_13_the_token_request_carries_exactly_the_authorization_redire
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let c = h.manager.complete(&callback(&url, "&code=c")).await.unwrap();
     let requests = fake.server.received_requests().await.unwrap();
@@ -342,7 +342,7 @@ async fn checklist_14_deep_links_are_accepted_only_for_our_scheme_and_path_as_on
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let state = query(&url, "state").unwrap();
     let junk = [
@@ -378,7 +378,7 @@ async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_p
     let access = unique("at");
     mount_token(&fake, &access, Some("rt"), 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     assert_not_logged(&[&fake.client_secret]);
     assert!(!format!("{:?}", fake.config()).contains(&fake.client_secret), "Debug redacts it");
@@ -393,7 +393,7 @@ async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_p
     let access = unique("at");
     mount_token(&public, &access, None, 1).await;
     mount_userinfo(&public, &access, "ada@example.com", 1).await;
-    h.manager.connect(&public.name).unwrap();
+    h.manager.connect(&public.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     let requests = public.server.received_requests().await.unwrap();
     let token = requests.iter().find(|r| r.url.path() == "/token").unwrap();
@@ -410,7 +410,7 @@ async fn checklist_16_the_code_is_exchanged_at_once_and_only_once() {
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&h.browser.last(), "&code=c");
     // Two deliveries of the same link at the same moment: one exchange.
     let (first, second) = tokio::join!(h.manager.complete(&cb), h.manager.complete(&cb));
@@ -427,7 +427,7 @@ async fn checklist_17_access_tokens_travel_only_in_the_authorization_header() {
     mount_token(&fake, &access, None, 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
     Mock::given(method("POST")).and(path("/revoke")).respond_with(ResponseTemplate::new(200)).mount(&fake.server).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     h.manager.disconnect(&c.id).await.unwrap();
     for request in fake.server.received_requests().await.unwrap() {
@@ -447,7 +447,7 @@ async fn checklist_18_tokens_go_only_into_the_keychain() {
     let refresh = unique("rt");
     mount_token(&fake, &access, Some(&refresh), 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     let stored = h.keychain(c.id.as_str()).unwrap();
     assert!(stored.contains(&access) && stored.contains(&refresh), "the keychain has them");
@@ -477,7 +477,7 @@ async fn checklist_18_error_messages_carry_no_token() {
         .expect(1)
         .mount(&fake.server)
         .await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
     assert!(!err.to_string().contains(&access) && !format!("{err:?}").contains(&access));
     assert!(err.to_string().contains("bearer"), "{err}");
@@ -521,7 +521,7 @@ async fn checklist_24_disconnect_revokes_with_a_form_post_and_deletes() {
         .expect(1)
         .mount(&fake.server)
         .await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     h.manager.disconnect(&c.id).await.unwrap();
     assert_eq!(h.keychain(c.id.as_str()), None);
@@ -539,7 +539,7 @@ async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option
     if let Some(response) = revoke {
         Mock::given(path("/revoke")).respond_with(response).expect(1).mount(&fake.server).await;
     }
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     assert!(h.keychain(c.id.as_str()).is_some());
     h.manager.disconnect(&c.id).await.unwrap();

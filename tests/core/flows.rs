@@ -17,7 +17,7 @@ async fn full_flow_connects_stores_in_the_keychain_lists_and_disconnects() {
     let code = unique("code");
 
     // Connect: the browser gets the authorization URL with everything the provider needs.
-    let pending = h.manager.connect(&fake.name).unwrap();
+    let pending = h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     assert_eq!(url, pending.url);
     assert_eq!(url.path(), "/authorize");
@@ -94,9 +94,9 @@ async fn a_second_account_at_the_same_provider_gets_its_own_connection() {
     let h = Harness::new(vec![fake.provider()]);
     let (a1, a2) = (unique("at"), unique("at"));
 
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let first = h.browser.last();
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let second = h.browser.last();
     assert_ne!(query(&first, "state"), query(&second, "state"));
     assert_ne!(query(&first, "code_challenge"), query(&second, "code_challenge"));
@@ -135,7 +135,7 @@ async fn connections_survive_a_restart_of_the_manager() {
     let access = unique("at");
     mount_token(&fake, &access, None, 1).await;
     mount_userinfo(&fake, &access, "ada@example.com", 1).await;
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let connection = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
 
     let mut options = latchkey::core::manager::ManagerOptions::new(h.data_dir.path());
@@ -166,7 +166,7 @@ async fn a_failed_nickname_stores_nothing_and_revokes_the_new_tokens() {
         .mount(&fake.server)
         .await;
 
-    h.manager.connect(&fake.name).unwrap();
+    h.manager.connect(&fake.name).await.unwrap();
     let err = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap_err();
     assert!(matches!(err, AuthError::BadResponse { status: Some(503), .. }), "{err:?}");
     assert!(!err.to_string().contains("down"), "the body is not in the message");
@@ -179,9 +179,79 @@ async fn cancel_forgets_the_flow_and_its_callback_is_refused() {
     let fake = FakeProvider::start("acme").await;
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
-    let pending = h.manager.connect(&fake.name).unwrap();
-    assert!(h.manager.cancel(&pending.flow_id));
-    assert!(!h.manager.cancel(&pending.flow_id), "cancelling twice finds nothing");
+    let pending = h.manager.connect(&fake.name).await.unwrap();
+    assert!(h.manager.cancel(&pending.flow_id).await);
+    assert!(!h.manager.cancel(&pending.flow_id).await, "cancelling twice finds nothing");
     let err = h.manager.complete(&callback(&pending.url, "&code=c")).await.unwrap_err();
     assert!(matches!(err, AuthError::Callback(latchkey::core::CallbackError::UnknownState)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_sign_in_pending_when_the_app_stopped_completes_after_a_restart() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let access = unique("at");
+    mount_token(&fake, &access, None, 1).await;
+    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    h.manager.connect(&fake.name).await.unwrap();
+    let url = h.browser.last();
+    // The verifier went to the keychain with the flow, not to a file.
+    assert!(h.keychain("pending-sign-ins").is_some());
+    for entry in std::fs::read_dir(h.data_dir.path()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains(&query(&url, "state").unwrap()));
+    }
+
+    // A new process (cold start by the callback) restores it and completes.
+    let mut options = latchkey::core::manager::ManagerOptions::new(h.data_dir.path());
+    options.keychain_service = h.service.clone();
+    let again = latchkey::core::ConnectionManager::new(options, h.browser.clone()).unwrap();
+    again.add_provider(fake.provider());
+    assert_eq!(again.restore_pending().await.unwrap(), 1);
+    let c = again.complete(&callback(&url, "&code=c")).await.unwrap();
+    assert_eq!(c.nickname, "ada@example.com");
+    assert_eq!(h.keychain("pending-sign-ins"), None, "nothing pending is left in the keychain");
+    again.vault().delete(&c.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_snapshot_shows_states_and_errors_in_words_and_no_secrets() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let mut changes = h.manager.subscribe();
+    let pending = h.manager.connect(&fake.name).await.unwrap();
+    assert!(changes.has_changed().unwrap(), "watchers are told");
+    changes.mark_unchanged();
+    let snap = h.manager.snapshot();
+    let p = &snap.providers[0];
+    assert_eq!(p.name, "Fake acme");
+    assert_eq!(p.setup_hint, None);
+    assert_eq!(p.redirect_uri, "dev.latchkey.desktop:/oauth/callback/acme");
+    assert_eq!(p.flows.len(), 1);
+    assert_eq!(p.flows[0].flow_id, pending.flow_id);
+
+    // The person declines: the flow ends and the reason is shown.
+    h.manager.complete(&callback(&pending.url, "&error=access_denied")).await.unwrap_err();
+    assert!(changes.has_changed().unwrap());
+    let snap = h.manager.snapshot();
+    assert!(snap.providers[0].flows.is_empty());
+    assert_eq!(snap.providers[0].error.as_deref(), Some("access was declined at the provider"));
+
+    // A junk link changes nothing on screen.
+    changes.mark_unchanged();
+    h.manager.complete("dev.latchkey.desktop:/oauth/callback/acme?code=x&state=junk").await.unwrap_err();
+    assert!(!changes.has_changed().unwrap());
+
+    // A successful connection clears the error and lists the nickname, without tokens.
+    let access = unique("at");
+    mount_token(&fake, &access, Some("refresh-secret"), 1).await;
+    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    h.manager.connect(&fake.name).await.unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    let snap = h.manager.snapshot();
+    assert_eq!(snap.providers[0].error, None);
+    assert_eq!(snap.providers[0].connections[0].nickname, "ada@example.com");
+    let json = serde_json::to_string(&snap).unwrap();
+    assert!(!json.contains(&access) && !json.contains("refresh-secret"));
+    h.manager.vault().delete(&c.id).await.unwrap();
 }

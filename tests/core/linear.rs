@@ -102,7 +102,7 @@ async fn linear_full_flow_reads_the_viewer_refreshes_and_revokes() {
         .mount(&server)
         .await;
 
-    h.manager.connect(provider.name()).unwrap();
+    h.manager.connect(provider.name()).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=lin-code")).await.unwrap();
     assert_eq!(c.nickname, "ada@linear.example");
     assert_eq!(c.scopes, vec!["read", "write"]);

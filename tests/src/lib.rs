@@ -150,19 +150,28 @@ impl Harness {
         secret_tool_lookup(&self.service, user)
     }
 
-    /// Every entry of this test's service, as `secret-tool search` lists them.
+    /// How many connections' tokens this test's keychain service holds (the entry that keeps
+    /// pending sign-ins is not counted), as `secret-tool search` lists them.
     pub fn keychain_entries(&self) -> usize {
-        let out = Command::new("secret-tool")
-            .args(["search", "--all", "service", &self.service])
-            .output()
-            .expect("secret-tool must be installed (libsecret-tools)");
-        String::from_utf8_lossy(&out.stderr).matches("attribute.username").count()
-            + String::from_utf8_lossy(&out.stdout).matches("attribute.username").count()
+        keychain_users(&self.service).iter().filter(|u| *u != "pending-sign-ins").count()
     }
 
     pub fn metadata_file(&self) -> String {
         std::fs::read_to_string(self.data_dir.path().join("connections.json")).unwrap_or_default()
     }
+}
+
+/// The user names of every entry under `service`, listed by `secret-tool search --all`.
+pub fn keychain_users(service: &str) -> Vec<String> {
+    let out = Command::new("secret-tool")
+        .args(["search", "--all", "service", service])
+        .output()
+        .expect("secret-tool must be installed (libsecret-tools)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("attribute.username = "))
+        .map(|u| u.trim().to_owned())
+        .collect()
 }
 
 pub fn secret_tool_lookup(service: &str, user: &str) -> Option<String> {

@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use oauth2::{CsrfToken, PkceCodeChallenge, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tracing::{info, instrument, warn, Span};
 use url::Url;
 
@@ -62,7 +63,53 @@ struct PendingFlow {
     provider: ProviderId,
     verifier: Option<PkceCodeVerifier>,
     redirect_uri: String,
-    expires: Instant,
+    url: Url,
+    expires: DateTime<Utc>,
+}
+
+/// A pending flow as kept in the keychain, so that a callback that starts the app (after it
+/// was closed mid-sign-in) can still complete. The verifier is a secret: keychain only.
+#[derive(Serialize, Deserialize)]
+struct StoredFlow {
+    state: String,
+    flow_id: String,
+    provider: ProviderId,
+    verifier: Option<String>,
+    redirect_uri: String,
+    url: Url,
+    expires: DateTime<Utc>,
+}
+
+/// The keychain entry (user name) under which pending flows are kept.
+const PENDING_ENTRY: &str = "pending-sign-ins";
+
+/// Everything the window shows, and nothing secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub providers: Vec<ProviderState>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderState {
+    pub id: ProviderId,
+    pub name: String,
+    /// `None` when configured; otherwise what to set.
+    pub setup_hint: Option<String>,
+    /// The redirect URI to register at the provider.
+    pub redirect_uri: String,
+    /// Sign-ins waiting for the browser.
+    pub flows: Vec<FlowState>,
+    pub connections: Vec<Connection>,
+    /// The last sign-in's failure, in words, until the next attempt.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowState {
+    pub flow_id: String,
+    /// The authorization URL, for a person to copy if the browser did not open.
+    pub url: Url,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Where the manager keeps things.
@@ -88,10 +135,14 @@ impl ManagerOptions {
 pub struct ConnectionManager {
     providers: RwLock<BTreeMap<ProviderId, Arc<dyn AuthProvider>>>,
     pending: Mutex<HashMap<String, PendingFlow>>,
+    /// Serialises writes of the pending flows to the keychain, so the last write wins.
+    pending_writes: tokio::sync::Mutex<()>,
+    errors: Mutex<HashMap<ProviderId, String>>,
     vault: Vault,
     metadata: Mutex<MetadataStore>,
     browser: Arc<dyn Browser>,
     flow_ttl: Duration,
+    changes: watch::Sender<u64>,
 }
 
 impl ConnectionManager {
@@ -103,17 +154,163 @@ impl ConnectionManager {
         Ok(Self {
             providers: RwLock::new(BTreeMap::new()),
             pending: Mutex::new(HashMap::new()),
+            pending_writes: tokio::sync::Mutex::new(()),
+            errors: Mutex::new(HashMap::new()),
             vault,
             metadata: Mutex::new(MetadataStore::open(&options.data_dir)?),
             browser,
             flow_ttl: options.flow_ttl,
+            changes: watch::channel(0).0,
         })
+    }
+
+    /// A receiver that wakes whenever what [`ConnectionManager::snapshot`] shows has changed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Adds a provider, replacing one of the same name.
     pub fn add_provider(&self, provider: Arc<dyn AuthProvider>) {
-        let mut providers = self.providers.write().unwrap_or_else(|p| p.into_inner());
-        providers.insert(provider.name().clone(), provider);
+        {
+            let mut providers = self.providers.write().unwrap_or_else(|p| p.into_inner());
+            providers.insert(provider.name().clone(), provider);
+        }
+        self.changed();
+    }
+
+    /// Removes a provider from the list; its connections stay (and show again when it returns).
+    pub fn remove_provider(&self, id: &ProviderId) {
+        {
+            let mut providers = self.providers.write().unwrap_or_else(|p| p.into_inner());
+            providers.remove(id);
+        }
+        self.changed();
+    }
+
+    /// What the window shows: every provider with its state, flows and connections.
+    pub fn snapshot(&self) -> Snapshot {
+        let connections = self.list();
+        let now = Utc::now();
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let providers = self
+            .providers()
+            .into_iter()
+            .map(|p| {
+                let id = p.name().clone();
+                let mut flows: Vec<FlowState> = pending
+                    .values()
+                    .filter(|f| f.provider == id && f.expires > now)
+                    .map(|f| FlowState { flow_id: f.flow_id.clone(), url: f.url.clone(), expires_at: f.expires })
+                    .collect();
+                flows.sort_by_key(|f| f.expires_at);
+                ProviderState {
+                    name: p.display_name().to_owned(),
+                    setup_hint: p.check_configured().err().map(|e| match e {
+                        AuthError::NotConfigured { hint, .. } => hint,
+                        other => other.to_string(),
+                    }),
+                    redirect_uri: redirect::redirect_uri(&id),
+                    flows,
+                    connections: connections.iter().filter(|c| c.provider == id).cloned().collect(),
+                    error: errors.get(&id).cloned(),
+                    id,
+                }
+            })
+            .collect();
+        Snapshot { providers }
+    }
+
+    /// Forgets the last error shown for a provider.
+    pub fn dismiss_error(&self, provider: &ProviderId) {
+        let removed = self.errors.lock().unwrap_or_else(|p| p.into_inner()).remove(provider).is_some();
+        if removed {
+            self.changed();
+        }
+    }
+
+    fn set_error(&self, provider: &ProviderId, error: Option<&AuthError>) {
+        {
+            let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+            match error {
+                Some(e) => errors.insert(provider.clone(), e.to_string()),
+                None => errors.remove(provider),
+            };
+        }
+        self.changed();
+    }
+
+    /// Brings back the sign-ins that were pending when the app last stopped (so that a
+    /// callback arriving with a cold start completes). Expired ones are dropped.
+    pub async fn restore_pending(&self) -> Result<usize, AuthError> {
+        let Some(bytes) = self.vault.load_raw(PENDING_ENTRY).await? else {
+            return Ok(0);
+        };
+        let stored: Vec<StoredFlow> = match serde_json::from_slice(&bytes) {
+            Ok(stored) => stored,
+            Err(e) => {
+                warn!(error = %e, "the saved sign-ins are unreadable; dropping them");
+                Vec::new()
+            }
+        };
+        let now = Utc::now();
+        let restored = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut n = 0;
+            for f in stored.into_iter().filter(|f| f.expires > now) {
+                pending.entry(f.state).or_insert_with(|| {
+                    n += 1;
+                    PendingFlow {
+                        flow_id: f.flow_id,
+                        provider: f.provider,
+                        verifier: f.verifier.map(PkceCodeVerifier::new),
+                        redirect_uri: f.redirect_uri,
+                        url: f.url,
+                        expires: f.expires,
+                    }
+                });
+            }
+            n
+        };
+        self.persist_pending().await;
+        self.changed();
+        Ok(restored)
+    }
+
+    /// Writes the pending flows to the keychain (or removes the entry when there are none).
+    /// A failure is logged: the flows still work in this process.
+    async fn persist_pending(&self) {
+        let _order = self.pending_writes.lock().await;
+        let stored: Vec<StoredFlow> = {
+            let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending
+                .iter()
+                .map(|(state, f)| StoredFlow {
+                    state: state.clone(),
+                    flow_id: f.flow_id.clone(),
+                    provider: f.provider.clone(),
+                    verifier: f.verifier.as_ref().map(|v| v.secret().clone()),
+                    redirect_uri: f.redirect_uri.clone(),
+                    url: f.url.clone(),
+                    expires: f.expires,
+                })
+                .collect()
+        };
+        let result = if stored.is_empty() {
+            self.vault.delete_raw(PENDING_ENTRY).await
+        } else {
+            match serde_json::to_vec(&stored) {
+                Ok(bytes) => self.vault.store_raw(PENDING_ENTRY, bytes).await,
+                Err(e) => Err(AuthError::Keychain(e.to_string())),
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "could not keep the pending sign-ins in the keychain; a callback after a restart would be refused");
+        }
     }
 
     pub fn providers(&self) -> Vec<Arc<dyn AuthProvider>> {
@@ -133,7 +330,20 @@ impl ConnectionManager {
     /// Starts a sign-in: a fresh state (256 random bits) and PKCE verifier, remembered with the
     /// provider and the exact redirect URI for the flow's lifetime; then opens the browser.
     #[instrument(skip_all, fields(provider = %provider))]
-    pub fn connect(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+    pub async fn connect(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+        let result = self.start_flow(provider);
+        match &result {
+            Ok(_) => {
+                self.set_error(provider, None);
+                self.persist_pending().await;
+            }
+            Err(e @ AuthError::UnknownProvider(_)) => warn!(error = %e, "cannot connect"),
+            Err(e) => self.set_error(provider, Some(e)),
+        }
+        result
+    }
+
+    fn start_flow(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
         let p = self
             .provider(provider)
             .ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
@@ -149,12 +359,15 @@ impl ConnectionManager {
         let redirect_uri = redirect::redirect_uri(provider);
         let url = p.get_url(&redirect_uri, state.secret(), challenge.as_ref())?;
         let flow_id = format!("{:016x}", rand::random::<u64>());
+        let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
+        let expires_at = Utc::now() + ttl;
         let flow = PendingFlow {
             flow_id: flow_id.clone(),
             provider: provider.clone(),
             verifier,
             redirect_uri,
-            expires: Instant::now() + self.flow_ttl,
+            url: url.clone(),
+            expires: expires_at,
         };
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,20 +379,35 @@ impl ConnectionManager {
             // The flow stays: the window offers the link to copy.
             warn!(flow = %flow_id, error = %e, "the browser did not open");
         }
-        let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
-        Ok(PendingConnect { flow_id, provider: provider.clone(), url, expires_at: Utc::now() + ttl })
+        Ok(PendingConnect { flow_id, provider: provider.clone(), url, expires_at })
     }
 
     /// Cancels a sign-in in progress; its callback will be refused. False if there was none.
-    pub fn cancel(&self, flow_id: &str) -> bool {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let before = pending.len();
-        pending.retain(|_, flow| flow.flow_id != flow_id);
-        let cancelled = pending.len() != before;
+    pub async fn cancel(&self, flow_id: &str) -> bool {
+        let cancelled = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let before = pending.len();
+            pending.retain(|_, flow| flow.flow_id != flow_id);
+            pending.len() != before
+        };
         if cancelled {
             info!(flow = %flow_id, "sign-in cancelled");
+            self.persist_pending().await;
+            self.changed();
         }
         cancelled
+    }
+
+    /// The authorization URL of a pending flow, to open again.
+    pub fn flow_url(&self, flow_id: &str) -> Option<Url> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.values().find(|f| f.flow_id == flow_id).map(|f| f.url.clone())
+    }
+
+    /// Opens a pending flow's authorization URL in the browser again.
+    pub fn reopen(&self, flow_id: &str) -> Result<(), AuthError> {
+        let url = self.flow_url(flow_id).ok_or(CallbackError::UnknownState)?;
+        self.browser.open(&url).map_err(|e| AuthError::Network(format!("the browser did not open: {e}")))
     }
 
     /// The sign-ins in progress, as (flow id, provider).
@@ -187,7 +415,7 @@ impl ConnectionManager {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending
             .values()
-            .filter(|f| f.expires > Instant::now())
+            .filter(|f| f.expires > Utc::now())
             .map(|f| (f.flow_id.clone(), f.provider.clone()))
             .collect()
     }
@@ -195,8 +423,9 @@ impl ConnectionManager {
     /// Expired flows are kept for one more lifetime, so that a late callback hears "expired"
     /// rather than "unknown"; then they are forgotten.
     fn forget_stale(&self, pending: &mut HashMap<String, PendingFlow>) {
-        let now = Instant::now();
-        pending.retain(|_, flow| flow.expires + self.flow_ttl > now);
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
+        pending.retain(|_, flow| flow.expires + ttl > now);
     }
 
     /// Completes a sign-in from the callback URL the browser was redirected to. The callback
@@ -205,14 +434,24 @@ impl ConnectionManager {
     /// the nickname is asked for and the tokens go to the keychain.
     #[instrument(skip_all, fields(provider, flow))]
     pub async fn complete(&self, callback_url: &str) -> Result<Connection, AuthError> {
-        let result = self.complete_inner(callback_url).await;
+        let mut flow_provider = None;
+        let result = self.complete_inner(callback_url, &mut flow_provider).await;
+        if let Some(provider) = &flow_provider {
+            // A real flow ended, well or badly: the window shows which.
+            self.persist_pending().await;
+            self.set_error(provider, result.as_ref().err());
+        }
         if let Err(e) = &result {
             warn!(url = %redact_for_log(callback_url), error = %e, "callback refused");
         }
         result
     }
 
-    async fn complete_inner(&self, callback_url: &str) -> Result<Connection, AuthError> {
+    async fn complete_inner(
+        &self,
+        callback_url: &str,
+        flow_provider: &mut Option<ProviderId>,
+    ) -> Result<Connection, AuthError> {
         let callback = redirect::parse_callback(callback_url)?;
         Span::current().record("provider", callback.provider.as_str());
         let provider = self.provider(&callback.provider).ok_or(CallbackError::UnknownProvider)?;
@@ -222,7 +461,8 @@ impl ConnectionManager {
             pending.remove(&callback.state).ok_or(CallbackError::UnknownState)?
         };
         Span::current().record("flow", flow.flow_id.as_str());
-        if Instant::now() >= flow.expires {
+        *flow_provider = Some(flow.provider.clone());
+        if Utc::now() >= flow.expires {
             return Err(CallbackError::Expired.into());
         }
         if flow.provider != callback.provider {
@@ -306,9 +546,12 @@ impl ConnectionManager {
             (_, None) => warn!("the keychain held no tokens for this connection"),
         }
         self.vault.delete(id).await?;
-        let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
-        metadata.remove(id)?;
+        {
+            let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            metadata.remove(id)?;
+        }
         info!("disconnected");
+        self.changed();
         Ok(())
     }
 

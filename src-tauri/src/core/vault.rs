@@ -45,18 +45,13 @@ struct Bundle {
     refresh_token: Option<String>,
 }
 
+/// The head entry of a value split across entries.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Head {
     v: u8,
     parts: u32,
     generation: String,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Stored {
-    Whole(Bundle),
-    Split(Head),
 }
 
 /// The largest value one entry takes on this platform, when there is a limit.
@@ -167,27 +162,49 @@ impl Vault {
         };
         let bytes = serde_json::to_vec(&bundle)
             .map_err(|e| AuthError::Keychain(format!("cannot encode the tokens: {e}")))?;
-        let vault = self.clone();
-        let id = id.clone();
-        blocking(move || vault.write_bundle(&id, bytes)).await
+        self.store_raw(id.as_str(), bytes).await?;
+        debug!(connection = %id, "tokens written to the keychain");
+        Ok(())
     }
 
     /// The tokens of a connection; `None` when the keychain holds none.
     pub async fn load(&self, id: &ConnectionId) -> Result<Option<Secrets>, AuthError> {
-        let vault = self.clone();
-        let id = id.clone();
-        let bundle = blocking(move || vault.read_bundle(&id)).await?;
-        Ok(bundle.map(|b| Secrets {
-            access_token: AccessToken::new(b.access_token),
-            refresh_token: b.refresh_token.map(RefreshToken::new),
+        let Some(bytes) = self.load_raw(id.as_str()).await? else {
+            return Ok(None);
+        };
+        let bundle: Bundle = serde_json::from_slice(&bytes).map_err(|_| {
+            AuthError::Keychain(format!("the entry of {id} is not in a form Latchkey can read"))
+        })?;
+        Ok(Some(Secrets {
+            access_token: AccessToken::new(bundle.access_token),
+            refresh_token: bundle.refresh_token.map(RefreshToken::new),
         }))
     }
 
     /// Removes every entry of a connection. Removing what is not there is not an error.
     pub async fn delete(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        self.delete_raw(id.as_str()).await?;
+        debug!(connection = %id, "tokens deleted from the keychain");
+        Ok(())
+    }
+
+    /// Stores any secret value under `name`, split where the platform needs it.
+    pub async fn store_raw(&self, name: &str, bytes: Vec<u8>) -> Result<(), AuthError> {
         let vault = self.clone();
-        let id = id.clone();
-        blocking(move || vault.delete_all(&id)).await
+        let name = name.to_owned();
+        blocking(move || vault.write_value(&name, &bytes)).await
+    }
+
+    pub async fn load_raw(&self, name: &str) -> Result<Option<Vec<u8>>, AuthError> {
+        let vault = self.clone();
+        let name = name.to_owned();
+        blocking(move || vault.read_value(&name)).await
+    }
+
+    pub async fn delete_raw(&self, name: &str) -> Result<(), AuthError> {
+        let vault = self.clone();
+        let name = name.to_owned();
+        blocking(move || vault.delete_value(&name)).await
     }
 
     fn entry(&self, user: &str) -> Result<Entry, AuthError> {
@@ -216,77 +233,72 @@ impl Vault {
         }
     }
 
-    fn read_head(&self, id: &ConnectionId) -> Result<Option<Stored>, AuthError> {
-        let Some(bytes) = self.read_entry(id.as_str())? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|_| AuthError::Keychain(format!("the entry of {id} is not in a form Latchkey can read")))
+    /// The head entry, and the split it describes when it is one.
+    fn read_head(&self, name: &str) -> Result<Option<(Vec<u8>, Option<Head>)>, AuthError> {
+        Ok(self.read_entry(name)?.map(|bytes| {
+            let head = serde_json::from_slice::<Head>(&bytes).ok();
+            (bytes, head)
+        }))
     }
 
-    fn read_bundle(&self, id: &ConnectionId) -> Result<Option<Bundle>, AuthError> {
-        match self.read_head(id)? {
+    fn read_value(&self, name: &str) -> Result<Option<Vec<u8>>, AuthError> {
+        match self.read_head(name)? {
             None => Ok(None),
-            Some(Stored::Whole(bundle)) => Ok(Some(bundle)),
-            Some(Stored::Split(head)) => {
+            Some((bytes, None)) => Ok(Some(bytes)),
+            Some((_, Some(head))) => {
                 let mut bytes = Vec::new();
                 for n in 0..head.parts {
                     let part = self
-                        .read_entry(&part_name(id, &head.generation, n))?
-                        .ok_or_else(|| AuthError::Keychain(format!("part {n} of {id} is missing")))?;
+                        .read_entry(&part_name(name, &head.generation, n))?
+                        .ok_or_else(|| AuthError::Keychain(format!("part {n} of {name} is missing")))?;
                     bytes.extend(part);
                 }
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|_| AuthError::Keychain(format!("the parts of {id} do not fit together")))
+                Ok(Some(bytes))
             }
         }
     }
 
-    fn write_bundle(&self, id: &ConnectionId, bytes: Vec<u8>) -> Result<(), AuthError> {
-        let old = self.read_head(id).unwrap_or(None);
+    fn write_value(&self, name: &str, bytes: &[u8]) -> Result<(), AuthError> {
+        let old = self.read_head(name).unwrap_or(None).and_then(|(_, head)| head);
         match self.entry_limit {
             Some(limit) if bytes.len() > limit => {
                 let generation = format!("{:08x}", rand::random::<u32>());
                 let parts: Vec<&[u8]> = bytes.chunks(limit).collect();
                 for (n, part) in parts.iter().enumerate() {
-                    self.write_entry(&part_name(id, &generation, n as u32), part)?;
+                    self.write_entry(&part_name(name, &generation, n as u32), part)?;
                 }
                 let head = Head { v: 1, parts: parts.len() as u32, generation };
                 let head = serde_json::to_vec(&head).map_err(|e| AuthError::Keychain(e.to_string()))?;
-                self.write_entry(id.as_str(), &head)?;
+                self.write_entry(name, &head)?;
             }
-            _ => self.write_entry(id.as_str(), &bytes)?,
+            _ => self.write_entry(name, bytes)?,
         }
-        if let Some(Stored::Split(old)) = old {
-            self.delete_parts(id, &old);
+        if let Some(old) = old {
+            self.delete_parts(name, &old);
         }
-        debug!(connection = %id, "tokens written to the keychain");
         Ok(())
     }
 
-    fn delete_parts(&self, id: &ConnectionId, head: &Head) {
+    fn delete_parts(&self, name: &str, head: &Head) {
         for n in 0..head.parts {
-            if let Err(e) = self.delete_entry(&part_name(id, &head.generation, n)) {
-                warn!(connection = %id, error = %e, "an old keychain part was left behind");
+            if let Err(e) = self.delete_entry(&part_name(name, &head.generation, n)) {
+                warn!(entry = %name, error = %e, "an old keychain part was left behind");
             }
         }
     }
 
-    fn delete_all(&self, id: &ConnectionId) -> Result<(), AuthError> {
-        let head = self.read_head(id);
-        self.delete_entry(id.as_str())?;
-        if let Ok(Some(Stored::Split(head))) = head {
-            self.delete_parts(id, &head);
+    fn delete_value(&self, name: &str) -> Result<(), AuthError> {
+        let head = self.read_head(name);
+        self.delete_entry(name)?;
+        if let Ok(Some((_, Some(head)))) = head {
+            self.delete_parts(name, &head);
         }
-        debug!(connection = %id, "tokens deleted from the keychain");
         Ok(())
     }
 }
 
-fn part_name(id: &ConnectionId, generation: &str, n: u32) -> String {
-    format!("{id}.{generation}.{n}")
+fn part_name(name: &str, generation: &str, n: u32) -> String {
+    format!("{name}.{generation}.{n}")
 }
 
 async fn blocking<T: Send + 'static>(
