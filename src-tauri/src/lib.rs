@@ -3,3 +3,4 @@
 //! [`core`] is plain Rust (no Tauri types); the desktop shell lives in `main.rs`.
 
 pub mod core;
+pub mod demo;

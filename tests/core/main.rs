@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod checklist;
+mod demo;
 mod flows;
 mod keychain;
 mod linear;

@@ -242,3 +242,21 @@ pub fn assert_not_logged(secrets: &[&str]) {
         assert!(!logs.contains(s), "a secret reached the log: {s}");
     }
 }
+
+/// What a person does on the Demo consent page, done over HTTP: loads the page, then sends the
+/// decision. Returns where the Demo authority redirects the browser (the callback deep link).
+pub async fn demo_consent(auth_url: &Url, user: &str, approve: bool) -> String {
+    let client = http();
+    let page = client.inner().get(auth_url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the consent page loads");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Allow") && html.contains("Deny"), "{html}");
+    let mut form: Vec<(String, String)> = auth_url.query_pairs().into_owned().collect();
+    form.push(("user".into(), user.into()));
+    form.push(("decision".into(), if approve { "approve" } else { "deny" }.into()));
+    let post = auth_url.join("/authorize").unwrap();
+    let answer = client.inner().post(post).form(&form).send().await.unwrap();
+    assert_eq!(answer.status(), 303);
+    answer.headers()["location"].to_str().unwrap().to_owned()
+}

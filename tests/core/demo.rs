@@ -1,0 +1,118 @@
+//! The built-in Demo provider, end to end over HTTP: consent page, code with PKCE, `iss`,
+//! rotating refresh tokens with reuse detection, revocation, restart survival.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey::core::oauth2_generic::GenericOAuth2Provider;
+use latchkey::core::{AuthError, AuthProvider, ProviderId};
+use latchkey::demo::{self, DemoAuthority, DemoOptions};
+use latchkey_tests::{demo_consent, http, query, Harness};
+
+async fn authority(key: [u8; 32], book: Option<std::path::PathBuf>) -> (DemoAuthority, Arc<GenericOAuth2Provider>) {
+    let server = DemoAuthority::start(DemoOptions {
+        key: key.to_vec(),
+        book_path: book,
+        access_lifetime: Duration::from_secs(120),
+    })
+    .await
+    .unwrap();
+    let provider = Arc::new(GenericOAuth2Provider::new(demo::config(&server.base_url()), http()).unwrap());
+    (server, provider)
+}
+
+#[tokio::test]
+async fn demo_connects_through_its_consent_page_and_the_deep_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, provider) = authority([1; 32], Some(dir.path().join("book.json"))).await;
+    let h = Harness::new(vec![provider.clone()]);
+    let pending = h.manager.connect(&ProviderId::new("demo").unwrap()).await.unwrap();
+    let link = demo_consent(&pending.url, "ada", true).await;
+    assert!(link.starts_with("dev.latchkey.desktop:/oauth/callback/demo?code="), "{link}");
+    assert!(link.contains("iss=https%3A%2F%2Fdemo.latchkey.invalid"));
+    let c = h.manager.complete(&link).await.unwrap();
+    assert_eq!(c.nickname, "ada");
+    let lifetime = (c.expires_at.unwrap() - c.connected_at).num_seconds();
+    assert!((118..=120).contains(&lifetime), "{lifetime}");
+    // The book on disk holds no token.
+    let secrets = h.manager.vault().load(&c.id).await.unwrap().unwrap();
+    let book = std::fs::read_to_string(dir.path().join("book.json")).unwrap();
+    assert!(!book.contains(secrets.access_token.secret()));
+    h.manager.disconnect(&c.id).await.unwrap();
+    // Revoked: the old access token no longer works.
+    let err = provider.get_nickname(&secrets.access_token).await.unwrap_err();
+    assert!(matches!(err, AuthError::ProviderRefused { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn demo_declined_consent_is_access_denied() {
+    let (_server, provider) = authority([2; 32], None).await;
+    let h = Harness::new(vec![provider]);
+    let pending = h.manager.connect(&ProviderId::new("demo").unwrap()).await.unwrap();
+    let link = demo_consent(&pending.url, "ada", false).await;
+    let err = h.manager.complete(&link).await.unwrap_err();
+    assert!(matches!(&err, AuthError::ProviderRefused { error, .. } if error == "access_denied"), "{err:?}");
+}
+
+#[tokio::test]
+async fn demo_requires_pkce_s256() {
+    let (server, _provider) = authority([3; 32], None).await;
+    let url = server
+        .base_url()
+        .join("/authorize?response_type=code&client_id=latchkey-demo&redirect_uri=dev.latchkey.desktop%3A%2Foauth%2Fcallback%2Fdemo&state=s")
+        .unwrap();
+    let answer = http().inner().get(url).send().await.unwrap();
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=invalid_request"), "{location}");
+    // An unregistered redirect is never redirected to.
+    let url = server
+        .base_url()
+        .join("/authorize?response_type=code&client_id=latchkey-demo&redirect_uri=https%3A%2F%2Fevil.example%2F&state=s")
+        .unwrap();
+    let answer = http().inner().get(url).send().await.unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(answer.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn demo_rotates_refresh_tokens_and_revokes_the_grant_on_reuse() {
+    let (_server, provider) = authority([4; 32], None).await;
+    let h = Harness::new(vec![provider.clone()]);
+    let pending = h.manager.connect(&ProviderId::new("demo").unwrap()).await.unwrap();
+    let c = h.manager.complete(&demo_consent(&pending.url, "ada", true).await).await.unwrap();
+    let first = h.manager.vault().load(&c.id).await.unwrap().unwrap().refresh_token.unwrap();
+
+    let second = provider.refresh(&first).await.unwrap();
+    let second_rt = second.refresh_token.clone().expect("a new refresh token");
+    assert_ne!(second_rt.secret(), first.secret(), "rotated");
+    assert_eq!(provider.get_nickname(&second.access_token).await.unwrap(), "ada");
+
+    // Reusing the first one kills the grant, including the newest token.
+    let err = provider.refresh(&first).await.unwrap_err();
+    assert!(matches!(err, AuthError::NeedsReconnect { .. }), "{err:?}");
+    let err = provider.refresh(&second_rt).await.unwrap_err();
+    assert!(matches!(err, AuthError::NeedsReconnect { .. }), "{err:?}");
+    h.manager.vault().delete(&c.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn demo_tokens_survive_a_restart_of_the_authority() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book.json");
+    let (server, provider) = authority([5; 32], Some(book.clone())).await;
+    let h = Harness::new(vec![provider]);
+    let pending = h.manager.connect(&ProviderId::new("demo").unwrap()).await.unwrap();
+    // Consent given, then the app (and its authority) stops before the callback arrives.
+    let link = demo_consent(&pending.url, "ada", true).await;
+    drop(server);
+
+    // The new authority listens on another port and still knows the code and the grant.
+    let (_server, provider) = authority([5; 32], Some(book)).await;
+    h.manager.add_provider(provider.clone());
+    let c = h.manager.complete(&link).await.unwrap();
+    let rt = h.manager.vault().load(&c.id).await.unwrap().unwrap().refresh_token.unwrap();
+    assert!(provider.refresh(&rt).await.is_ok());
+    assert_eq!(query(&pending.url, "client_id").as_deref(), Some("latchkey-demo"));
+    h.manager.vault().delete(&c.id).await.unwrap();
+}
