@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
 ensure_rust
+# tauri-driver puts WebKitWebDriver in front of the app for the end-to-end tests.
+if ! command -v tauri-driver >/dev/null || ! tauri-driver --help 2>&1 | grep -q -- --native-port; then
+  cargo install tauri-driver --locked --version 2.1.0
+fi
 
 # The keychain and the app's files live in a throw-away home, never the developer's own.
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"

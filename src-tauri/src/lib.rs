@@ -1,6 +1,7 @@
 //! Latchkey: connects a person's accounts at OAuth providers and keeps them connected.
 //!
-//! [`core`] is plain Rust (no Tauri types); the desktop shell lives in `main.rs`.
+//! [`core`] and [`demo`] are plain Rust, with no Tauri types; [`app`] is the desktop shell.
 
+pub mod app;
 pub mod core;
 pub mod demo;

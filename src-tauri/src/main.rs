@@ -1,3 +1,6 @@
+// No console window behind the app on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
 fn main() {
-    eprintln!("Latchkey's window arrives with issue 3; the core is in the library.");
+    latchkey::app::run();
 }

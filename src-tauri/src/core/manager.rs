@@ -140,6 +140,7 @@ pub struct ConnectionManager {
     errors: Mutex<HashMap<ProviderId, String>>,
     vault: Vault,
     metadata: Mutex<MetadataStore>,
+    data_dir: PathBuf,
     browser: Arc<dyn Browser>,
     flow_ttl: Duration,
     changes: watch::Sender<u64>,
@@ -158,6 +159,7 @@ impl ConnectionManager {
             errors: Mutex::new(HashMap::new()),
             vault,
             metadata: Mutex::new(MetadataStore::open(&options.data_dir)?),
+            data_dir: options.data_dir,
             browser,
             flow_ttl: options.flow_ttl,
             changes: watch::channel(0).0,
@@ -325,6 +327,11 @@ impl ConnectionManager {
 
     pub fn vault(&self) -> &Vault {
         &self.vault
+    }
+
+    /// The directory of the app's non-secret data.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 
     /// Starts a sign-in: a fresh state (256 random bits) and PKCE verifier, remembered with the

@@ -1,0 +1,18 @@
+fn main() {
+    // Declaring the app's commands makes tauri-build generate an `allow-<command>` permission
+    // for each, so that capabilities/default.json grants exactly what the UI uses.
+    let commands = &[
+        "get_state",
+        "connect",
+        "cancel",
+        "reopen",
+        "disconnect",
+        "dismiss_error",
+        "get_settings",
+        "set_demo_enabled",
+    ];
+    tauri_build::try_build(
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("tauri-build failed");
+}

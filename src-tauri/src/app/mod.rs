@@ -1,0 +1,171 @@
+//! The desktop shell: Tauri at the edge. It wires the core to the window (commands and one
+//! `state` event), the system browser, the deep link and the log; it makes no decisions.
+
+mod commands;
+mod deep_link;
+mod logging;
+mod settings;
+#[cfg(target_os = "linux")]
+mod xdg;
+
+use std::sync::Arc;
+
+use tauri::{Emitter, Manager};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::core::http::HttpClient;
+use crate::core::manager::ManagerOptions;
+use crate::core::{Browser, ConnectionManager};
+use crate::demo::{self, DemoAuthority, DemoOptions};
+
+/// The name of the event that carries a fresh [`crate::core::manager::Snapshot`] to the window.
+pub const STATE_EVENT: &str = "latchkey://state";
+
+/// Opens URLs in the person's default browser, never in a webview (checklist line 1).
+struct SystemBrowser;
+
+impl Browser for SystemBrowser {
+    fn open(&self, url: &url::Url) -> Result<(), String> {
+        tauri_plugin_opener::open_url(url.as_str(), None::<&str>).map_err(|e| e.to_string())
+    }
+}
+
+/// What the app keeps in Tauri's managed state.
+pub struct Core {
+    pub manager: Arc<ConnectionManager>,
+    pub settings: settings::SettingsStore,
+    http: HttpClient,
+    demo: tokio::sync::Mutex<Option<DemoAuthority>>,
+    /// True once pending sign-ins are restored and providers registered: deep links wait for it.
+    ready: watch::Sender<bool>,
+}
+
+impl Core {
+    /// Starts or stops the Demo provider to match `enabled`.
+    pub async fn apply_demo(&self, enabled: bool) -> Result<(), String> {
+        let mut demo = self.demo.lock().await;
+        let id = crate::core::ProviderId::new(demo::NAME).expect("a constant name");
+        match (enabled, demo.is_some()) {
+            (true, false) => {
+                let options = DemoOptions::for_app(self.manager.vault(), self.manager.data_dir())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let authority = DemoAuthority::start(options).await.map_err(|e| e.to_string())?;
+                let provider = crate::core::oauth2_generic::GenericOAuth2Provider::new(
+                    demo::config(&authority.base_url()),
+                    self.http.clone(),
+                )
+                .map_err(|e| e.to_string())?;
+                self.manager.add_provider(Arc::new(provider));
+                *demo = Some(authority);
+            }
+            (false, true) => {
+                self.manager.remove_provider(&id);
+                *demo = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+pub fn run() {
+    let log_file = logging::init();
+
+    let mut builder = tauri::Builder::default();
+    #[cfg(any(target_os = "macos", windows, target_os = "linux"))]
+    {
+        // First, so that a second launch (the OS delivering a deep link) is forwarded here and
+        // exits; with the deep-link feature the URL reaches `on_open_url`.
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+            }
+        }));
+    }
+    let result = builder
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::get_state,
+            commands::connect,
+            commands::cancel,
+            commands::reopen,
+            commands::disconnect,
+            commands::dismiss_error,
+            commands::get_settings,
+            commands::set_demo_enabled,
+        ])
+        .setup(move |app| {
+            let paths = app.path();
+            let data_dir = paths.app_data_dir()?;
+            let config_dir = paths.app_config_dir()?;
+            if let Ok(dir) = paths.app_log_dir() {
+                logging::open_file(&log_file, &dir);
+            }
+            info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), "Latchkey starting");
+
+            let http = HttpClient::new(std::time::Duration::from_secs(30))?;
+            let manager = Arc::new(ConnectionManager::new(ManagerOptions::new(&data_dir), Arc::new(SystemBrowser))?);
+            match crate::core::providers::linear::from_env(http.clone()) {
+                Ok(linear) => manager.add_provider(Arc::new(linear)),
+                Err(e) => warn!(error = %e, "Linear is unavailable"),
+            }
+            let core = Arc::new(Core {
+                manager: manager.clone(),
+                settings: settings::SettingsStore::open(&config_dir),
+                http,
+                demo: tokio::sync::Mutex::new(None),
+                ready: watch::channel(false).0,
+            });
+            app.manage(core.clone());
+
+            deep_link::install(app.handle(), core.clone());
+            forward_state(app.handle().clone(), manager);
+
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                start_core(&handle, &core).await;
+            });
+            Ok(())
+        })
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        error!(error = %e, "Latchkey could not start");
+        eprintln!("Latchkey could not start: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// What start-up does off the main thread: restore pending sign-ins (so a callback that
+/// cold-started the app completes), start the Demo provider, then let deep links through.
+async fn start_core(app: &tauri::AppHandle, core: &Core) {
+    match core.manager.restore_pending().await {
+        Ok(0) => {}
+        Ok(n) => info!(count = n, "pending sign-ins restored"),
+        Err(e) => warn!(error = %e, "pending sign-ins could not be restored"),
+    }
+    let demo_on = !demo::disabled_by_env() && core.settings.get().demo_provider;
+    if let Err(e) = core.apply_demo(demo_on).await {
+        warn!(error = %e, "the Demo provider could not start");
+    }
+    core.ready.send_replace(true);
+    #[cfg(target_os = "linux")]
+    xdg::register_in_background();
+    let _ = app;
+}
+
+/// Sends the window a fresh snapshot whenever the core reports a change.
+fn forward_state(app: tauri::AppHandle, manager: Arc<ConnectionManager>) {
+    let mut changes = manager.subscribe();
+    tauri::async_runtime::spawn(async move {
+        while changes.changed().await.is_ok() {
+            if let Err(e) = app.emit(STATE_EVENT, manager.snapshot()) {
+                warn!(error = %e, "could not update the window");
+            }
+        }
+    });
+}

@@ -1,0 +1,28 @@
+#!/bin/sh
+# The test browser, named by $BROWSER: what a person's browser does with the Demo provider's
+# authorization URL. It loads the consent page, answers it, and hands the callback URL to the
+# OS as a browser does with a custom scheme: by launching the app binary with it.
+#
+# LATCHKEY_TEST_DIR   where to record what happened (opened.txt, callback.txt)
+# LATCHKEY_TEST_MODE  approve (default): consent and deliver; hold: consent, record, don't deliver;
+#                     ignore: record the URL only
+# LATCHKEY_TEST_BIN   the app binary to launch with the callback
+set -eu
+url="$1"
+dir="${LATCHKEY_TEST_DIR:?}"
+exec 2>>"$dir/browser.log"
+set -x
+printf '%s\n' "$url" >> "$dir/opened.txt"
+mode="${LATCHKEY_TEST_MODE:-approve}"
+[ "$mode" = ignore ] && exit 0
+
+base="${url%%/authorize*}"
+query="${url#*\?}"
+curl -sf -o /dev/null "$url"
+# The Location header as sent (curl's %{redirect_url} rewrites custom-scheme URLs).
+location=$(curl -s -o /dev/null -D - \
+  --data "$query&user=${LATCHKEY_TEST_USER:-e2e-user}&decision=approve" "$base/authorize" \
+  | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+printf '%s\n' "$location" > "$dir/callback.tmp" && mv "$dir/callback.tmp" "$dir/callback.txt"
+[ "$mode" = hold ] && exit 0
+exec "${LATCHKEY_TEST_BIN:?}" "$location"

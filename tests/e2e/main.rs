@@ -1,0 +1,320 @@
+//! End-to-end tests of the real app: its window driven through tauri-driver and WebKitWebDriver
+//! under Xvfb, the Demo provider's consent answered by a test browser named by `$BROWSER`, deep
+//! links delivered as the OS delivers them (launching the binary with the URL), and the tokens
+//! checked in the real Secret Service with `secret-tool`.
+//!
+//! Run by scripts/test.sh, which provides the display, the session bus and the keychain. The
+//! tests take turns: the app is a single instance per session bus.
+
+mod webdriver;
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use webdriver::Session;
+
+const APP: &str = env!("CARGO_BIN_EXE_latchkey");
+const SERVICE: &str = "dev.latchkey.desktop";
+const WAIT: Duration = Duration::from_secs(30);
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// One test's world: a home of its own, a tauri-driver, the test browser's records.
+struct World {
+    dir: tempfile::TempDir,
+    driver: Child,
+    port: u16,
+    _turn: MutexGuard<'static, ()>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn tauri_driver() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    home.map(|h| h.join("bin/tauri-driver")).filter(|p| p.exists()).unwrap_or_else(|| "tauri-driver".into())
+}
+
+impl World {
+    fn new(browser_mode: &str) -> World {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        for var in ["DISPLAY", "DBUS_SESSION_BUS_ADDRESS"] {
+            assert!(std::env::var_os(var).is_some(), "{var} is unset: run the tests through scripts/test.sh");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        clear_keychain();
+        let port = free_port();
+        let mut driver = Command::new(tauri_driver());
+        driver
+            .args(["--port", &port.to_string(), "--native-port", &free_port().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        World::env(&mut driver, dir.path(), browser_mode);
+        let driver = driver.spawn().expect("tauri-driver must be installed (scripts/test.sh installs it)");
+        let world = World { dir, driver, port, _turn: turn };
+        world.wait_for_driver();
+        world
+    }
+
+    /// The environment the app runs in: a private home, the test browser, and no desktop
+    /// environment so that xdg-open honours $BROWSER.
+    fn env(cmd: &mut Command, dir: &Path, browser_mode: &str) {
+        let home = dir.join("home");
+        cmd.env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env_remove("XDG_CURRENT_DESKTOP")
+            .env_remove("DESKTOP_SESSION")
+            .env("BROWSER", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh"))
+            .env("LATCHKEY_TEST_DIR", dir)
+            .env("LATCHKEY_TEST_MODE", browser_mode)
+            .env("LATCHKEY_TEST_BIN", APP)
+            .env("RUST_LOG", "info,latchkey=debug");
+    }
+
+    fn wait_for_driver(&self) {
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(start.elapsed() < WAIT, "tauri-driver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    async fn open_window(&self, args: &[String]) -> Session {
+        let session = Session::start(self.port, APP, args).await;
+        session.wait_for("[data-provider=demo]", WAIT).await;
+        session
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
+            .unwrap_or_default()
+    }
+
+    /// The callback the test browser recorded (modes `hold` and `approve`).
+    fn recorded_callback(&self) -> String {
+        let path = self.dir.path().join("callback.txt");
+        let start = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return text.trim().to_owned();
+            }
+            assert!(start.elapsed() < WAIT, "the test browser recorded no callback");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Delivers a deep link as the OS does: a second launch of the binary with the URL.
+    fn deliver(&self, url: &str) {
+        let mut cmd = Command::new(APP);
+        cmd.arg(url).stdout(Stdio::null()).stderr(Stdio::null());
+        World::env(&mut cmd, self.dir.path(), "ignore");
+        let mut child = cmd.spawn().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "the second launch failed: {status}");
+                return;
+            }
+            assert!(start.elapsed() < WAIT, "the second launch did not hand over and exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    async fn wait_for_log(&self, needle: &str, count: usize) {
+        let start = Instant::now();
+        while self.log().matches(needle).count() < count {
+            assert!(start.elapsed() < WAIT, "the log never said {needle:?} {count} times:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn shot(&self, name: &str) -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(name)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for name in ["opened.txt", "browser.log", "callback.txt"] {
+                let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+                eprintln!("--- {name}:\n{text}");
+            }
+            eprintln!("--- app log:\n{}", self.log());
+        }
+        // The driver, WebKitWebDriver, the app and anything it launched share a process group.
+        unsafe {
+            libc_kill(-(self.driver.id() as i32), 9);
+        }
+        let _ = self.driver.wait();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn clear_keychain() {
+    let _ = Command::new("secret-tool").args(["clear", "service", SERVICE]).status();
+}
+
+fn keychain(user: &str) -> Option<String> {
+    let out = Command::new("secret-tool").args(["lookup", "service", SERVICE, "username", user]).output().unwrap();
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn tokens_of(connection: &str) -> (String, String) {
+    let raw = keychain(connection).expect("the keychain holds the connection's tokens");
+    let bundle: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    (
+        bundle["access_token"].as_str().unwrap().to_owned(),
+        bundle["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+const DEMO: &str = "[data-provider=demo]";
+
+async fn click(session: &Session, css: &str) {
+    let e = session.wait_for(css, WAIT).await;
+    session.click(&e).await;
+}
+
+/// Waits for the Demo row to show a connection and returns its id and nickname.
+async fn connected(session: &Session) -> (String, String) {
+    let row = session.wait_for(&format!("{DEMO} [data-connection]"), WAIT).await;
+    let id = session.attribute(&row, "data-connection").await.unwrap();
+    let nickname = session.text(&session.wait_for(&format!("{DEMO} .nickname"), WAIT).await).await;
+    (id, nickname)
+}
+
+async fn disconnect(session: &Session) {
+    click(session, &format!("{DEMO} [data-action=disconnect]")).await;
+    click(session, &format!("{DEMO} [data-action=confirm-disconnect]")).await;
+    session.wait_gone(&format!("{DEMO} [data-connection]"), WAIT).await;
+}
+
+#[tokio::test]
+async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect() {
+    let world = World::new("approve");
+    let session = world.open_window(&[]).await;
+    let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
+    assert_eq!(session.text(&state).await, "Not connected");
+
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, nickname) = connected(&session).await;
+    assert!(nickname.starts_with("e2e-user"), "{nickname}");
+    session.screenshot(&world.shot("connected.png")).await;
+
+    // The browser got the provider's page; the window stayed on Latchkey's own page (line 1).
+    let opened = std::fs::read_to_string(world.dir.path().join("opened.txt")).unwrap();
+    assert!(opened.starts_with("http://127.0.0.1:") && opened.contains("/authorize?"), "{opened}");
+    let location = session.execute("return location.href").await;
+    assert!(!location.as_str().unwrap_or_default().contains("/authorize"), "{location}");
+
+    // The keychain holds the tokens; the window and the log do not.
+    let (access, refresh) = tokens_of(&id);
+    let html = session.html().await;
+    assert!(!html.contains(&access) && !html.contains(&refresh), "a token reached the webview");
+    let callback = world.recorded_callback();
+    let code = url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let log = world.log();
+    assert!(log.contains("deep link completed a sign-in"), "{log}");
+    for secret in [&access, &refresh, &code] {
+        assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+
+    disconnect(&session).await;
+    assert_eq!(keychain(&id), None, "the keychain no longer holds the tokens");
+    let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
+    assert_eq!(session.text(&state).await, "Not connected");
+    session.end().await;
+}
+
+#[tokio::test]
+async fn a_callback_that_starts_the_app_completes_the_sign_in() {
+    let world = World::new("hold");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    session.wait_for(&format!("{DEMO} [data-action=cancel]"), WAIT).await;
+    // The person approves in the browser, but Latchkey was closed meanwhile.
+    let callback = world.recorded_callback();
+    session.end().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The OS starts Latchkey with the callback as its argument.
+    let session = world.open_window(&[callback]).await;
+    let (id, nickname) = connected(&session).await;
+    assert!(nickname.starts_with("e2e-user"), "{nickname}");
+    assert!(keychain(&id).is_some());
+    disconnect(&session).await;
+    session.end().await;
+}
+
+#[tokio::test]
+async fn junk_stale_and_replayed_deep_links_change_nothing() {
+    let world = World::new("approve");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, _) = connected(&session).await;
+    let used = world.recorded_callback();
+    let before = session.text_of_body().await;
+
+    let junk = [
+        used.clone(), // replayed
+        "dev.latchkey.desktop:/oauth/callback/demo?code=stale-code&state=stale-state".to_owned(),
+        "dev.latchkey.desktop:/oauth/callback/nosuch?code=c&state=s".to_owned(),
+        "dev.latchkey.desktop://evil/oauth/callback/demo?code=c&state=s".to_owned(),
+        "dev.latchkey.desktop:/oauth/callback/demo#access_token=x".to_owned(),
+    ];
+    for url in &junk {
+        world.deliver(url);
+    }
+    world.wait_for_log("callback refused", junk.len()).await;
+    let log = world.log();
+    assert!(!log.contains("stale-code") && !log.contains("stale-state"), "a callback query reached the log");
+    // Still running, still the same screen and the same single connection.
+    assert_eq!(session.text_of_body().await, before);
+    assert!(keychain(&id).is_some());
+    let rows = session.execute("return document.querySelectorAll('[data-connection]').length").await;
+    assert_eq!(rows, 1);
+    disconnect(&session).await;
+    session.end().await;
+}
+
+#[tokio::test]
+async fn cancel_while_waiting_forgets_the_sign_in_and_refuses_its_callback() {
+    let world = World::new("hold");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let link = session.wait_for(&format!("{DEMO} .waiting input"), WAIT).await;
+    let shown = session.execute("return document.querySelector('[data-provider=demo] .waiting input').value").await;
+    assert!(shown.as_str().unwrap().contains("/authorize?"), "the link to copy is shown: {shown}");
+    let _ = link;
+    let callback = world.recorded_callback();
+    session.screenshot(&world.shot("waiting.png")).await;
+
+    click(&session, &format!("{DEMO} [data-action=cancel]")).await;
+    session.wait_gone(&format!("{DEMO} .waiting"), WAIT).await;
+    world.deliver(&callback);
+    world.wait_for_log("callback refused", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(session.find(&format!("{DEMO} [data-connection]")).await.is_none());
+    let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
+    assert_eq!(session.text(&state).await, "Not connected");
+    session.end().await;
+}

@@ -1,0 +1,240 @@
+// Latchkey's window: renders the snapshot the core sends (providers, sign-ins, connections,
+// errors) and forwards clicks as commands. It never sees a token.
+"use strict";
+
+const { invoke } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+// A recognisable mark per provider: its initial on its brand colour.
+const MARKS = {
+  demo: ["D", "#0f766e"], linear: ["L", "#5e6ad2"], github: ["G", "#24292f"], google: ["G", "#1a73e8"],
+  microsoft: ["M", "#0078d4"], slack: ["S", "#4a154b"], notion: ["N", "#191919"], gitlab: ["G", "#e24329"],
+  discord: ["D", "#5865f2"], spotify: ["S", "#1db954"], dropbox: ["D", "#0061ff"], atlassian: ["A", "#0052cc"],
+};
+
+let snapshot = null;
+let previous = new Map(); // connection id -> nickname, to announce changes
+const confirming = new Set(); // connection ids whose Disconnect awaits confirmation
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "onclick") node.addEventListener("click", value);
+    else if (key.startsWith("data")) node.setAttribute(key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+function fromNow(iso) {
+  const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
+  const abs = Math.abs(seconds);
+  if (abs < 60) return relative.format(seconds, "second");
+  if (abs < 3600) return relative.format(Math.round(seconds / 60), "minute");
+  if (abs < 86400) return relative.format(Math.round(seconds / 3600), "hour");
+  return relative.format(Math.round(seconds / 86400), "day");
+}
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function announce(text) {
+  $("#status").textContent = text;
+}
+
+async function run(command, args, busyButton) {
+  if (busyButton) busyButton.disabled = true;
+  try {
+    return await invoke(command, args);
+  } catch (message) {
+    announce(String(message));
+    return undefined;
+  } finally {
+    if (busyButton) busyButton.disabled = false;
+  }
+}
+
+async function copy(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const field = button.closest(".copy-row")?.querySelector("input");
+    if (field) { field.focus(); field.select(); document.execCommand("copy"); }
+  }
+  announce("Copied.");
+}
+
+function copyRow(value, label, key) {
+  const input = el("input", { type: "text", readonly: true, value, "aria-label": label, dataKey: key + ":field" });
+  const button = el("button", { type: "button", dataKey: key + ":copy", onclick: (e) => copy(value, e.currentTarget) }, "Copy");
+  return el("div", { class: "copy-row" }, input, button);
+}
+
+function connectionRow(provider, c) {
+  const needsReconnect = c.status === "needs_reconnect";
+  const details = [`Connected since ${dateFormat.format(new Date(c.connected_at))}`];
+  if (!needsReconnect && c.expires_at) {
+    const expired = new Date(c.expires_at) <= new Date();
+    details.push(expired ? `token expired ${fromNow(c.expires_at)}` : `token expires ${fromNow(c.expires_at)}`);
+  }
+  const key = `conn:${c.id}`;
+  const actions = el("div", { class: "actions" });
+  if (needsReconnect) {
+    actions.append(el("button", {
+      type: "button", class: "primary", dataAction: "reconnect", dataKey: key + ":reconnect",
+      onclick: (e) => run("connect", { providerId: provider.id }, e.currentTarget),
+    }, "Reconnect"));
+  }
+  if (confirming.has(c.id)) {
+    actions.append(
+      el("button", {
+        type: "button", class: "danger", dataAction: "confirm-disconnect", dataKey: key + ":confirm",
+        onclick: async (e) => {
+          confirming.delete(c.id);
+          await run("disconnect", { connectionId: c.id }, e.currentTarget);
+        },
+      }, "Disconnect now"),
+      el("button", {
+        type: "button", dataAction: "keep", dataKey: key + ":keep",
+        onclick: () => { confirming.delete(c.id); render(); },
+      }, "Keep"),
+    );
+  } else {
+    actions.append(el("button", {
+      type: "button", class: "danger", dataAction: "disconnect", dataKey: key + ":disconnect",
+      "aria-label": `Disconnect ${c.nickname}`,
+      onclick: () => { confirming.add(c.id); render(key + ":confirm"); },
+    }, "Disconnect"));
+  }
+  return el("li", { class: "connection", dataConnection: c.id },
+    el("div", { class: "grow" },
+      el("div", { class: "nickname" }, c.nickname,
+        needsReconnect ? el("span", { class: "badge warn" }, "needs reconnecting") : null),
+      el("div", { class: "details" }, details.join(" · "))),
+    actions);
+}
+
+function mark(letter, colour) {
+  const node = el("div", { class: "mark", "aria-hidden": "true" }, letter);
+  node.style.backgroundColor = colour; // through the CSSOM: the CSP forbids style attributes
+  return node;
+}
+
+function providerCard(p) {
+  const [letter, colour] = MARKS[p.id] || [p.name.slice(0, 1).toUpperCase(), "#64748b"];
+  const waiting = p.flows.length > 0;
+  const connected = p.connections.length > 0;
+  let state;
+  if (p.setup_hint) state = "Not configured";
+  else if (waiting) state = "Waiting for the browser…";
+  else if (p.connections.some((c) => c.status === "needs_reconnect")) state = "Needs reconnecting";
+  else if (connected) state = p.connections.length === 1 ? "Connected" : `${p.connections.length} accounts connected`;
+  else state = "Not connected";
+
+  const key = `prov:${p.id}`;
+  const actions = el("div", { class: "actions" });
+  if (!p.setup_hint && !waiting) {
+    actions.append(el("button", {
+      type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
+      onclick: (e) => run("connect", { providerId: p.id }, e.currentTarget),
+    }, connected ? "Connect another account" : "Connect"));
+  }
+
+  const card = el("li", { class: "provider", dataProvider: p.id, dataState: state },
+    el("div", { class: "provider-head" },
+      mark(letter, colour),
+      el("div", { class: "grow" },
+        el("div", { class: "provider-name" }, p.name),
+        el("div", { class: "provider-state" }, state)),
+      actions));
+
+  if (p.setup_hint) {
+    card.append(el("div", { class: "notice setup" },
+      el("p", {}, `To connect ${p.name}, ${p.setup_hint}.`),
+      el("p", {}, `Register this redirect URI with ${p.name}:`),
+      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect")));
+  }
+  if (p.error) {
+    card.append(el("div", { class: "notice error", role: "alert" },
+      el("div", { class: "grow" }, p.error),
+      el("button", {
+        type: "button", "aria-label": "Dismiss", dataAction: "dismiss", dataKey: key + ":dismiss",
+        onclick: (e) => run("dismiss_error", { providerId: p.id }, e.currentTarget),
+      }, "Dismiss")));
+  }
+  for (const flow of p.flows) {
+    const fkey = `flow:${flow.flow_id}`;
+    card.append(el("div", { class: "waiting", dataFlow: flow.flow_id },
+      el("div", { class: "waiting-line" },
+        el("span", { class: "spinner", "aria-hidden": "true" }),
+        el("span", { class: "grow" }, `Finish signing in to ${p.name} in your browser.`),
+        el("button", {
+          type: "button", dataAction: "reopen", dataKey: fkey + ":reopen",
+          onclick: (e) => run("reopen", { flowId: flow.flow_id }, e.currentTarget),
+        }, "Open again"),
+        el("button", {
+          type: "button", dataAction: "cancel", dataKey: fkey + ":cancel",
+          onclick: (e) => run("cancel", { flowId: flow.flow_id }, e.currentTarget),
+        }, "Cancel")),
+      el("div", { class: "details" }, "Browser didn't open? Copy this link into it:"),
+      copyRow(flow.url, "Sign-in link", fkey + ":link")));
+  }
+  if (connected) {
+    card.append(el("ul", { class: "connections", "aria-label": `${p.name} accounts` },
+      p.connections.map((c) => connectionRow(p, c))));
+  }
+  return card;
+}
+
+function render(focusKey) {
+  if (!snapshot) return;
+  const focused = focusKey || document.activeElement?.dataset?.key;
+  const list = $("#providers");
+  list.replaceChildren(...snapshot.providers.map(providerCard));
+  $("#loading").hidden = true;
+  if (snapshot.providers.length === 0) {
+    list.append(el("li", { class: "muted" }, "No providers. Turn on the Demo provider below, or configure one."));
+  }
+  if (focused) {
+    const target = document.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+    if (target) target.focus();
+  }
+}
+
+function update(next) {
+  const now = new Map();
+  for (const p of next.providers) {
+    for (const c of p.connections) {
+      now.set(c.id, c.nickname);
+      if (!previous.has(c.id) && snapshot) announce(`Connected ${c.nickname} to ${p.name}.`);
+    }
+  }
+  for (const [id, nickname] of previous) {
+    if (!now.has(id)) announce(`Disconnected ${nickname}.`);
+  }
+  previous = now;
+  snapshot = next;
+  render();
+}
+
+async function main() {
+  await listen("latchkey://state", (event) => update(event.payload));
+  update(await invoke("get_state"));
+  const toggle = $("#demo-toggle");
+  const settings = await run("get_settings", {});
+  if (settings) toggle.checked = settings.demo_provider;
+  toggle.addEventListener("change", async () => {
+    const saved = await run("set_demo_enabled", { enabled: toggle.checked }, toggle);
+    if (saved) toggle.checked = saved.demo_provider;
+  });
+  setInterval(() => render(), 15000); // keeps "expires in" current
+}
+
+main().catch((e) => announce(`Latchkey's window failed to start: ${e}`));
