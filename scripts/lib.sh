@@ -34,3 +34,33 @@ ensure_rust() {
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 }
+
+# in_test_session CMD...: runs CMD with a throw-away HOME, inside a private D-Bus session with
+# an unlocked gnome-keyring (the real Secret Service) and an Xvfb display. The developer's own
+# keychain and files are never touched.
+in_test_session() {
+  export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+  export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
+  local test_home
+  test_home="$(mktemp -d "${TMPDIR:-/tmp}/latchkey-test-home.XXXXXX")"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$test_home'" EXIT
+  export HOME="$test_home"
+  export XDG_DATA_HOME="$HOME/.local/share" XDG_CONFIG_HOME="$HOME/.config" XDG_CACHE_HOME="$HOME/.cache"
+  unset XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS GNOME_KEYRING_CONTROL XDG_CURRENT_DESKTOP
+  mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
+  dbus-run-session -- bash -c '
+    set -euo pipefail
+    # "echo |" gives the daemon an (empty) password: it creates and unlocks a login keyring.
+    eval "$(echo | gnome-keyring-daemon --unlock --components=secrets)"
+    export GNOME_KEYRING_CONTROL
+    exec xvfb-run -a -s "-screen 0 1280x800x24" "$@"
+  ' in-test-session "$@"
+}
+
+# ensure_tauri_driver: the WebDriver server that puts WebKitWebDriver in front of the app.
+ensure_tauri_driver() {
+  if ! command -v tauri-driver >/dev/null || ! tauri-driver --help 2>&1 | grep -q -- --native-port; then
+    cargo install tauri-driver --locked --version 2.1.0
+  fi
+}

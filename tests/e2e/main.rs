@@ -218,6 +218,7 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
     let (id, nickname) = connected(&session).await;
     assert!(nickname.starts_with("e2e-user"), "{nickname}");
+    tokio::time::sleep(Duration::from_millis(500)).await; // let the paint catch up with the DOM
     session.screenshot(&world.shot("connected.png")).await;
 
     // The browser got the provider's page; the window stayed on Latchkey's own page (line 1).

@@ -40,7 +40,9 @@ fn provider(name: &str) -> Result<ProviderId, UiError> {
 
 #[tauri::command]
 pub fn get_state(core: Core_) -> Snapshot {
-    core.manager.snapshot()
+    let snapshot = core.manager.snapshot();
+    tracing::debug!(providers = snapshot.providers.len(), "state sent to the window");
+    snapshot
 }
 
 #[tauri::command]

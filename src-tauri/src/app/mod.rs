@@ -89,6 +89,11 @@ pub fn run() {
     let result = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .on_page_load(|webview, payload| {
+            if matches!(payload.event(), tauri::webview::PageLoadEvent::Finished) {
+                info!(window = webview.label(), "window loaded");
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::connect,

@@ -445,7 +445,6 @@ impl ConnectionManager {
         let result = self.complete_inner(callback_url, &mut flow_provider).await;
         if let Some(provider) = &flow_provider {
             // A real flow ended, well or badly: the window shows which.
-            self.persist_pending().await;
             self.set_error(provider, result.as_ref().err());
         }
         if let Err(e) = &result {
@@ -469,6 +468,8 @@ impl ConnectionManager {
         };
         Span::current().record("flow", flow.flow_id.as_str());
         *flow_provider = Some(flow.provider.clone());
+        // Used once, even if the app stops before the exchange ends.
+        self.persist_pending().await;
         if Utc::now() >= flow.expires {
             return Err(CallbackError::Expired.into());
         }

@@ -1,0 +1,288 @@
+//! Benchmark of the window (issue 3), run by scripts/bench.sh in a private session bus,
+//! keychain and Xvfb display, on release builds:
+//!
+//! - launch to window loaded (page load finished) for Latchkey and for a bare Tauri window with
+//!   the same plugins; for Latchkey also launch to provider list interactive (the window has
+//!   asked for and received the state it renders);
+//! - memory: PSS of the app and its WebKit processes, from /proc/<pid>/smaps_rollup, 3 s after
+//!   the window loaded;
+//! - deep link to connection shown, with the Demo provider: from the second launch carrying the
+//!   callback to the connection row in the DOM (polled through WebDriver), and inside the app
+//!   (log timestamps of "deep link received" and "deep link completed a sign-in").
+//!
+//! Not a test: it asserts nothing about speed; it prints figures and writes
+//! target/bench-window.json.
+
+#[allow(dead_code)] // the benchmark uses part of the e2e client
+#[path = "../e2e/webdriver.rs"]
+mod webdriver;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const APP: &str = env!("CARGO_BIN_EXE_latchkey");
+const BARE: &str = env!("CARGO_BIN_EXE_latchkey-bare");
+const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
+const RUNS: usize = 7;
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+fn env_for(cmd: &mut Command, home: &Path) {
+    cmd.env("HOME", home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("RUST_LOG", "info,latchkey=debug");
+}
+
+fn stop(child: &mut Child) {
+    unsafe {
+        kill(-(child.id() as i32), 15);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe {
+        kill(-(child.id() as i32), 9);
+    }
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// PSS in KiB of `pid` and all its descendants, with their names.
+fn pss_tree(pid: u32) -> (u64, Vec<String>) {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if ppid == Some(parent) && !all.contains(&child) {
+                all.push(child);
+            }
+        }
+        i += 1;
+    }
+    let mut total = 0;
+    let mut names = Vec::new();
+    for p in all {
+        let rollup = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
+        let pss: u64 = rollup
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        total += pss;
+        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        names.push(format!("{} ({} MiB)", name.trim(), pss / 1024));
+    }
+    (total, names)
+}
+
+struct Launch {
+    loaded_ms: f64,
+    ready_ms: Option<f64>,
+    pss_kib: u64,
+    processes: Vec<String>,
+}
+
+/// Starts `bin`, times the lines that mark its milestones on stderr, measures memory, stops it.
+fn launch(bin: &str, home: &Path, ready_marker: Option<&str>) -> Launch {
+    let mut cmd = Command::new(bin);
+    env_for(&mut cmd, home);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("the app starts");
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut loaded = None;
+    let mut ready = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while loaded.is_none() || (ready_marker.is_some() && ready.is_none()) {
+        let (at, line) = rx.recv_timeout(deadline - Instant::now()).expect("the window loads within a minute");
+        if loaded.is_none() && line.contains("window loaded") {
+            loaded = Some(at - start);
+        }
+        if ready_marker.is_some_and(|m| line.contains(m)) && ready.is_none() {
+            ready = Some(at - start);
+        }
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (pss_kib, processes) = pss_tree(child.id());
+    stop(&mut child);
+    Launch {
+        loaded_ms: loaded.unwrap().as_secs_f64() * 1000.0,
+        ready_ms: ready.map(|d| d.as_secs_f64() * 1000.0),
+        pss_kib,
+        processes,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn summary(label: &str, runs: &[Launch]) -> serde_json::Value {
+    let loaded: Vec<f64> = runs.iter().map(|r| r.loaded_ms).collect();
+    let ready: Vec<f64> = runs.iter().filter_map(|r| r.ready_ms).collect();
+    let pss: Vec<f64> = runs.iter().map(|r| r.pss_kib as f64 / 1024.0).collect();
+    println!(
+        "{label:<28} loaded median {:>6.0} ms (min {:.0}, max {:.0}){}   PSS median {:>5.1} MiB (min {:.1}, max {:.1})",
+        median(loaded.clone()),
+        loaded.iter().cloned().fold(f64::MAX, f64::min),
+        loaded.iter().cloned().fold(0.0, f64::max),
+        if ready.is_empty() { String::new() } else { format!("   interactive median {:>6.0} ms", median(ready.clone())) },
+        median(pss.clone()),
+        pss.iter().cloned().fold(f64::MAX, f64::min),
+        pss.iter().cloned().fold(0.0, f64::max),
+    );
+    println!("{:<28} processes: {}", "", runs.last().map(|r| r.processes.join(", ")).unwrap_or_default());
+    serde_json::json!({
+        "runs": runs.len(),
+        "loaded_ms": loaded, "interactive_ms": ready, "pss_mib": pss,
+        "median_loaded_ms": median(loaded.clone()),
+        "median_interactive_ms": if ready.is_empty() { serde_json::Value::Null } else { median(ready).into() },
+        "median_pss_mib": median(pss),
+    })
+}
+
+fn launches(bin: &str, ready_marker: Option<&str>) -> Vec<Launch> {
+    let home = tempfile::tempdir().unwrap();
+    // One run to warm the disk cache and create the app's files; not counted.
+    let _ = launch(bin, home.path(), ready_marker);
+    (0..RUNS).map(|_| launch(bin, home.path(), ready_marker)).collect()
+}
+
+fn log_time(line: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// Deep link to connection shown, with the Demo provider, `n` times in one window.
+async fn deep_links(n: usize) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let native = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver_bin = std::env::var_os("CARGO_HOME")
+        .map(|h| PathBuf::from(h).join("bin/tauri-driver"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "tauri-driver".into());
+    let mut driver = Command::new(driver_bin);
+    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
+    env_for(&mut driver, &home);
+    driver
+        .env("BROWSER", BROWSER)
+        .env("LATCHKEY_TEST_DIR", dir.path())
+        .env("LATCHKEY_TEST_MODE", "hold")
+        .env("LATCHKEY_TEST_BIN", APP)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut driver = driver.spawn().expect("tauri-driver");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let session = webdriver::Session::start(port, APP, &[]).await;
+    let wait = Duration::from_secs(30);
+    let mut outside = Vec::new();
+    let callback_file = dir.path().join("callback.txt");
+    for _ in 0..n {
+        let _ = std::fs::remove_file(&callback_file);
+        let connect = session.wait_for("[data-provider=demo] [data-action=connect]", wait).await;
+        session.click(&connect).await;
+        let callback = loop {
+            if let Ok(text) = std::fs::read_to_string(&callback_file) {
+                break text.trim().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let start = Instant::now();
+        let mut second = Command::new(APP);
+        env_for(&mut second, &home);
+        second.arg(&callback).stdout(Stdio::null()).stderr(Stdio::null());
+        let mut second = second.spawn().unwrap();
+        loop {
+            let rows = session.execute("return document.querySelectorAll('[data-provider=demo] [data-connection]').length").await;
+            if rows.as_u64().unwrap_or(0) > 0 {
+                break;
+            }
+            assert!(start.elapsed() < wait, "the connection never showed");
+        }
+        outside.push(start.elapsed().as_secs_f64() * 1000.0);
+        let _ = second.wait();
+        let disconnect = session.wait_for("[data-provider=demo] [data-action=disconnect]", wait).await;
+        session.click(&disconnect).await;
+        let confirm = session.wait_for("[data-provider=demo] [data-action=confirm-disconnect]", wait).await;
+        session.click(&confirm).await;
+        session.wait_gone("[data-provider=demo] [data-connection]", wait).await;
+    }
+    session.end().await;
+    unsafe {
+        kill(-(driver.id() as i32), 9);
+    }
+    let _ = driver.wait();
+
+    // Inside the app: from the log line of the link's arrival to that of the completed sign-in.
+    let log = std::fs::read_to_string(home.join(".local/share/dev.latchkey.desktop/logs/latchkey.log")).unwrap_or_default();
+    let mut inside = Vec::new();
+    let mut received = None;
+    for line in log.lines() {
+        if line.contains("deep link received") {
+            received = log_time(line);
+        } else if line.contains("deep link completed a sign-in") {
+            if let (Some(a), Some(b)) = (received.take(), log_time(line)) {
+                inside.push((b - a).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            }
+        }
+    }
+    println!(
+        "{:<28} second launch to row shown: median {:.0} ms (min {:.0}, max {:.0}); in the app, link to connection stored: median {:.1} ms",
+        "deep link to connection",
+        median(outside.clone()),
+        outside.iter().cloned().fold(f64::MAX, f64::min),
+        outside.iter().cloned().fold(0.0, f64::max),
+        if inside.is_empty() { f64::NAN } else { median(inside.clone()) },
+    );
+    serde_json::json!({
+        "runs": n,
+        "second_launch_to_row_ms": outside,
+        "in_app_link_to_stored_ms": inside,
+        "median_second_launch_to_row_ms": median(outside),
+    })
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // cargo asks benches to list themselves; this one has no sub-benchmarks
+    }
+    println!("Latchkey window benchmark: {RUNS} launches each after one warm-up, release builds\n");
+    let latchkey = launches(APP, Some("state sent to the window"));
+    let bare = launches(BARE, None);
+    let latchkey = summary("Latchkey", &latchkey);
+    let bare = summary("bare Tauri window", &bare);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let links = runtime.block_on(deep_links(5));
+    let report = serde_json::json!({ "latchkey": latchkey, "bare_tauri_window": bare, "deep_link": links });
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-window.json");
+    std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    println!("\nwritten to {}", out.display());
+}
