@@ -34,9 +34,7 @@ async fn checklist_01_the_authorization_url_goes_to_the_system_browser_and_is_ne
 async fn checklist_02_only_the_authorization_code_flow_is_used_or_accepted() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await; // matches grant_type=authorization_code only
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
@@ -84,9 +82,7 @@ async fn checklist_03_every_authorization_request_carries_an_s256_challenge() {
 async fn checklist_04_the_verifier_is_fresh_well_formed_and_sent_only_in_the_token_request() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let challenge = query(&url, "code_challenge").unwrap();
@@ -118,9 +114,7 @@ fn checklist_04_pkce_matches_the_rfc_7636_appendix_b_vector() {
 async fn checklist_05_state_has_256_random_bits_is_exact_and_single_use() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
 
     let mut states = std::collections::HashSet::new();
     for _ in 0..20 {
@@ -174,9 +168,7 @@ async fn checklist_06_unknown_state_is_refused_without_any_request() {
 async fn checklist_06_a_replayed_callback_is_refused_and_the_code_used_once() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await; // expect(1): a second exchange fails the test
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&h.browser.last(), "&code=c");
     let connection = h.manager.complete(&cb).await.unwrap();
@@ -271,9 +263,7 @@ async fn checklist_09_a_missing_iss_is_refused_where_the_server_promises_it() {
 #[tokio::test]
 async fn checklist_09_a_matching_iss_is_accepted() {
     let (fake, h) = iss_harness(Some("https://id.example"), true).await;
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let c = h
         .manager
@@ -325,9 +315,7 @@ fn checklist_11_the_scheme_is_a_reverse_domain_name_with_one_slash() {
 async fn checklist_13_the_token_request_carries_exactly_the_authorization_redirect_uri() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let c = h.manager.complete(&callback(&url, "&code=c")).await.unwrap();
@@ -375,9 +363,7 @@ async fn checklist_14_deep_links_are_accepted_only_for_our_scheme_and_path_as_on
 async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_pkce_alone() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, Some("rt"), 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, Some("rt")).await;
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     assert_not_logged(&[&fake.client_secret]);
@@ -390,9 +376,7 @@ async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_p
     config.client_secret = None;
     let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
     let h = Harness::new(vec![provider]);
-    let access = unique("at");
-    mount_token(&public, &access, None, 1).await;
-    mount_userinfo(&public, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&public, None).await;
     h.manager.connect(&public.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     let requests = public.server.received_requests().await.unwrap();
@@ -407,9 +391,7 @@ async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_p
 async fn checklist_16_the_code_is_exchanged_at_once_and_only_once() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&h.browser.last(), "&code=c");
     // Two deliveries of the same link at the same moment: one exchange.
@@ -423,9 +405,7 @@ async fn checklist_16_the_code_is_exchanged_at_once_and_only_once() {
 async fn checklist_17_access_tokens_travel_only_in_the_authorization_header() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     Mock::given(method("POST")).and(path("/revoke")).respond_with(ResponseTemplate::new(200)).mount(&fake.server).await;
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
@@ -506,9 +486,7 @@ async fn checklist_19_every_provider_endpoint_must_use_tls() {
 async fn checklist_24_disconnect_revokes_with_a_form_post_and_deletes() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     Mock::given(method("POST"))
         .and(path("/revoke"))
         .and(latchkey_tests::wiremock::matchers::header("content-type", "application/x-www-form-urlencoded"))
@@ -533,9 +511,7 @@ async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option
     config.revoke_url = revoke_url.map(|u| url::Url::parse(&u.replace("{server}", &fake.server.uri())).unwrap());
     let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
     let h = Harness::new(vec![provider]);
-    let access = unique("at");
-    mount_token(&fake, &access, Some("rt"), 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, Some("rt")).await;
     if let Some(response) = revoke {
         Mock::given(path("/revoke")).respond_with(response).expect(1).mount(&fake.server).await;
     }

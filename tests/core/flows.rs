@@ -132,9 +132,7 @@ async fn a_second_account_at_the_same_provider_gets_its_own_connection() {
 async fn connections_survive_a_restart_of_the_manager() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let connection = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
 
@@ -190,9 +188,7 @@ async fn cancel_forgets_the_flow_and_its_callback_is_refused() {
 async fn a_sign_in_pending_when_the_app_stopped_completes_after_a_restart() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = unique("at");
-    mount_token(&fake, &access, None, 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     // The verifier went to the keychain with the flow, not to a file.
@@ -243,9 +239,7 @@ async fn the_snapshot_shows_states_and_errors_in_words_and_no_secrets() {
     assert!(!changes.has_changed().unwrap());
 
     // A successful connection clears the error and lists the nickname, without tokens.
-    let access = unique("at");
-    mount_token(&fake, &access, Some("refresh-secret"), 1).await;
-    mount_userinfo(&fake, &access, "ada@example.com", 1).await;
+    let access = mount_happy_path(&fake, Some("refresh-secret")).await;
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     let snap = h.manager.snapshot();

@@ -3,6 +3,7 @@
 use latchkey::core::vault::{Secrets, Vault};
 use latchkey::core::{ConnectionId, ProviderId};
 use latchkey_tests::{require_session_bus, secret_tool_lookup, unique};
+
 use oauth2::{AccessToken, RefreshToken};
 
 fn id() -> ConnectionId {
@@ -90,4 +91,50 @@ async fn bundles_larger_than_an_entry_are_split_and_joined_and_cleaned_up() {
 
 fn count_entries(service: &str) -> usize {
     latchkey_tests::keychain_users(service).len()
+}
+
+/// With no keychain at all (no session bus), a sign-in fails with a clear error, stores
+/// nothing anywhere, and revokes the tokens it had obtained. Run in a child process, since the
+/// keychain connection is per process.
+#[test]
+fn without_a_keychain_a_sign_in_fails_clearly_and_leaves_nothing_behind() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "keychain::child_sign_in_without_a_keychain", "--nocapture"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("LATCHKEY_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+#[tokio::test]
+#[ignore = "run by without_a_keychain_a_sign_in_fails_clearly_and_leaves_nothing_behind"]
+async fn child_sign_in_without_a_keychain() {
+    use latchkey::core::manager::ManagerOptions;
+    use latchkey_tests::wiremock::matchers::path;
+    use latchkey_tests::wiremock::{Mock, ResponseTemplate};
+    use latchkey_tests::{callback, FakeProvider, Recorder};
+    use std::sync::Arc;
+
+    assert_eq!(std::env::var("LATCHKEY_TEST_CHILD").as_deref(), Ok("1"), "started by its parent test");
+    let fake = FakeProvider::start("acme").await;
+    crate::support::mount_happy_path(&fake, Some("rt")).await;
+    Mock::given(path("/revoke")).respond_with(ResponseTemplate::new(200)).expect(1).mount(&fake.server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let browser = Arc::new(Recorder::default());
+    let mut options = ManagerOptions::new(dir.path());
+    options.keychain_service = unique("dev.latchkey.test");
+    let manager = latchkey::core::ConnectionManager::new(options, browser.clone()).unwrap();
+    manager.add_provider(fake.provider());
+
+    manager.connect(&fake.name).await.unwrap();
+    let err = manager.complete(&callback(&browser.last(), "&code=c")).await.unwrap_err();
+    assert!(matches!(err, latchkey::core::AuthError::Keychain(_)), "{err:?}");
+    assert!(err.to_string().starts_with("the keychain is unavailable"), "{err}");
+    assert!(manager.list().is_empty());
+    assert!(!dir.path().join("connections.json").exists(), "no metadata written");
+    let shown = manager.snapshot().providers[0].error.clone().unwrap();
+    assert!(shown.contains("keychain"), "the window says why: {shown}");
 }

@@ -71,6 +71,15 @@ pub async fn mount_userinfo(fake: &FakeProvider, access: &str, nickname: &str, e
         .await;
 }
 
+/// A provider that answers one code exchange (with a fresh access token, returned) and one
+/// nickname request for it ("ada@example.com").
+pub async fn mount_happy_path(fake: &FakeProvider, refresh: Option<&str>) -> String {
+    let access = latchkey_tests::unique("at");
+    mount_token(fake, &access, refresh, 1).await;
+    mount_userinfo(fake, &access, "ada@example.com", 1).await;
+    access
+}
+
 /// A token endpoint that must not be called.
 pub async fn forbid_token(fake: &FakeProvider) {
     Mock::given(path("/token"))
