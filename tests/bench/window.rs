@@ -149,7 +149,11 @@ fn summary(label: &str, runs: &[Launch]) -> serde_json::Value {
         median(loaded.clone()),
         loaded.iter().cloned().fold(f64::MAX, f64::min),
         loaded.iter().cloned().fold(0.0, f64::max),
-        if ready.is_empty() { String::new() } else { format!("   interactive median {:>6.0} ms", median(ready.clone())) },
+        if ready.is_empty() {
+            String::new()
+        } else {
+            format!("   interactive median {:>6.0} ms", median(ready.clone()))
+        },
         median(pss.clone()),
         pss.iter().cloned().fold(f64::MAX, f64::min),
         pss.iter().cloned().fold(0.0, f64::max),
@@ -221,7 +225,9 @@ async fn deep_links(n: usize) -> serde_json::Value {
         second.arg(&callback).stdout(Stdio::null()).stderr(Stdio::null());
         let mut second = second.spawn().unwrap();
         loop {
-            let rows = session.execute("return document.querySelectorAll('[data-provider=demo] [data-connection]').length").await;
+            let rows = session
+                .execute("return document.querySelectorAll('[data-provider=demo] [data-connection]').length")
+                .await;
             if rows.as_u64().unwrap_or(0) > 0 {
                 break;
             }
@@ -242,7 +248,8 @@ async fn deep_links(n: usize) -> serde_json::Value {
     let _ = driver.wait();
 
     // Inside the app: from the log line of the link's arrival to that of the completed sign-in.
-    let log = std::fs::read_to_string(home.join(".local/share/dev.latchkey.desktop/logs/latchkey.log")).unwrap_or_default();
+    let log =
+        std::fs::read_to_string(home.join(".local/share/dev.latchkey.desktop/logs/latchkey.log")).unwrap_or_default();
     let mut inside = Vec::new();
     let mut received = None;
     for line in log.lines() {

@@ -55,10 +55,8 @@ async fn a_callback_for_a_provider_that_does_not_exist_is_refused() {
 
 #[tokio::test]
 async fn a_token_endpoint_answering_500_is_a_transient_error() {
-    let (err, _h) = exchange_failure(
-        ResponseTemplate::new(500).set_body_json(serde_json::json!({"error": "server_error"})),
-    )
-    .await;
+    let (err, _h) =
+        exchange_failure(ResponseTemplate::new(500).set_body_json(serde_json::json!({"error": "server_error"}))).await;
     assert!(matches!(err, AuthError::BadResponse { status: Some(500), .. }), "{err:?}");
     assert!(err.is_transient());
 }
@@ -66,10 +64,9 @@ async fn a_token_endpoint_answering_500_is_a_transient_error() {
 #[tokio::test]
 async fn a_token_endpoint_answering_an_html_page_is_a_bad_response_whose_body_stays_out_of_the_message() {
     let page = "<html><body><h1>Sign-in service is down for maintenance</h1></body></html>";
-    let (err, _h) = exchange_failure(
-        ResponseTemplate::new(200).insert_header("content-type", "text/html").set_body_string(page),
-    )
-    .await;
+    let (err, _h) =
+        exchange_failure(ResponseTemplate::new(200).insert_header("content-type", "text/html").set_body_string(page))
+            .await;
     match &err {
         AuthError::BadResponse { body, .. } => assert!(body.for_log().contains("maintenance"), "kept for the log"),
         other => panic!("{other:?}"),
@@ -87,24 +84,28 @@ async fn a_token_response_without_access_token_is_a_bad_response() {
     .await;
     assert!(matches!(err, AuthError::BadResponse { .. }), "{err:?}");
     assert!(err.to_string().contains("no access token"), "{err}");
-    let (err, _h) = exchange_failure(ResponseTemplate::new(200).set_body_raw("{\"access_token\": \"trunc", "application/json")).await;
+    let (err, _h) =
+        exchange_failure(ResponseTemplate::new(200).set_body_raw("{\"access_token\": \"trunc", "application/json"))
+            .await;
     assert!(matches!(err, AuthError::BadResponse { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn invalid_grant_at_the_token_endpoint_means_reconnect() {
-    let (err, _h) = exchange_failure(ResponseTemplate::new(400).set_body_json(
-        serde_json::json!({"error": "invalid_grant", "error_description": "code expired"}),
-    ))
+    let (err, _h) = exchange_failure(
+        ResponseTemplate::new(400)
+            .set_body_json(serde_json::json!({"error": "invalid_grant", "error_description": "code expired"})),
+    )
     .await;
     assert!(matches!(err, AuthError::NeedsReconnect { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn other_oauth_errors_are_the_providers_refusal() {
-    let (err, _h) = exchange_failure(ResponseTemplate::new(401).set_body_json(
-        serde_json::json!({"error": "invalid_client", "error_description": "bad client"}),
-    ))
+    let (err, _h) = exchange_failure(
+        ResponseTemplate::new(401)
+            .set_body_json(serde_json::json!({"error": "invalid_client", "error_description": "bad client"})),
+    )
     .await;
     assert!(matches!(&err, AuthError::ProviderRefused { error, .. } if error == "invalid_client"), "{err:?}");
     assert!(err.to_string().contains("client registration"), "{err}");
@@ -113,9 +114,7 @@ async fn other_oauth_errors_are_the_providers_refusal() {
 #[tokio::test]
 async fn a_provider_slower_than_the_timeout_is_a_timeout() {
     let (err, _h) = exchange_failure(
-        ResponseTemplate::new(200)
-            .set_body_json(token_body("late", None, 60))
-            .set_delay(Duration::from_secs(3)),
+        ResponseTemplate::new(200).set_body_json(token_body("late", None, 60)).set_delay(Duration::from_secs(3)),
     )
     .await;
     assert!(matches!(err, AuthError::Timeout), "{err:?}");

@@ -34,7 +34,7 @@ async fn checklist_01_the_authorization_url_goes_to_the_system_browser_and_is_ne
 async fn checklist_02_only_the_authorization_code_flow_is_used_or_accepted() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
@@ -82,7 +82,7 @@ async fn checklist_03_every_authorization_request_carries_an_s256_challenge() {
 async fn checklist_04_the_verifier_is_fresh_well_formed_and_sent_only_in_the_token_request() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let challenge = query(&url, "code_challenge").unwrap();
@@ -114,7 +114,7 @@ fn checklist_04_pkce_matches_the_rfc_7636_appendix_b_vector() {
 async fn checklist_05_state_has_256_random_bits_is_exact_and_single_use() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
 
     let mut states = std::collections::HashSet::new();
     for _ in 0..20 {
@@ -155,11 +155,8 @@ async fn checklist_06_unknown_state_is_refused_without_any_request() {
     forbid_token(&fake).await;
     let h = Harness::new(vec![fake.provider()]);
     h.manager.connect(&fake.name).await.unwrap();
-    let err = h
-        .manager
-        .complete("dev.latchkey.desktop:/oauth/callback/acme?code=c&state=never-issued")
-        .await
-        .unwrap_err();
+    let err =
+        h.manager.complete("dev.latchkey.desktop:/oauth/callback/acme?code=c&state=never-issued").await.unwrap_err();
     assert!(is_callback_error(&err, CallbackError::UnknownState), "{err:?}");
     assert_eq!(h.keychain_entries(), 0);
 }
@@ -168,7 +165,7 @@ async fn checklist_06_unknown_state_is_refused_without_any_request() {
 async fn checklist_06_a_replayed_callback_is_refused_and_the_code_used_once() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&h.browser.last(), "&code=c");
     let connection = h.manager.complete(&cb).await.unwrap();
@@ -240,11 +237,7 @@ async fn checklist_09_a_wrong_iss_aborts_the_flow() {
     forbid_token(&fake).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
-    let err = h
-        .manager
-        .complete(&callback(&url, "&code=c&iss=https%3A%2F%2Fevil.example"))
-        .await
-        .unwrap_err();
+    let err = h.manager.complete(&callback(&url, "&code=c&iss=https%3A%2F%2Fevil.example")).await.unwrap_err();
     assert!(is_callback_error(&err, CallbackError::IssuerMismatch), "{err:?}");
     // Aborted means aborted: the right answer afterwards finds no flow.
     let err = h.manager.complete(&callback(&url, "&code=c&iss=https%3A%2F%2Fid.example")).await.unwrap_err();
@@ -263,13 +256,9 @@ async fn checklist_09_a_missing_iss_is_refused_where_the_server_promises_it() {
 #[tokio::test]
 async fn checklist_09_a_matching_iss_is_accepted() {
     let (fake, h) = iss_harness(Some("https://id.example"), true).await;
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
-    let c = h
-        .manager
-        .complete(&callback(&h.browser.last(), "&code=c&iss=https%3A%2F%2Fid.example"))
-        .await
-        .unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c&iss=https%3A%2F%2Fid.example")).await.unwrap();
     h.manager.vault().delete(&c.id).await.unwrap();
 }
 
@@ -305,8 +294,7 @@ fn checklist_11_the_scheme_is_a_reverse_domain_name_with_one_slash() {
     assert!(uri.starts_with(&format!("{SCHEME}:/")));
     assert!(!uri.starts_with(&format!("{SCHEME}://")));
     // The Tauri app is registered under the same identifier and scheme.
-    let conf: serde_json::Value =
-        serde_json::from_str(include_str!("../../src-tauri/tauri.conf.json")).unwrap();
+    let conf: serde_json::Value = serde_json::from_str(include_str!("../../src-tauri/tauri.conf.json")).unwrap();
     assert_eq!(conf["identifier"], APP_IDENTIFIER);
     assert_eq!(conf["plugins"]["deep-link"]["desktop"]["schemes"][0], SCHEME);
 }
@@ -315,7 +303,7 @@ fn checklist_11_the_scheme_is_a_reverse_domain_name_with_one_slash() {
 async fn checklist_13_the_token_request_carries_exactly_the_authorization_redirect_uri() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     let c = h.manager.complete(&callback(&url, "&code=c")).await.unwrap();
@@ -363,7 +351,7 @@ async fn checklist_14_deep_links_are_accepted_only_for_our_scheme_and_path_as_on
 async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_pkce_alone() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, Some("rt")).await;
+    mount_happy_path(&fake, Some("rt")).await;
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     assert_not_logged(&[&fake.client_secret]);
@@ -376,7 +364,7 @@ async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_p
     config.client_secret = None;
     let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
     let h = Harness::new(vec![provider]);
-    let access = mount_happy_path(&public, None).await;
+    mount_happy_path(&public, None).await;
     h.manager.connect(&public.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     let requests = public.server.received_requests().await.unwrap();
@@ -391,7 +379,7 @@ async fn checklist_15_the_client_secret_is_never_logged_and_public_clients_use_p
 async fn checklist_16_the_code_is_exchanged_at_once_and_only_once() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let cb = callback(&h.browser.last(), "&code=c");
     // Two deliveries of the same link at the same moment: one exchange.
@@ -511,7 +499,7 @@ async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option
     config.revoke_url = revoke_url.map(|u| url::Url::parse(&u.replace("{server}", &fake.server.uri())).unwrap());
     let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
     let h = Harness::new(vec![provider]);
-    let access = mount_happy_path(&fake, Some("rt")).await;
+    mount_happy_path(&fake, Some("rt")).await;
     if let Some(response) = revoke {
         Mock::given(path("/revoke")).respond_with(response).expect(1).mount(&fake.server).await;
     }
@@ -527,7 +515,11 @@ async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option
 #[tokio::test]
 async fn checklist_24_disconnect_deletes_even_when_revocation_fails() {
     disconnect_despite(Some(ResponseTemplate::new(500).set_body_string("oops")), Some("{server}/revoke")).await;
-    disconnect_despite(Some(ResponseTemplate::new(400).set_body_json(serde_json::json!({"error":"unsupported_token_type"}))), Some("{server}/revoke")).await;
+    disconnect_despite(
+        Some(ResponseTemplate::new(400).set_body_json(serde_json::json!({"error":"unsupported_token_type"}))),
+        Some("{server}/revoke"),
+    )
+    .await;
 }
 
 #[tokio::test]

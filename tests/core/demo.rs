@@ -68,7 +68,9 @@ async fn demo_requires_pkce_s256() {
     // An unregistered redirect is never redirected to.
     let url = server
         .base_url()
-        .join("/authorize?response_type=code&client_id=latchkey-demo&redirect_uri=https%3A%2F%2Fevil.example%2F&state=s")
+        .join(
+            "/authorize?response_type=code&client_id=latchkey-demo&redirect_uri=https%3A%2F%2Fevil.example%2F&state=s",
+        )
         .unwrap();
     let answer = http().inner().get(url).send().await.unwrap();
     assert_eq!(answer.status(), 400);

@@ -188,7 +188,7 @@ async fn cancel_forgets_the_flow_and_its_callback_is_refused() {
 async fn a_sign_in_pending_when_the_app_stopped_completes_after_a_restart() {
     let fake = FakeProvider::start("acme").await;
     let h = Harness::new(vec![fake.provider()]);
-    let access = mount_happy_path(&fake, None).await;
+    mount_happy_path(&fake, None).await;
     h.manager.connect(&fake.name).await.unwrap();
     let url = h.browser.last();
     // The verifier went to the keychain with the flow, not to a file.

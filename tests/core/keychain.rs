@@ -24,10 +24,7 @@ async fn tokens_written_are_read_back_by_secret_tool_and_deleted() {
     let vault = Vault::new(service.clone());
     let id = id();
     let access = unique("at");
-    vault
-        .store(&id, &Secrets { access_token: AccessToken::new(access.clone()), refresh_token: None })
-        .await
-        .unwrap();
+    vault.store(&id, &Secrets { access_token: AccessToken::new(access.clone()), refresh_token: None }).await.unwrap();
     let raw = secret_tool_lookup(&service, id.as_str()).expect("secret-tool finds the entry");
     let bundle: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(bundle["access_token"], access.as_str());
@@ -36,7 +33,13 @@ async fn tokens_written_are_read_back_by_secret_tool_and_deleted() {
     // Replacing writes both tokens at once.
     let refresh = unique("rt");
     vault
-        .store(&id, &Secrets { access_token: AccessToken::new("second".into()), refresh_token: Some(RefreshToken::new(refresh.clone())) })
+        .store(
+            &id,
+            &Secrets {
+                access_token: AccessToken::new("second".into()),
+                refresh_token: Some(RefreshToken::new(refresh.clone())),
+            },
+        )
         .await
         .unwrap();
     let loaded = vault.load(&id).await.unwrap().unwrap();
@@ -60,7 +63,13 @@ async fn bundles_larger_than_an_entry_are_split_and_joined_and_cleaned_up() {
     let id = id();
     let jwt = format!("eyJ{}", "x".repeat(3000));
     vault
-        .store(&id, &Secrets { access_token: AccessToken::new(jwt.clone()), refresh_token: Some(RefreshToken::new("r1".into())) })
+        .store(
+            &id,
+            &Secrets {
+                access_token: AccessToken::new(jwt.clone()),
+                refresh_token: Some(RefreshToken::new("r1".into())),
+            },
+        )
         .await
         .unwrap();
     let loaded = vault.load(&id).await.unwrap().unwrap();
@@ -73,18 +82,12 @@ async fn bundles_larger_than_an_entry_are_split_and_joined_and_cleaned_up() {
     assert_eq!(entries, 1 + bundle_len.div_ceil(256), "head + parts");
 
     // A smaller bundle replaces it and leaves no orphaned parts.
-    vault
-        .store(&id, &Secrets { access_token: AccessToken::new("small".into()), refresh_token: None })
-        .await
-        .unwrap();
+    vault.store(&id, &Secrets { access_token: AccessToken::new("small".into()), refresh_token: None }).await.unwrap();
     assert_eq!(vault.load(&id).await.unwrap().unwrap().access_token.secret(), "small");
     assert_eq!(count_entries(&service), 1);
 
     // And a split one is deleted completely.
-    vault
-        .store(&id, &Secrets { access_token: AccessToken::new(jwt), refresh_token: None })
-        .await
-        .unwrap();
+    vault.store(&id, &Secrets { access_token: AccessToken::new(jwt), refresh_token: None }).await.unwrap();
     vault.delete(&id).await.unwrap();
     assert_eq!(count_entries(&service), 0);
 }

@@ -39,9 +39,7 @@ fn linear_without_a_client_id_is_not_configured_and_says_what_to_set() {
 fn linear_authorization_url_is_encoded_and_carries_pkce() {
     let provider = LinearProvider::new(linear::config(Some("lin id".into()), None), http()).unwrap();
     let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
-    let url = provider
-        .get_url("dev.latchkey.desktop:/oauth/callback/linear", "st&ate", Some(&challenge))
-        .unwrap();
+    let url = provider.get_url("dev.latchkey.desktop:/oauth/callback/linear", "st&ate", Some(&challenge)).unwrap();
     let text = url.as_str();
     assert!(text.starts_with("https://linear.app/oauth/authorize?"), "{text}");
     assert!(text.contains("redirect_uri=dev.latchkey.desktop%3A%2Foauth%2Fcallback%2Flinear"), "{text}");

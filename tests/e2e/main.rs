@@ -181,10 +181,7 @@ fn keychain(user: &str) -> Option<String> {
 fn tokens_of(connection: &str) -> (String, String) {
     let raw = keychain(connection).expect("the keychain holds the connection's tokens");
     let bundle: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    (
-        bundle["access_token"].as_str().unwrap().to_owned(),
-        bundle["refresh_token"].as_str().unwrap().to_owned(),
-    )
+    (bundle["access_token"].as_str().unwrap().to_owned(), bundle["refresh_token"].as_str().unwrap().to_owned())
 }
 
 const DEMO: &str = "[data-provider=demo]";

@@ -22,10 +22,16 @@ impl Session {
             "browserName": "wry",
             "tauri:options": { "application": application, "args": args }
         }}});
-        let answer: Value = http.post(format!("{base}/session")).json(&body).send().await
-            .expect("the WebDriver answers").json().await.expect("JSON");
-        let id = answer["value"]["sessionId"].as_str()
-            .unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&body)
+            .send()
+            .await
+            .expect("the WebDriver answers")
+            .json()
+            .await
+            .expect("JSON");
+        let id = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
         Session { http, base, id }
     }
 
@@ -41,7 +47,8 @@ impl Session {
 
     /// The element matching `css`, if any, now.
     pub async fn find(&self, css: &str) -> Option<String> {
-        let v = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        let v =
+            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
         v[ELEMENT].as_str().map(str::to_owned)
     }
 
@@ -75,13 +82,18 @@ impl Session {
     }
 
     pub async fn text(&self, element: &str) -> String {
-        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None).await
-            .as_str().unwrap_or_default().to_owned()
+        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn attribute(&self, element: &str, name: &str) -> Option<String> {
-        self.call(reqwest::Method::GET, &format!("/element/{element}/attribute/{name}"), None).await
-            .as_str().map(str::to_owned)
+        self.call(reqwest::Method::GET, &format!("/element/{element}/attribute/{name}"), None)
+            .await
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// Runs `script` in the page and returns its result.

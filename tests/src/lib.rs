@@ -137,8 +137,7 @@ impl Harness {
         options.keychain_service = service.clone();
         options.flow_ttl = ttl;
         let browser = Arc::new(Recorder::default());
-        let manager =
-            ConnectionManager::with_vault(options, Vault::new(service.clone()), browser.clone()).unwrap();
+        let manager = ConnectionManager::with_vault(options, Vault::new(service.clone()), browser.clone()).unwrap();
         for p in providers {
             manager.add_provider(p);
         }
@@ -168,10 +167,7 @@ pub fn keychain_users(service: &str) -> Vec<String> {
         .output()
         .expect("secret-tool must be installed (libsecret-tools)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    text.lines()
-        .filter_map(|l| l.strip_prefix("attribute.username = "))
-        .map(|u| u.trim().to_owned())
-        .collect()
+    text.lines().filter_map(|l| l.strip_prefix("attribute.username = ")).map(|u| u.trim().to_owned()).collect()
 }
 
 pub fn secret_tool_lookup(service: &str, user: &str) -> Option<String> {

@@ -29,9 +29,7 @@ fn data_home() -> Option<PathBuf> {
 
 /// A path `xdg-open` can run as it is: no spaces, quotes or desktop-entry specials.
 fn plain(path: &Path) -> bool {
-    path.to_str().is_some_and(|s| {
-        s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
-    })
+    path.to_str().is_some_and(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)))
 }
 
 fn register() -> Result<(), String> {

@@ -74,9 +74,7 @@ fn refused_message(error: &str, description: Option<&str>) -> String {
             "the provider does not accept Latchkey's client registration".to_owned()
         }
         "invalid_scope" => "the provider refused the requested permissions".to_owned(),
-        "temporarily_unavailable" | "server_error" => {
-            "the provider is having trouble; try again later".to_owned()
-        }
+        "temporarily_unavailable" | "server_error" => "the provider is having trouble; try again later".to_owned(),
         other => format!("the provider refused ({})", printable(other, 64)),
     };
     match description {
@@ -176,11 +174,7 @@ fn redact_json(value: &mut serde_json::Value) {
 
 /// `text` without control characters, cut to `limit` characters.
 pub(crate) fn printable(text: &str, limit: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(limit)
-        .collect();
+    let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(limit).collect();
     if text.chars().count() > limit {
         out.push('…');
     }
@@ -200,8 +194,7 @@ mod tests {
     #[test]
     fn raw_body_for_log_redacts_secret_fields_at_any_depth() {
         let body = RawBody::new(
-            br#"{"access_token":"a1","nested":{"refresh_token":"r1","ok":1},"list":[{"client_secret":"s"}]}"#
-                .to_vec(),
+            br#"{"access_token":"a1","nested":{"refresh_token":"r1","ok":1},"list":[{"client_secret":"s"}]}"#.to_vec(),
         );
         let log = body.for_log();
         for secret in ["a1", "r1", "\"s\""] {
@@ -222,10 +215,7 @@ mod tests {
     fn refusal_messages_read_as_sentences() {
         let e = AuthError::ProviderRefused { error: "access_denied".into(), description: None };
         assert_eq!(e.to_string(), "access was declined at the provider");
-        let e = AuthError::ProviderRefused {
-            error: "weird\u{7}".into(),
-            description: Some("line\nbreak".into()),
-        };
+        let e = AuthError::ProviderRefused { error: "weird\u{7}".into(), description: Some("line\nbreak".into()) };
         assert_eq!(e.to_string(), "the provider refused (weird ): line break");
     }
 }

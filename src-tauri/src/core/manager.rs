@@ -351,9 +351,7 @@ impl ConnectionManager {
     }
 
     fn start_flow(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
-        let p = self
-            .provider(provider)
-            .ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
+        let p = self.provider(provider).ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
         p.check_configured()?;
 
         let state = CsrfToken::new_random_len(32);
@@ -420,11 +418,7 @@ impl ConnectionManager {
     /// The sign-ins in progress, as (flow id, provider).
     pub fn pending_flows(&self) -> Vec<(String, ProviderId)> {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending
-            .values()
-            .filter(|f| f.expires > Utc::now())
-            .map(|f| (f.flow_id.clone(), f.provider.clone()))
-            .collect()
+        pending.values().filter(|f| f.expires > Utc::now()).map(|f| (f.flow_id.clone(), f.provider.clone())).collect()
     }
 
     /// Expired flows are kept for one more lifetime, so that a late callback hears "expired"
@@ -507,7 +501,8 @@ impl ConnectionManager {
             scopes: tokens.scope_list(),
             status: ConnectionStatus::Connected,
         };
-        let secrets = Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
+        let secrets =
+            Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
         if let Err(e) = self.vault.store(&id, &secrets).await {
             self.abandon(&*provider, &tokens).await;
             return Err(e);
@@ -540,9 +535,7 @@ impl ConnectionManager {
     /// secrets and the connection, even when revocation fails.
     #[instrument(skip_all, fields(connection = %id))]
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), AuthError> {
-        let connection = self
-            .connection(id)
-            .ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
+        let connection = self.connection(id).ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
         let secrets = self.vault.load(id).await?;
         match (self.provider(&connection.provider), secrets) {
             (Some(provider), Some(secrets)) => match provider.revoke(&secrets.access_token).await {

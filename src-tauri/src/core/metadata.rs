@@ -36,10 +36,8 @@ impl MetadataStore {
             Ok(bytes) => match serde_json::from_slice::<FileFormat>(&bytes) {
                 Ok(file) => file.connections,
                 Err(e) => {
-                    let aside = path.with_extension(format!(
-                        "json.unreadable-{}",
-                        chrono::Utc::now().format("%Y%m%dT%H%M%S")
-                    ));
+                    let aside =
+                        path.with_extension(format!("json.unreadable-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
                     error!(error = %e, aside = %aside.display(), "the connections file is unreadable; moved aside");
                     std::fs::rename(&path, &aside).map_err(|e| {
                         AuthError::Storage(format!("cannot move the unreadable {} aside: {e}", path.display()))

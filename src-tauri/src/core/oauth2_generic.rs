@@ -6,13 +6,12 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 use oauth2::basic::{
-    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
-    BasicTokenIntrospectionResponse,
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
 use oauth2::{
-    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, StandardRevocableToken, TokenUrl,
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    TokenUrl,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 pub use reqwest::Method;
@@ -118,14 +117,10 @@ impl GenericOAuth2Provider {
     }
 
     fn client_id(&self) -> Result<&str, AuthError> {
-        self.config
-            .client_id
-            .as_deref()
-            .filter(|id| !id.trim().is_empty())
-            .ok_or_else(|| AuthError::NotConfigured {
-                provider: self.config.display_name.clone(),
-                hint: self.config.setup_hint.clone(),
-            })
+        self.config.client_id.as_deref().filter(|id| !id.trim().is_empty()).ok_or_else(|| AuthError::NotConfigured {
+            provider: self.config.display_name.clone(),
+            hint: self.config.setup_hint.clone(),
+        })
     }
 
     fn client(&self, token_url: &Url) -> Result<Client, AuthError> {
@@ -145,20 +140,13 @@ impl GenericOAuth2Provider {
     /// Reads the nickname from a JSON document by the configured pointers.
     pub fn nickname_from_json(&self, doc: &serde_json::Value) -> Option<String> {
         self.config.nickname.pointers.iter().find_map(|p| {
-            doc.pointer(p)
-                .and_then(|v| v.as_str())
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| printable(s, 200))
+            doc.pointer(p).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty()).map(|s| printable(s, 200))
         })
     }
 
     /// Calls the nickname endpoint with the token in the `Authorization` header (never in the
     /// URL: checklist line 17) and returns its JSON.
-    pub async fn fetch_nickname_document(
-        &self,
-        access_token: &AccessToken,
-    ) -> Result<serde_json::Value, AuthError> {
+    pub async fn fetch_nickname_document(&self, access_token: &AccessToken) -> Result<serde_json::Value, AuthError> {
         let source = &self.config.nickname;
         let mut request = self
             .http
@@ -169,9 +157,7 @@ impl GenericOAuth2Provider {
         if let Some(body) = &source.body {
             request = request.json(body);
         }
-        let request = request
-            .build()
-            .map_err(|e| AuthError::InvalidConfig(format!("nickname request: {e}")))?;
+        let request = request.build().map_err(|e| AuthError::InvalidConfig(format!("nickname request: {e}")))?;
         let response = self.http.execute(request).await?;
         let status = response.status;
         if status == reqwest::StatusCode::UNAUTHORIZED {
@@ -213,11 +199,9 @@ impl GenericOAuth2Provider {
                 };
                 AuthError::BadResponse { what, status: None, body }
             }
-            RequestTokenError::Other(message) => AuthError::BadResponse {
-                what: message,
-                status: None,
-                body: Default::default(),
-            },
+            RequestTokenError::Other(message) => {
+                AuthError::BadResponse { what: message, status: None, body: Default::default() }
+            }
         }
     }
 
@@ -258,10 +242,8 @@ impl GenericOAuth2Provider {
                 }
             }
         }
-        let request = request
-            .form(&form)
-            .build()
-            .map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
+        let request =
+            request.form(&form).build().map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
         let response = self.http.execute(request).await?;
         if response.status.is_success() {
             return Ok(true);
@@ -297,19 +279,12 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.requires_iss
     }
 
-    fn get_url(
-        &self,
-        redirect_uri: &str,
-        state: &str,
-        pkce: Option<&PkceCodeChallenge>,
-    ) -> Result<Url, AuthError> {
+    fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| AuthError::InvalidConfig(format!("redirect URI: {e}")))?;
         let client = self.client(&self.config.token_url)?;
         let state = state.to_owned();
-        let mut request = client
-            .authorize_url(move || CsrfToken::new(state))
-            .set_redirect_uri(Cow::Owned(redirect));
+        let mut request = client.authorize_url(move || CsrfToken::new(state)).set_redirect_uri(Cow::Owned(redirect));
         if !self.config.scopes.is_empty() {
             // Joined here so that a provider's own separator survives (oauth2 joins with " ").
             request = request.add_scope(Scope::new(self.config.scopes.join(&self.config.scope_separator)));
@@ -332,9 +307,8 @@ impl AuthProvider for GenericOAuth2Provider {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| AuthError::InvalidConfig(format!("redirect URI: {e}")))?;
         let client = self.client(&self.config.token_url)?;
-        let mut request = client
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .set_redirect_uri(Cow::Owned(redirect));
+        let mut request =
+            client.exchange_code(AuthorizationCode::new(code.to_owned())).set_redirect_uri(Cow::Owned(redirect));
         if let Some(verifier) = pkce_verifier.filter(|_| self.config.pkce) {
             request = request.set_pkce_verifier(verifier);
         }
@@ -342,10 +316,7 @@ impl AuthProvider for GenericOAuth2Provider {
             request = request.add_extra_param(name.clone(), value.clone());
         }
         debug!(provider = %self.config.name, "exchanging the authorization code");
-        let tokens = request
-            .request_async(&self.http)
-            .await
-            .map_err(|e| self.token_error(e))?;
+        let tokens = request.request_async(&self.http).await.map_err(|e| self.token_error(e))?;
         self.checked(tokens)
     }
 
@@ -357,10 +328,7 @@ impl AuthProvider for GenericOAuth2Provider {
             request = request.add_extra_param(name.clone(), value.clone());
         }
         debug!(provider = %self.config.name, "refreshing");
-        let tokens = request
-            .request_async(&self.http)
-            .await
-            .map_err(|e| self.token_error(e))?;
+        let tokens = request.request_async(&self.http).await.map_err(|e| self.token_error(e))?;
         self.checked(tokens)
     }
 

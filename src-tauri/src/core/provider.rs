@@ -46,12 +46,7 @@ pub trait AuthProvider: Send + Sync {
     }
 
     /// The authorization URL to open in the system browser.
-    fn get_url(
-        &self,
-        redirect_uri: &str,
-        state: &str,
-        pkce: Option<&PkceCodeChallenge>,
-    ) -> Result<Url, AuthError>;
+    fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError>;
 
     /// Exchanges an authorization code for tokens, with the same `redirect_uri` as `get_url`.
     async fn exchange(

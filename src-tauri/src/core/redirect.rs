@@ -61,9 +61,7 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
         return Err(CallbackError::NotACallback("has an authority".into()));
     }
     if url.fragment().is_some() {
-        return Err(CallbackError::Malformed(
-            "it has a fragment; only the authorization-code flow is accepted".into(),
-        ));
+        return Err(CallbackError::Malformed("it has a fragment; only the authorization-code flow is accepted".into()));
     }
     let raw_name = raw[prefix.len()..].split('?').next().unwrap_or_default();
     let provider = ProviderId::new(raw_name).map_err(|_| CallbackError::UnknownProvider)?;
@@ -99,18 +97,13 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
         *slot = Some(value.into_owned());
     }
 
-    let state = state
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| CallbackError::Malformed("it has no state".into()))?;
+    let state = state.filter(|s| !s.is_empty()).ok_or_else(|| CallbackError::Malformed("it has no state".into()))?;
     let outcome = match (code, error) {
-        (Some(_), Some(_)) => {
-            return Err(CallbackError::Malformed("it has both a code and an error".into()))
-        }
+        (Some(_), Some(_)) => return Err(CallbackError::Malformed("it has both a code and an error".into())),
         (Some(code), None) if !code.is_empty() => Outcome::Code(code),
-        (None, Some(error)) if !error.is_empty() => Outcome::Error {
-            error: printable(&error, 64),
-            description: description.map(|d| printable(&d, 300)),
-        },
+        (None, Some(error)) if !error.is_empty() => {
+            Outcome::Error { error: printable(&error, 64), description: description.map(|d| printable(&d, 300)) }
+        }
         _ => return Err(CallbackError::MissingCode),
     };
     Ok(Callback { provider, state, outcome, iss })
@@ -126,8 +119,7 @@ pub fn callback_from_args<S: AsRef<str>>(args: &[S]) -> Option<&str> {
 }
 
 fn is_our_scheme(text: &str) -> bool {
-    text.get(..SCHEME.len() + 1)
-        .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{SCHEME}:")))
+    text.get(..SCHEME.len() + 1).is_some_and(|p| p.eq_ignore_ascii_case(&format!("{SCHEME}:")))
 }
 
 /// A URL fit for a log line: scheme and path only, never the query that carries the code and
@@ -152,8 +144,7 @@ mod tests {
 
     #[test]
     fn parses_a_code_callback() {
-        let cb = parse_callback("dev.latchkey.desktop:/oauth/callback/linear?code=abc&state=xyz&scope=read")
-            .unwrap();
+        let cb = parse_callback("dev.latchkey.desktop:/oauth/callback/linear?code=abc&state=xyz&scope=read").unwrap();
         assert_eq!(cb.provider, p("linear"));
         assert_eq!(cb.state, "xyz");
         assert_eq!(cb.outcome, Outcome::Code("abc".into()));

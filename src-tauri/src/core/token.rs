@@ -70,11 +70,7 @@ impl TokenResponse {
 }
 
 fn split_scopes(scope: &str) -> Vec<Scope> {
-    scope
-        .split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(|s| Scope::new(s.to_owned()))
-        .collect()
+    scope.split([' ', ',']).filter(|s| !s.is_empty()).map(|s| Scope::new(s.to_owned())).collect()
 }
 
 #[derive(Deserialize)]
@@ -104,9 +100,7 @@ impl TryFrom<WireTokenResponse> for TokenResponse {
             Some(t) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
             Some(t) => t.to_owned(),
         };
-        let basic_type = token_type
-            .eq_ignore_ascii_case("bearer")
-            .then_some(BasicTokenType::Bearer);
+        let basic_type = token_type.eq_ignore_ascii_case("bearer").then_some(BasicTokenType::Bearer);
         let scopes = w.scope.as_deref().map(split_scopes).unwrap_or_default();
         Ok(Self {
             access_token: AccessToken::new(access_token),
@@ -127,22 +121,16 @@ fn lenient_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Er
         Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
-    Ok(secs
-        .filter(|s| s.is_finite())
-        .map(|s| s.max(0.0).min(MAX_LIFETIME_SECS as f64) as u64))
+    Ok(secs.filter(|s| s.is_finite()).map(|s| s.max(0.0).min(MAX_LIFETIME_SECS as f64) as u64))
 }
 
 fn lenient_scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(d)?;
     Ok(match value {
         Some(serde_json::Value::String(s)) => Some(s),
-        Some(serde_json::Value::Array(items)) => Some(
-            items
-                .iter()
-                .filter_map(|v| v.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
+        Some(serde_json::Value::Array(items)) => {
+            Some(items.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" "))
+        }
         _ => None,
     })
 }
@@ -214,10 +202,7 @@ mod tests {
     #[test]
     fn odd_lifetimes_are_bounded() {
         assert_eq!(parse(r#"{"access_token":"a","expires_in":-5}"#).unwrap().expires_in, Some(0));
-        assert_eq!(
-            parse(r#"{"access_token":"a","expires_in":1e300}"#).unwrap().expires_in,
-            Some(MAX_LIFETIME_SECS)
-        );
+        assert_eq!(parse(r#"{"access_token":"a","expires_in":1e300}"#).unwrap().expires_in, Some(MAX_LIFETIME_SECS));
         assert_eq!(parse(r#"{"access_token":"a","expires_in":"soon"}"#).unwrap().expires_in, None);
         assert_eq!(parse(r#"{"access_token":"a","expires_in":null}"#).unwrap().expires_in, None);
     }

@@ -54,6 +54,9 @@ struct Head {
     generation: String,
 }
 
+/// A head entry's bytes, and the split they describe when they describe one.
+type HeadEntry = (Vec<u8>, Option<Head>);
+
 /// The largest value one entry takes on this platform, when there is a limit.
 pub fn platform_entry_limit() -> Option<usize> {
     if cfg!(windows) {
@@ -160,8 +163,8 @@ impl Vault {
             access_token: secrets.access_token.secret().clone(),
             refresh_token: secrets.refresh_token.as_ref().map(|t| t.secret().clone()),
         };
-        let bytes = serde_json::to_vec(&bundle)
-            .map_err(|e| AuthError::Keychain(format!("cannot encode the tokens: {e}")))?;
+        let bytes =
+            serde_json::to_vec(&bundle).map_err(|e| AuthError::Keychain(format!("cannot encode the tokens: {e}")))?;
         self.store_raw(id.as_str(), bytes).await?;
         debug!(connection = %id, "tokens written to the keychain");
         Ok(())
@@ -172,9 +175,8 @@ impl Vault {
         let Some(bytes) = self.load_raw(id.as_str()).await? else {
             return Ok(None);
         };
-        let bundle: Bundle = serde_json::from_slice(&bytes).map_err(|_| {
-            AuthError::Keychain(format!("the entry of {id} is not in a form Latchkey can read"))
-        })?;
+        let bundle: Bundle = serde_json::from_slice(&bytes)
+            .map_err(|_| AuthError::Keychain(format!("the entry of {id} is not in a form Latchkey can read")))?;
         Ok(Some(Secrets {
             access_token: AccessToken::new(bundle.access_token),
             refresh_token: bundle.refresh_token.map(RefreshToken::new),
@@ -234,7 +236,7 @@ impl Vault {
     }
 
     /// The head entry, and the split it describes when it is one.
-    fn read_head(&self, name: &str) -> Result<Option<(Vec<u8>, Option<Head>)>, AuthError> {
+    fn read_head(&self, name: &str) -> Result<Option<HeadEntry>, AuthError> {
         Ok(self.read_entry(name)?.map(|bytes| {
             let head = serde_json::from_slice::<Head>(&bytes).ok();
             (bytes, head)

@@ -57,9 +57,8 @@ pub fn error(message: &str) -> String {
 
 /// The sign-in and consent page. The fields of the request go back with the decision.
 pub fn consent(scope: &str, state: Option<&str>, challenge: &str, redirect_uri: &str) -> String {
-    let hidden = |name: &str, value: &str| {
-        format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value))
-    };
+    let hidden =
+        |name: &str, value: &str| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value));
     let mut fields = String::new();
     fields += &hidden("client_id", CLIENT_ID);
     fields += &hidden("redirect_uri", redirect_uri);

@@ -188,7 +188,9 @@ fn secure_headers(mut response: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
     );
     response
 }
@@ -209,12 +211,22 @@ struct AuthRequest {
 }
 
 /// Errors that may not be sent back to the redirect URI are shown as a page (RFC 6749 §4.1.2.1).
-fn check_request(inner: &Inner, p: &BTreeMap<String, String>) -> Result<Result<AuthRequest, (&'static str, &'static str)>, Response> {
+#[allow(clippy::result_large_err)] // a Response, built once per request
+fn check_request(
+    inner: &Inner,
+    p: &BTreeMap<String, String>,
+) -> Result<Result<AuthRequest, (&'static str, &'static str)>, Response> {
     if p.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
-        return Err(page(StatusCode::BAD_REQUEST, pages::error("This application is not registered with the Demo provider.")));
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            pages::error("This application is not registered with the Demo provider."),
+        ));
     }
     if p.get("redirect_uri") != Some(&inner.redirect_uri) {
-        return Err(page(StatusCode::BAD_REQUEST, pages::error("The redirect address is not the one registered for Latchkey.")));
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            pages::error("The redirect address is not the one registered for Latchkey."),
+        ));
     }
     if p.get("response_type").map(String::as_str) != Some("code") {
         return Ok(Err(("unsupported_response_type", "only the authorization code flow is offered")));
@@ -260,9 +272,11 @@ async fn authorize(State(inner): State<Arc<Inner>>, RawQuery(query): RawQuery) -
     };
     match check_request(&inner, &p) {
         Err(response) => response,
-        Ok(Err((error, description))) => {
-            redirect_back(&inner, p.get("state").map(String::as_str), &[("error", error), ("error_description", description)])
-        }
+        Ok(Err((error, description))) => redirect_back(
+            &inner,
+            p.get("state").map(String::as_str),
+            &[("error", error), ("error_description", description)],
+        ),
         Ok(Ok(request)) => page(
             StatusCode::OK,
             pages::consent(&request.scope, request.state.as_deref(), &request.challenge, &inner.redirect_uri),
@@ -279,7 +293,11 @@ async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     let request = match check_request(&inner, &p) {
         Err(response) => return response,
         Ok(Err((error, description))) => {
-            return redirect_back(&inner, p.get("state").map(String::as_str), &[("error", error), ("error_description", description)])
+            return redirect_back(
+                &inner,
+                p.get("state").map(String::as_str),
+                &[("error", error), ("error_description", description)],
+            )
         }
         Ok(Ok(request)) => request,
     };
@@ -311,7 +329,8 @@ async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut response = (status, Json(serde_json::json!({ "error": error, "error_description": description }))).into_response();
+    let mut response =
+        (status, Json(serde_json::json!({ "error": error, "error_description": description }))).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -320,7 +339,12 @@ fn issue(inner: &Inner, book: &mut Book, grant_id: String, user: String, generat
     let access = tokens::seal(
         &inner.key,
         "access",
-        &Access { user: user.clone(), grant: grant_id.clone(), exp: now() + inner.access_seconds, nonce: tokens::nonce() },
+        &Access {
+            user: user.clone(),
+            grant: grant_id.clone(),
+            exp: now() + inner.access_seconds,
+            nonce: tokens::nonce(),
+        },
     );
     let refresh = tokens::seal(
         &inner.key,
@@ -363,7 +387,11 @@ fn exchange_code(inner: &Inner, p: &BTreeMap<String, String>) -> Response {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the code has expired");
     }
     if p.get("redirect_uri") != Some(&code.redirect_uri) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "redirect_uri differs from the authorization request");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri differs from the authorization request",
+        );
     }
     let verified = p.get("code_verifier").is_some_and(|v| {
         oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(v.clone())).as_str()
@@ -431,18 +459,18 @@ async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Respon
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
         r
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let token =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let Some(access) = token.and_then(|t| tokens::open::<Access>(&inner.key, "access", t)) else {
         return unauthorized();
     };
-    let live = inner.book.lock().unwrap_or_else(|p| p.into_inner()).grants.get(&access.grant).is_some_and(|g| !g.revoked);
+    let live =
+        inner.book.lock().unwrap_or_else(|p| p.into_inner()).grants.get(&access.grant).is_some_and(|g| !g.revoked);
     if access.exp <= now() || !live {
         return unauthorized();
     }
-    let slug: String = access.user.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '.' }).collect();
+    let slug: String =
+        access.user.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '.' }).collect();
     Json(serde_json::json!({
         "sub": format!("demo|{slug}"),
         "preferred_username": access.user,

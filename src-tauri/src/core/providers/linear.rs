@@ -50,10 +50,7 @@ pub fn config(client_id: Option<String>, client_secret: Option<String>) -> OAuth
 
 /// Linear with its client registration from `LINEAR_CLIENT_ID` / `LINEAR_CLIENT_SECRET`.
 pub fn from_env(http: HttpClient) -> Result<LinearProvider, AuthError> {
-    let config = config(
-        super::env_var(CLIENT_ID_VAR),
-        super::env_var(CLIENT_SECRET_VAR),
-    );
+    let config = config(super::env_var(CLIENT_ID_VAR), super::env_var(CLIENT_SECRET_VAR));
     LinearProvider::new(config, http)
 }
 
@@ -81,12 +78,7 @@ impl AuthProvider for LinearProvider {
     fn uses_pkce(&self) -> bool {
         self.inner.uses_pkce()
     }
-    fn get_url(
-        &self,
-        redirect_uri: &str,
-        state: &str,
-        pkce: Option<&PkceCodeChallenge>,
-    ) -> Result<Url, AuthError> {
+    fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {
         self.inner.get_url(redirect_uri, state, pkce)
     }
     async fn exchange(
@@ -104,10 +96,7 @@ impl AuthProvider for LinearProvider {
     /// GraphQL answers 200 even when it fails, with an `errors` list: read that first.
     async fn get_nickname(&self, access_token: &AccessToken) -> Result<String, AuthError> {
         let doc = self.inner.fetch_nickname_document(access_token).await?;
-        if let Some(message) = doc
-            .pointer("/errors/0/message")
-            .and_then(|m| m.as_str())
-        {
+        if let Some(message) = doc.pointer("/errors/0/message").and_then(|m| m.as_str()) {
             return Err(AuthError::ProviderRefused {
                 error: "graphql_error".into(),
                 description: Some(printable(message, 200)),
