@@ -8,4 +8,5 @@ mod demo;
 mod flows;
 mod keychain;
 mod linear;
+mod refresh;
 mod support;

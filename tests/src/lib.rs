@@ -74,31 +74,7 @@ impl FakeProvider {
     }
 
     pub fn config(&self) -> OAuth2Config {
-        OAuth2Config {
-            name: self.name.clone(),
-            display_name: format!("Fake {}", self.name),
-            authorize_url: self.url("/authorize"),
-            token_url: self.url("/token"),
-            refresh_url: None,
-            revoke_url: Some(self.url("/revoke")),
-            scopes: vec!["read".into(), "profile".into()],
-            scope_separator: " ".into(),
-            extra_auth_params: vec![],
-            extra_token_params: vec![],
-            pkce: true,
-            client_auth: ClientAuth::RequestBody,
-            client_id: Some(self.client_id.clone()),
-            client_secret: Some(oauth2::ClientSecret::new(self.client_secret.clone())),
-            nickname: NicknameSource {
-                url: self.url("/userinfo"),
-                method: reqwest_get(),
-                body: None,
-                pointers: vec!["/email".into(), "/login".into()],
-            },
-            issuer: None,
-            requires_iss: false,
-            setup_hint: "set FAKE_CLIENT_ID".into(),
-        }
+        fake_config(self.name.as_str(), &self.server.uri(), &self.client_id, Some(&self.client_secret))
     }
 
     pub fn provider(&self) -> Arc<dyn AuthProvider> {
@@ -106,8 +82,34 @@ impl FakeProvider {
     }
 }
 
-fn reqwest_get() -> latchkey::core::oauth2_generic::Method {
-    latchkey::core::oauth2_generic::Method::GET
+/// The description of a provider faked at `base`: `/authorize`, `/token`, `/revoke`, `/userinfo`.
+pub fn fake_config(name: &str, base: &str, client_id: &str, client_secret: Option<&str>) -> OAuth2Config {
+    let url = |path: &str| Url::parse(&format!("{base}{path}")).unwrap();
+    OAuth2Config {
+        name: ProviderId::new(name).unwrap(),
+        display_name: format!("Fake {name}"),
+        authorize_url: url("/authorize"),
+        token_url: url("/token"),
+        refresh_url: None,
+        revoke_url: Some(url("/revoke")),
+        scopes: vec!["read".into(), "profile".into()],
+        scope_separator: " ".into(),
+        extra_auth_params: vec![],
+        extra_token_params: vec![],
+        pkce: true,
+        client_auth: ClientAuth::RequestBody,
+        client_id: Some(client_id.to_owned()),
+        client_secret: client_secret.map(|s| oauth2::ClientSecret::new(s.to_owned())),
+        nickname: NicknameSource {
+            url: url("/userinfo"),
+            method: latchkey::core::oauth2_generic::Method::GET,
+            body: None,
+            pointers: vec!["/email".into(), "/login".into()],
+        },
+        issuer: None,
+        requires_iss: false,
+        setup_hint: "set FAKE_CLIENT_ID".into(),
+    }
 }
 
 /// The HTTP client tests use: short timeout so that "slower than the timeout" is quick.
@@ -117,7 +119,7 @@ pub fn http() -> HttpClient {
 
 /// A manager with its own keychain service name and data directory.
 pub struct Harness {
-    pub manager: ConnectionManager,
+    pub manager: Arc<ConnectionManager>,
     pub browser: Arc<Recorder>,
     pub service: String,
     pub data_dir: tempfile::TempDir,
@@ -128,7 +130,23 @@ impl Harness {
         Self::with_ttl(providers, DEFAULT_FLOW_TTL)
     }
 
+    /// A harness whose manager runs on `clock` (the system clock when `None`).
+    pub fn with_clock(
+        providers: Vec<Arc<dyn AuthProvider>>,
+        clock: Option<Arc<dyn latchkey::core::scheduler::Clock>>,
+    ) -> Self {
+        Self::build(providers, DEFAULT_FLOW_TTL, clock)
+    }
+
     pub fn with_ttl(providers: Vec<Arc<dyn AuthProvider>>, ttl: Duration) -> Self {
+        Self::build(providers, ttl, None)
+    }
+
+    fn build(
+        providers: Vec<Arc<dyn AuthProvider>>,
+        ttl: Duration,
+        clock: Option<Arc<dyn latchkey::core::scheduler::Clock>>,
+    ) -> Self {
         init_logs();
         require_session_bus();
         let data_dir = tempfile::tempdir().unwrap();
@@ -136,12 +154,15 @@ impl Harness {
         let mut options = ManagerOptions::new(data_dir.path());
         options.keychain_service = service.clone();
         options.flow_ttl = ttl;
+        if let Some(clock) = clock {
+            options.clock = clock;
+        }
         let browser = Arc::new(Recorder::default());
         let manager = ConnectionManager::with_vault(options, Vault::new(service.clone()), browser.clone()).unwrap();
         for p in providers {
             manager.add_provider(p);
         }
-        Self { manager, browser, service, data_dir }
+        Self { manager: Arc::new(manager), browser, service, data_dir }
     }
 
     /// The secret the real keychain holds for `user`, read with `secret-tool` (not through us).

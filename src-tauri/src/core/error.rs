@@ -20,6 +20,10 @@ pub enum AuthError {
     #[error("could not reach the provider: {0}")]
     Network(String),
 
+    /// The provider asks to slow down (HTTP 429), possibly saying for how long.
+    #[error("the provider asks Latchkey to slow down{}", .retry_after.map(|s| format!("; retrying in {s} s")).unwrap_or_default())]
+    RateLimited { retry_after: Option<u64> },
+
     /// The provider did not answer in time.
     #[error("the provider did not answer in time")]
     Timeout,
@@ -60,7 +64,7 @@ impl AuthError {
     /// Whether trying the same request again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            AuthError::Network(_) | AuthError::Timeout => true,
+            AuthError::Network(_) | AuthError::Timeout | AuthError::RateLimited { .. } => true,
             AuthError::BadResponse { status: Some(s), .. } => *s >= 500 || *s == 429,
             _ => false,
         }

@@ -97,7 +97,10 @@ impl HttpClient {
         let response = self.execute(request).await?;
         let status = response.status;
 
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(AuthError::RateLimited { retry_after: response.retry_after() });
+        }
+        if status.is_server_error() {
             let what = match response.retry_after() {
                 Some(s) => format!("HTTP {} (retry after {s} s)", status.as_u16()),
                 None => format!("HTTP {}", status.as_u16()),

@@ -15,6 +15,7 @@ use url::Url;
 
 use super::metadata::MetadataStore;
 use super::redirect::{self, redact_for_log, Outcome};
+use super::scheduler::{Clock, SystemClock};
 use super::vault::{Secrets, Vault};
 use super::{AuthError, AuthProvider, CallbackError, ConnectionId, ProviderId, TokenResponse};
 
@@ -45,6 +46,12 @@ pub struct Connection {
     pub expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
     pub status: ConnectionStatus,
+    /// When the tokens were last refreshed, if ever.
+    #[serde(default)]
+    pub last_refreshed: Option<DateTime<Utc>>,
+    /// The access token's lifetime as the provider gave it, which sets the refresh margin.
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
 }
 
 /// A sign-in that was started: the URL opened in the browser (also shown so a person can copy
@@ -100,6 +107,8 @@ pub struct ProviderState {
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
     pub connections: Vec<Connection>,
+    /// Connections whose refresh is in flight.
+    pub refreshing: Vec<ConnectionId>,
     /// The last sign-in's failure, in words, until the next attempt.
     pub error: Option<String>,
 }
@@ -120,6 +129,8 @@ pub struct ManagerOptions {
     /// The directory of the metadata file.
     pub data_dir: PathBuf,
     pub flow_ttl: Duration,
+    /// The wall clock for expiries and refresh deadlines (a manual one in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ManagerOptions {
@@ -128,7 +139,14 @@ impl ManagerOptions {
             keychain_service: redirect::APP_IDENTIFIER.to_owned(),
             data_dir: data_dir.into(),
             flow_ttl: DEFAULT_FLOW_TTL,
+            clock: Arc::new(SystemClock),
         }
+    }
+}
+
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
     }
 }
 
@@ -138,12 +156,24 @@ pub struct ConnectionManager {
     /// Serialises writes of the pending flows to the keychain, so the last write wins.
     pending_writes: tokio::sync::Mutex<()>,
     errors: Mutex<HashMap<ProviderId, String>>,
-    vault: Vault,
-    metadata: Mutex<MetadataStore>,
-    data_dir: PathBuf,
+    pub(super) vault: Vault,
+    pub(super) metadata: Mutex<MetadataStore>,
+    pub(super) data_dir: PathBuf,
     browser: Arc<dyn Browser>,
     flow_ttl: Duration,
     changes: watch::Sender<u64>,
+    pub(super) events: tokio::sync::broadcast::Sender<CoreEvent>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// Connections whose refresh is in flight in this process, and their single-flight gates.
+    pub(super) refreshing: Mutex<HashMap<ConnectionId, usize>>,
+    pub(super) gates: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the core tells the app beyond "something changed".
+#[derive(Clone, Debug)]
+pub enum CoreEvent {
+    /// The provider no longer accepts this connection's grant: tell the person.
+    NeedsReconnect(Connection),
 }
 
 impl ConnectionManager {
@@ -152,18 +182,43 @@ impl ConnectionManager {
     }
 
     pub fn with_vault(options: ManagerOptions, vault: Vault, browser: Arc<dyn Browser>) -> Result<Self, AuthError> {
-        Ok(Self {
+        let metadata = MetadataStore::open(&options.data_dir)?;
+        Ok(Self::assemble(options, vault, metadata, browser))
+    }
+
+    /// A manager that keeps everything in memory: secrets and metadata (benchmarks only; the
+    /// app always uses the keychain and the file).
+    pub fn in_memory(options: ManagerOptions, browser: Arc<dyn Browser>) -> Self {
+        Self::assemble(options, Vault::in_memory(), MetadataStore::in_memory(), browser)
+    }
+
+    fn assemble(options: ManagerOptions, vault: Vault, metadata: MetadataStore, browser: Arc<dyn Browser>) -> Self {
+        Self {
             providers: RwLock::new(BTreeMap::new()),
             pending: Mutex::new(HashMap::new()),
             pending_writes: tokio::sync::Mutex::new(()),
             errors: Mutex::new(HashMap::new()),
             vault,
-            metadata: Mutex::new(MetadataStore::open(&options.data_dir)?),
+            metadata: Mutex::new(metadata),
             data_dir: options.data_dir,
             browser,
             flow_ttl: options.flow_ttl,
             changes: watch::channel(0).0,
-        })
+            events: tokio::sync::broadcast::channel(64).0,
+            clock: options.clock,
+            refreshing: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The manager's wall clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// Events the person should hear about (notifications).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<CoreEvent> {
+        self.events.subscribe()
     }
 
     /// A receiver that wakes whenever what [`ConnectionManager::snapshot`] shows has changed.
@@ -171,7 +226,7 @@ impl ConnectionManager {
         self.changes.subscribe()
     }
 
-    fn changed(&self) {
+    pub(super) fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
@@ -199,6 +254,7 @@ impl ConnectionManager {
         let now = Utc::now();
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let refreshing = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
         let providers = self
             .providers()
             .into_iter()
@@ -219,6 +275,11 @@ impl ConnectionManager {
                     redirect_uri: redirect::redirect_uri(&id),
                     flows,
                     connections: connections.iter().filter(|c| c.provider == id).cloned().collect(),
+                    refreshing: connections
+                        .iter()
+                        .filter(|c| c.provider == id && refreshing.contains_key(&c.id))
+                        .map(|c| c.id.clone())
+                        .collect(),
                     error: errors.get(&id).cloned(),
                     id,
                 }
@@ -496,10 +557,12 @@ impl ConnectionManager {
             id: id.clone(),
             provider: callback.provider.clone(),
             nickname,
-            connected_at: Utc::now(),
-            expires_at: expires_at(&tokens),
+            connected_at: self.clock.now(),
+            expires_at: expires_at(self.clock.now(), &tokens),
             scopes: tokens.scope_list(),
             status: ConnectionStatus::Connected,
+            last_refreshed: None,
+            lifetime_secs: tokens.expires_in,
         };
         let secrets =
             Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
@@ -559,7 +622,7 @@ impl ConnectionManager {
     /// Every connection, without secrets.
     pub fn list(&self) -> Vec<Connection> {
         let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
-        metadata.list().to_vec()
+        metadata.list()
     }
 
     pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
@@ -568,7 +631,7 @@ impl ConnectionManager {
     }
 }
 
-fn expires_at(tokens: &TokenResponse) -> Option<DateTime<Utc>> {
+fn expires_at(now: DateTime<Utc>, tokens: &TokenResponse) -> Option<DateTime<Utc>> {
     let secs = i64::try_from(tokens.expires_in?).ok()?;
-    Utc::now().checked_add_signed(chrono::Duration::seconds(secs))
+    now.checked_add_signed(chrono::Duration::seconds(secs))
 }

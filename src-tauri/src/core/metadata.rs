@@ -1,6 +1,10 @@
 //! The non-secret facts of each connection (nickname, times, scopes, status) in one JSON file
-//! in the app's data directory, replaced atomically (temporary file, fsync, rename).
+//! in the app's data directory. Every change is a read-modify-write under an exclusive lock on
+//! `connections.lock`, replaced atomically (temporary file, fsync, rename), so that the app and
+//! the `latchkey` command can both update it. A store can also live in memory only (benchmarks).
 
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +14,7 @@ use tracing::{error, warn};
 use super::{AuthError, Connection, ConnectionId};
 
 const FILE_NAME: &str = "connections.json";
+const LOCK_NAME: &str = "connections.lock";
 
 #[derive(Serialize, Deserialize, Default)]
 struct FileFormat {
@@ -17,11 +22,15 @@ struct FileFormat {
     connections: Vec<Connection>,
 }
 
-/// The metadata file and its contents in memory.
+/// The connections, in memory and (unless in-memory) in their file.
 #[derive(Debug)]
 pub struct MetadataStore {
-    path: PathBuf,
-    connections: Vec<Connection>,
+    dir: Option<PathBuf>,
+    connections: BTreeMap<ConnectionId, Connection>,
+}
+
+fn storage(what: &str, path: &Path, e: impl std::fmt::Display) -> AuthError {
+    AuthError::Storage(format!("cannot {what} {}: {e}", path.display()))
 }
 
 impl MetadataStore {
@@ -29,63 +38,117 @@ impl MetadataStore {
     /// `connections.json.unreadable-<time>`, kept for a person to look at, and an empty list is
     /// used: its tokens are still in the keychain.
     pub fn open(dir: &Path) -> Result<Self, AuthError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| AuthError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| storage("create", dir, e))?;
+        let mut store = Self { dir: Some(dir.to_owned()), connections: BTreeMap::new() };
+        let _lock = store.lock()?;
+        store.connections = store.read_file()?;
+        Ok(store)
+    }
+
+    /// A store that keeps nothing on disk.
+    pub fn in_memory() -> Self {
+        Self { dir: None, connections: BTreeMap::new() }
+    }
+
+    pub fn path(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(FILE_NAME))
+    }
+
+    pub fn list(&self) -> Vec<Connection> {
+        self.connections.values().cloned().collect()
+    }
+
+    pub fn get(&self, id: &ConnectionId) -> Option<&Connection> {
+        self.connections.get(id)
+    }
+
+    /// Re-reads the file, to see what another process changed.
+    pub fn reload(&mut self) -> Result<(), AuthError> {
+        if self.dir.is_some() {
+            self.connections = self.read_file()?;
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces a connection.
+    pub fn upsert(&mut self, connection: Connection) -> Result<(), AuthError> {
+        self.modify(|all| {
+            all.insert(connection.id.clone(), connection);
+        })
+    }
+
+    /// Removes a connection.
+    pub fn remove(&mut self, id: &ConnectionId) -> Result<(), AuthError> {
+        self.modify(|all| {
+            all.remove(id);
+        })
+    }
+
+    /// Changes one connection as it is on disk now; `None` if it is gone.
+    pub fn update(
+        &mut self,
+        id: &ConnectionId,
+        change: impl FnOnce(&mut Connection),
+    ) -> Result<Option<Connection>, AuthError> {
+        let mut changed = None;
+        self.modify(|all| {
+            if let Some(c) = all.get_mut(id) {
+                change(c);
+                changed = Some(c.clone());
+            }
+        })?;
+        Ok(changed)
+    }
+
+    /// Read, change, write, under the lock; on failure memory is left as the file is.
+    fn modify(&mut self, change: impl FnOnce(&mut BTreeMap<ConnectionId, Connection>)) -> Result<(), AuthError> {
+        let Some(dir) = self.dir.clone() else {
+            change(&mut self.connections);
+            return Ok(());
+        };
+        let _lock = self.lock()?;
+        let mut all = self.read_file()?;
+        change(&mut all);
+        let file = FileFormat { version: 1, connections: all.values().cloned().collect() };
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| AuthError::Storage(e.to_string()))?;
         let path = dir.join(FILE_NAME);
-        let connections = match std::fs::read(&path) {
+        write_atomically(&path, &bytes).map_err(|e| storage("write", &path, e))?;
+        self.connections = all;
+        Ok(())
+    }
+
+    /// An exclusive lock on the store, released when dropped.
+    fn lock(&self) -> Result<Option<File>, AuthError> {
+        let Some(dir) = &self.dir else { return Ok(None) };
+        let path = dir.join(LOCK_NAME);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| storage("open", &path, e))?;
+        file.lock().map_err(|e| storage("lock", &path, e))?;
+        Ok(Some(file))
+    }
+
+    fn read_file(&self) -> Result<BTreeMap<ConnectionId, Connection>, AuthError> {
+        let Some(dir) = &self.dir else { return Ok(self.connections.clone()) };
+        let path = dir.join(FILE_NAME);
+        let list = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<FileFormat>(&bytes) {
                 Ok(file) => file.connections,
                 Err(e) => {
                     let aside =
                         path.with_extension(format!("json.unreadable-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
                     error!(error = %e, aside = %aside.display(), "the connections file is unreadable; moved aside");
-                    std::fs::rename(&path, &aside).map_err(|e| {
-                        AuthError::Storage(format!("cannot move the unreadable {} aside: {e}", path.display()))
-                    })?;
+                    std::fs::rename(&path, &aside).map_err(|e| storage("move aside", &path, e))?;
                     Vec::new()
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(AuthError::Storage(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => return Err(storage("read", &path, e)),
         };
-        Ok(Self { path, connections })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn list(&self) -> &[Connection] {
-        &self.connections
-    }
-
-    pub fn get(&self, id: &ConnectionId) -> Option<&Connection> {
-        self.connections.iter().find(|c| &c.id == id)
-    }
-
-    /// Adds or replaces a connection and saves; on failure memory is left as it was.
-    pub fn upsert(&mut self, connection: Connection) -> Result<(), AuthError> {
-        let mut next = self.connections.clone();
-        match next.iter_mut().find(|c| c.id == connection.id) {
-            Some(slot) => *slot = connection,
-            None => next.push(connection),
-        }
-        self.save(next)
-    }
-
-    /// Removes a connection and saves; on failure memory is left as it was.
-    pub fn remove(&mut self, id: &ConnectionId) -> Result<(), AuthError> {
-        let next: Vec<Connection> = self.connections.iter().filter(|c| &c.id != id).cloned().collect();
-        self.save(next)
-    }
-
-    fn save(&mut self, connections: Vec<Connection>) -> Result<(), AuthError> {
-        let file = FileFormat { version: 1, connections };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| AuthError::Storage(e.to_string()))?;
-        write_atomically(&self.path, &bytes)
-            .map_err(|e| AuthError::Storage(format!("cannot write {}: {e}", self.path.display())))?;
-        self.connections = file.connections;
-        Ok(())
+        Ok(list.into_iter().map(|c| (c.id.clone(), c)).collect())
     }
 }
 

@@ -10,6 +10,8 @@ pub mod oauth2_generic;
 pub mod provider;
 pub mod providers;
 pub mod redirect;
+pub mod refresh;
+pub mod scheduler;
 pub mod token;
 pub mod vault;
 
@@ -18,3 +20,12 @@ pub use ids::{ConnectionId, ProviderId};
 pub use manager::{Browser, Connection, ConnectionManager, ConnectionStatus, PendingConnect};
 pub use provider::AuthProvider;
 pub use token::TokenResponse;
+
+/// A named point where a debug build can be made to stop dead (`LATCHKEY_FAILPOINT=<name>`),
+/// for the tests that kill Latchkey mid-refresh. Release builds ignore it.
+pub fn failpoint(name: &str) {
+    if cfg!(debug_assertions) && std::env::var("LATCHKEY_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("failpoint {name}: aborting");
+        std::process::abort();
+    }
+}

@@ -133,17 +133,28 @@ fn keychain_error(error: KeyringError) -> AuthError {
 pub struct Vault {
     service: String,
     entry_limit: Option<usize>,
+    /// Set only for benchmarks of the headless core: values kept in this map instead.
+    memory: Option<Arc<Mutex<HashMap<String, Vec<u8>>>>>,
 }
 
 impl Vault {
     pub fn new(service: impl Into<String>) -> Self {
-        Self { service: service.into(), entry_limit: platform_entry_limit() }
+        Self { service: service.into(), entry_limit: platform_entry_limit(), memory: None }
+    }
+
+    /// A vault in memory, for benchmarks of the headless core. Never used by the app.
+    pub fn in_memory() -> Self {
+        Self { service: "memory".into(), entry_limit: None, memory: Some(Arc::default()) }
     }
 
     /// Splits bundles larger than `limit` bytes across entries (the platform's limit by default).
     pub fn with_entry_limit(mut self, limit: Option<usize>) -> Self {
         self.entry_limit = limit.map(|l| l.max(64));
         self
+    }
+
+    pub fn is_in_memory(&self) -> bool {
+        self.memory.is_some()
     }
 
     pub fn service(&self) -> &str {
@@ -192,18 +203,29 @@ impl Vault {
 
     /// Stores any secret value under `name`, split where the platform needs it.
     pub async fn store_raw(&self, name: &str, bytes: Vec<u8>) -> Result<(), AuthError> {
+        if let Some(memory) = &self.memory {
+            memory.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), bytes);
+            return Ok(());
+        }
         let vault = self.clone();
         let name = name.to_owned();
         blocking(move || vault.write_value(&name, &bytes)).await
     }
 
     pub async fn load_raw(&self, name: &str) -> Result<Option<Vec<u8>>, AuthError> {
+        if let Some(memory) = &self.memory {
+            return Ok(memory.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned());
+        }
         let vault = self.clone();
         let name = name.to_owned();
         blocking(move || vault.read_value(&name)).await
     }
 
     pub async fn delete_raw(&self, name: &str) -> Result<(), AuthError> {
+        if let Some(memory) = &self.memory {
+            memory.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            return Ok(());
+        }
         let vault = self.clone();
         let name = name.to_owned();
         blocking(move || vault.delete_value(&name)).await
