@@ -79,11 +79,15 @@ function copyRow(value, label, key) {
 
 function connectionRow(provider, c) {
   const needsReconnect = c.status === "needs_reconnect";
+  const refreshing = provider.refreshing.includes(c.id);
   const details = [`Connected since ${dateFormat.format(new Date(c.connected_at))}`];
-  if (!needsReconnect && c.expires_at) {
+  if (refreshing) {
+    details.push("refreshing…");
+  } else if (!needsReconnect && c.expires_at) {
     const expired = new Date(c.expires_at) <= new Date();
     details.push(expired ? `token expired ${fromNow(c.expires_at)}` : `token expires ${fromNow(c.expires_at)}`);
   }
+  if (c.last_refreshed) details.push(`last refreshed ${fromNow(c.last_refreshed)}`);
   const key = `conn:${c.id}`;
   const actions = el("div", { class: "actions" });
   if (needsReconnect) {
@@ -117,7 +121,7 @@ function connectionRow(provider, c) {
     el("div", { class: "grow" },
       el("div", { class: "nickname" }, c.nickname,
         needsReconnect ? el("span", { class: "badge warn" }, "needs reconnecting") : null),
-      el("div", { class: "details" }, details.join(" · "))),
+      el("div", { class: "details", dataDetails: c.id }, details.join(" · "))),
     actions);
 }
 

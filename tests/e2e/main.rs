@@ -44,6 +44,10 @@ fn tauri_driver() -> PathBuf {
 
 impl World {
     fn new(browser_mode: &str) -> World {
+        World::with_env(browser_mode, &[])
+    }
+
+    fn with_env(browser_mode: &str, extra: &[(&str, &str)]) -> World {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         for var in ["DISPLAY", "DBUS_SESSION_BUS_ADDRESS"] {
             assert!(std::env::var_os(var).is_some(), "{var} is unset: run the tests through scripts/test.sh");
@@ -59,6 +63,7 @@ impl World {
             .stderr(Stdio::null())
             .process_group(0);
         World::env(&mut driver, dir.path(), browser_mode);
+        driver.envs(extra.iter().copied());
         let driver = driver.spawn().expect("tauri-driver must be installed (scripts/test.sh installs it)");
         let world = World { dir, driver, port, _turn: turn };
         world.wait_for_driver();
@@ -314,5 +319,29 @@ async fn cancel_while_waiting_forgets_the_sign_in_and_refuses_its_callback() {
     assert!(session.find(&format!("{DEMO} [data-connection]")).await.is_none());
     let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
     assert_eq!(session.text(&state).await, "Not connected");
+    session.end().await;
+}
+
+#[tokio::test]
+async fn the_window_shows_the_background_refresh_of_a_short_lived_demo_token() {
+    // Demo tokens of 6 s: refreshed 3 s before they expire.
+    let world = World::with_env("approve", &[("LATCHKEY_DEMO_TOKEN_SECONDS", "6")]);
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, _) = connected(&session).await;
+    let first = tokens_of(&id).0;
+    let details = format!("{DEMO} [data-details='{id}']");
+    let start = Instant::now();
+    loop {
+        let text = session.text(&session.wait_for(&details, WAIT).await).await;
+        if text.contains("last refreshed") {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no refresh shown: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(tokens_of(&id).0, first, "the keychain holds the refreshed token");
+    assert!(world.log().contains("refreshed"), "the log says so");
+    disconnect(&session).await;
     session.end().await;
 }

@@ -15,7 +15,8 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::core::http::HttpClient;
-use crate::core::manager::ManagerOptions;
+use crate::core::manager::{CoreEvent, ManagerOptions};
+use crate::core::scheduler::Scheduler;
 use crate::core::{Browser, ConnectionManager};
 use crate::demo::{self, DemoAuthority, DemoOptions};
 
@@ -89,6 +90,7 @@ pub fn run() {
     let result = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
         .on_page_load(|webview, payload| {
             if matches!(payload.event(), tauri::webview::PageLoadEvent::Finished) {
                 info!(window = webview.label(), "window loaded");
@@ -158,9 +160,46 @@ async fn start_core(app: &tauri::AppHandle, core: &Core) {
         warn!(error = %e, "the Demo provider could not start");
     }
     core.ready.send_replace(true);
+    // Refresh in the background, most overdue first; tell the person when one needs them.
+    tauri::async_runtime::spawn(Scheduler::new(core.manager.clone()).run());
+    notify_reconnects(app.clone(), core.manager.clone());
     #[cfg(target_os = "linux")]
     xdg::register_in_background();
-    let _ = app;
+}
+
+/// A desktop notification, and the window asking for attention, when a connection needs the
+/// person to reconnect it.
+fn notify_reconnects(app: tauri::AppHandle, manager: Arc<ConnectionManager>) {
+    use tauri_plugin_notification::NotificationExt;
+    let mut events = manager.events();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(CoreEvent::NeedsReconnect(connection)) => {
+                    let provider = manager
+                        .provider(&connection.provider)
+                        .map(|p| p.display_name().to_owned())
+                        .unwrap_or_else(|| connection.provider.to_string());
+                    let shown = app
+                        .notification()
+                        .builder()
+                        .title(format!("Reconnect {} to {provider}", connection.nickname))
+                        .body(format!(
+                            "{provider} no longer accepts Latchkey's access. Open Latchkey and click Reconnect."
+                        ))
+                        .show();
+                    if let Err(e) = shown {
+                        warn!(error = %e, "could not show a notification");
+                    }
+                    if let Some(window) = app.get_webview_window("main") {
+                        let _ = window.request_user_attention(Some(tauri::UserAttentionType::Informational));
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 /// Sends the window a fresh snapshot whenever the core reports a change.

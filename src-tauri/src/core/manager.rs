@@ -552,7 +552,13 @@ impl ConnectionManager {
             }
         };
 
-        let id = ConnectionId::generate(&callback.provider);
+        // The same account connected again (a reconnect) keeps its connection and its id.
+        let id = self
+            .list()
+            .into_iter()
+            .find(|c| c.provider == callback.provider && c.nickname == nickname)
+            .map(|c| c.id)
+            .unwrap_or_else(|| ConnectionId::generate(&callback.provider));
         let connection = Connection {
             id: id.clone(),
             provider: callback.provider.clone(),
