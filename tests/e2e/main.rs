@@ -345,3 +345,52 @@ async fn the_window_shows_the_background_refresh_of_a_short_lived_demo_token() {
     disconnect(&session).await;
     session.end().await;
 }
+
+/// Runs `latchkey <args>` as a script would, in the world's environment.
+fn cli(world: &World, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(APP);
+    cmd.args(args);
+    World::env(&mut cmd, world.dir.path(), "ignore");
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_prints_fresh_tokens_with_the_app_running_and_without_it() {
+    let world = World::with_env("approve", &[("LATCHKEY_DEMO_TOKEN_SECONDS", "6")]);
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, nickname) = connected(&session).await;
+
+    let (code, out, _) = cli(&world, &["token", "demo"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), tokens_of(&id).0, "the token the keychain holds now");
+    let (code, out, _) = cli(&world, &["list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&id) && out.contains(&nickname), "{out}");
+    assert!(!out.contains(&tokens_of(&id).0) && !out.contains(&tokens_of(&id).1), "no secret in the list");
+    let (code, out, _) = cli(&world, &["list", "--json"]);
+    assert_eq!(code, 0);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["nickname"], nickname.as_str());
+    let (code, out, _) = cli(&world, &["status"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("keychain: reachable"), "{out}");
+    assert_eq!(cli(&world, &["token", "nosuch"]).0, 3);
+    assert_eq!(cli(&world, &["token"]).0, 2);
+    assert_eq!(cli(&world, &["frobnicate"]).0, 2);
+
+    // Without the app: the token expires, and the command line refreshes it itself.
+    session.end().await;
+    let before = tokens_of(&id).0;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (code, out, err) = cli(&world, &["token", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(out.trim(), before, "a refreshed token");
+    assert_eq!(out.trim(), tokens_of(&id).0, "written to the keychain before it was printed");
+    clear_keychain();
+}

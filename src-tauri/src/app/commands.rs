@@ -5,10 +5,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use tauri::State;
 
-use super::settings::Settings;
 use super::Core;
 use crate::core::manager::Snapshot;
 use crate::core::{AuthError, ConnectionId, ProviderId};
+use crate::settings::Settings;
 
 /// An error as the window shows it: its message, nothing else.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 mod commands;
 mod deep_link;
 mod logging;
-mod settings;
+
 #[cfg(target_os = "linux")]
 mod xdg;
 
@@ -35,7 +35,7 @@ impl Browser for SystemBrowser {
 /// What the app keeps in Tauri's managed state.
 pub struct Core {
     pub manager: Arc<ConnectionManager>,
-    pub settings: settings::SettingsStore,
+    pub settings: crate::settings::SettingsStore,
     http: HttpClient,
     demo: tokio::sync::Mutex<Option<DemoAuthority>>,
     /// True once pending sign-ins are restored and providers registered: deep links wait for it.
@@ -123,7 +123,7 @@ pub fn run() {
             }
             let core = Arc::new(Core {
                 manager: manager.clone(),
-                settings: settings::SettingsStore::open(&config_dir),
+                settings: crate::settings::SettingsStore::open(&config_dir),
                 http,
                 demo: tokio::sync::Mutex::new(None),
                 ready: watch::channel(false).0,

@@ -85,8 +85,23 @@ struct Inner {
 }
 
 impl Inner {
+    /// Changes the book as it is on disk now, under its lock: the app and a `latchkey` command
+    /// may both run an authority on the same book.
     fn with_book<T>(&self, f: impl FnOnce(&mut Book) -> T) -> T {
         let mut book = self.book.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = self.book_path.as_ref().and_then(|path| {
+            let lock = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path.with_extension("lock"))
+                .ok()?;
+            lock.lock().ok()?;
+            if let Some(on_disk) = std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+                *book = on_disk;
+            }
+            Some(lock)
+        });
         let now = now();
         book.used_codes.retain(|_, exp| *exp > now);
         let result = f(&mut book);
