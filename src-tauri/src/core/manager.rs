@@ -164,6 +164,9 @@ pub struct ConnectionManager {
     changes: watch::Sender<u64>,
     pub(super) events: tokio::sync::broadcast::Sender<CoreEvent>,
     pub(super) clock: Arc<dyn Clock>,
+    /// Bumped when connections come, go or change status (not when one is refreshed): the
+    /// scheduler rebuilds its queue then.
+    pub(super) roster: watch::Sender<u64>,
     /// Connections whose refresh is in flight in this process, and their single-flight gates.
     pub(super) refreshing: Mutex<HashMap<ConnectionId, usize>>,
     pub(super) gates: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
@@ -206,6 +209,7 @@ impl ConnectionManager {
             changes: watch::channel(0).0,
             events: tokio::sync::broadcast::channel(64).0,
             clock: options.clock,
+            roster: watch::channel(0).0,
             refreshing: Mutex::new(HashMap::new()),
             gates: Mutex::new(HashMap::new()),
         }
@@ -224,6 +228,16 @@ impl ConnectionManager {
     /// A receiver that wakes whenever what [`ConnectionManager::snapshot`] shows has changed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// A receiver that wakes when connections come, go or change status.
+    pub fn roster(&self) -> watch::Receiver<u64> {
+        self.roster.subscribe()
+    }
+
+    pub(super) fn roster_changed(&self) {
+        self.roster.send_modify(|n| *n = n.wrapping_add(1));
+        self.changed();
     }
 
     pub(super) fn changed(&self) {
@@ -553,12 +567,11 @@ impl ConnectionManager {
         };
 
         // The same account connected again (a reconnect) keeps its connection and its id.
-        let id = self
-            .list()
-            .into_iter()
-            .find(|c| c.provider == callback.provider && c.nickname == nickname)
-            .map(|c| c.id)
-            .unwrap_or_else(|| ConnectionId::generate(&callback.provider));
+        let id = {
+            let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            metadata.find(|c| c.provider == callback.provider && c.nickname == nickname)
+        }
+        .unwrap_or_else(|| ConnectionId::generate(&callback.provider));
         let connection = Connection {
             id: id.clone(),
             provider: callback.provider.clone(),
@@ -588,6 +601,7 @@ impl ConnectionManager {
             return Err(e);
         }
         info!(connection = %id, "connected");
+        self.roster_changed();
         Ok(connection)
     }
 
@@ -621,7 +635,7 @@ impl ConnectionManager {
             metadata.remove(id)?;
         }
         info!("disconnected");
-        self.changed();
+        self.roster_changed();
         Ok(())
     }
 

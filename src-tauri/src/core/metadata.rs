@@ -62,6 +62,16 @@ impl MetadataStore {
         self.connections.get(id)
     }
 
+    /// The first connection that matches, by id.
+    pub fn find(&self, matches: impl Fn(&Connection) -> bool) -> Option<ConnectionId> {
+        self.connections.values().find(|c| matches(c)).map(|c| c.id.clone())
+    }
+
+    /// Calls `f` on every connection, without copying them.
+    pub fn for_each(&self, f: impl FnMut(&Connection)) {
+        self.connections.values().for_each(f);
+    }
+
     /// Re-reads the file, to see what another process changed.
     pub fn reload(&mut self) -> Result<(), AuthError> {
         if self.dir.is_some() {

@@ -59,6 +59,26 @@ pub enum Want {
 }
 
 impl ConnectionManager {
+    /// When each connected connection with an expiry is next due, without copying them all.
+    pub fn due_times(&self) -> Vec<(DateTime<Utc>, ConnectionId)> {
+        let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        metadata.for_each(|c| {
+            if c.status == ConnectionStatus::Connected {
+                if let Some(at) = due_at(c) {
+                    out.push((at, c.id.clone()));
+                }
+            }
+        });
+        out
+    }
+
+    /// When one connection is next due, if it is connected and expires.
+    pub fn due_time(&self, id: &ConnectionId) -> Option<DateTime<Utc>> {
+        let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        metadata.get(id).filter(|c| c.status == ConnectionStatus::Connected).and_then(due_at)
+    }
+
     fn gate(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates.entry(id.clone()).or_default().clone()
@@ -203,7 +223,7 @@ impl ConnectionManager {
             Ok(None) => {}
             Err(e) => warn!(error = %e, "could not save the needs-reconnecting state"),
         }
-        self.changed();
+        self.roster_changed();
         AuthError::NeedsReconnect { description: Some(reason.to_owned()) }
     }
 }

@@ -14,8 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use super::manager::ConnectionStatus;
-use super::refresh::{due_at, Want};
+use super::refresh::Want;
 use super::{AuthError, ConnectionId, ConnectionManager};
 
 /// Longest wait between two attempts after failures.
@@ -196,59 +195,46 @@ impl Scheduler {
         self.stats.clone()
     }
 
-    /// Runs until the task is dropped.
+    /// Runs until the task is dropped. The queue of deadlines is rebuilt when connections come,
+    /// go or change status, and updated one connection at a time after each refresh.
     pub async fn run(self) {
-        let mut changes = self.manager.subscribe();
+        let mut roster = self.manager.roster();
         let mut retries: HashMap<ConnectionId, Retry> = HashMap::new();
         let mut running: HashSet<ConnectionId> = HashSet::new();
         let mut tasks: JoinSet<(ConnectionId, Result<(), AuthError>)> = JoinSet::new();
+        let mut queue = Queue::default();
+        queue.rebuild(self.manager.due_times());
         let far = chrono::Duration::days(3650);
         loop {
             let now = self.clock.now();
-            let mut next = now + far;
-            let mut due = Vec::new();
-            for c in self.manager.list() {
-                if c.status != ConnectionStatus::Connected || running.contains(&c.id) {
-                    continue;
-                }
-                let Some(mut at) = due_at(&c) else { continue };
-                if let Some(r) = retries.get(&c.id) {
-                    at = at.max(r.not_before);
-                }
-                if at <= now {
-                    due.push((at, c.id));
-                } else {
-                    next = next.min(at);
-                }
-            }
             // Most overdue first (at start-up, the expired and nearly expired).
-            due.sort();
-            let started = due.len().min(self.concurrency.saturating_sub(running.len()));
-            for (_, id) in due.iter().take(started) {
+            let slots = self.concurrency.saturating_sub(running.len());
+            let due = queue.pop_due(now, slots);
+            for id in due {
                 running.insert(id.clone());
                 let manager = self.manager.clone();
-                let id = id.clone();
                 tasks.spawn(async move {
                     let result = manager.access_token(&id, Want::DueAt(now)).await.map(|_| ());
                     (id, result)
                 });
             }
-            if started < due.len() {
-                next = now; // more are due: come back as soon as a slot frees up
-            }
+            let next = if queue.has_due(now) { now } else { queue.next().unwrap_or(now + far) };
 
-            let idle = due.is_empty();
             tokio::select! {
                 _ = self.clock.sleep_until(next), if next > now => {
                     self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
-                    if idle && self.clock.now() < next {
+                    if !queue.has_due(self.clock.now()) {
                         self.stats.idle_wakeups.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                changed = changes.changed() => {
+                changed = roster.changed() => {
                     self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
                     if changed.is_err() {
                         return; // the manager is gone
+                    }
+                    queue.rebuild(self.manager.due_times().into_iter().filter(|(_, id)| !running.contains(id)).collect());
+                    for (id, r) in &retries {
+                        queue.delay(id, r.not_before);
                     }
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -256,7 +242,11 @@ impl Scheduler {
                     match done {
                         Ok((id, result)) => {
                             running.remove(&id);
-                            self.finished(&mut retries, id, result);
+                            self.finished(&mut retries, &id, result);
+                            if let Some(at) = self.manager.due_time(&id) {
+                                let at = retries.get(&id).map_or(at, |r| at.max(r.not_before));
+                                queue.insert(id, at);
+                            }
                         }
                         Err(e) => warn!(error = %e, "a refresh task failed"),
                     }
@@ -265,31 +255,109 @@ impl Scheduler {
         }
     }
 
-    fn finished(&self, retries: &mut HashMap<ConnectionId, Retry>, id: ConnectionId, result: Result<(), AuthError>) {
+    fn finished(&self, retries: &mut HashMap<ConnectionId, Retry>, id: &ConnectionId, result: Result<(), AuthError>) {
         match result {
             Ok(()) => {
                 self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
-                retries.remove(&id);
+                retries.remove(id);
             }
             Err(AuthError::NeedsReconnect { .. }) | Err(AuthError::UnknownConnection(_)) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                retries.remove(&id);
+                retries.remove(id);
             }
             Err(e) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                let attempts = retries.get(&id).map_or(1, |r| r.attempts + 1);
+                let attempts = retries.get(id).map_or(1, |r| r.attempts + 1);
                 let wait = backoff_within(self.backoff.0, self.backoff.1, attempts, &e);
                 debug!(connection = %id, attempts, wait_s = wait.as_secs(), error = %e, "refresh will be retried");
                 let not_before = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                retries.insert(id, Retry { attempts, not_before });
+                retries.insert(id.clone(), Retry { attempts, not_before });
             }
         }
+    }
+}
+
+/// Deadlines in order, with an index to move one.
+#[derive(Default)]
+struct Queue {
+    by_time: std::collections::BTreeSet<(DateTime<Utc>, ConnectionId)>,
+    by_id: HashMap<ConnectionId, DateTime<Utc>>,
+}
+
+impl Queue {
+    fn rebuild(&mut self, entries: Vec<(DateTime<Utc>, ConnectionId)>) {
+        self.by_id = entries.iter().map(|(at, id)| (id.clone(), *at)).collect();
+        self.by_time = entries.into_iter().collect();
+    }
+
+    fn insert(&mut self, id: ConnectionId, at: DateTime<Utc>) {
+        if let Some(old) = self.by_id.insert(id.clone(), at) {
+            self.by_time.remove(&(old, id.clone()));
+        }
+        self.by_time.insert((at, id));
+    }
+
+    /// Moves a deadline later, never earlier.
+    fn delay(&mut self, id: &ConnectionId, not_before: DateTime<Utc>) {
+        if let Some(at) = self.by_id.get(id).copied() {
+            if at < not_before {
+                self.insert(id.clone(), not_before);
+            }
+        }
+    }
+
+    fn next(&self) -> Option<DateTime<Utc>> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    fn has_due(&self, now: DateTime<Utc>) -> bool {
+        self.next().is_some_and(|at| at <= now)
+    }
+
+    /// Takes out up to `n` entries due by `now`, most overdue first.
+    fn pop_due(&mut self, now: DateTime<Utc>, n: usize) -> Vec<ConnectionId> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match self.by_time.first() {
+                Some((at, _)) if *at <= now => {
+                    if let Some((_, id)) = self.by_time.pop_first() {
+                        self.by_id.remove(&id);
+                        out.push(id);
+                    }
+                }
+                _ => break,
+            }
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(n: u8) -> ConnectionId {
+        ConnectionId::parse(&format!("acme-{n}")).unwrap()
+    }
+
+    #[test]
+    fn the_most_overdue_come_first_and_the_future_waits() {
+        let now = Utc::now();
+        let mut q = Queue::default();
+        q.rebuild(vec![
+            (now - chrono::Duration::seconds(5), id(1)),
+            (now + chrono::Duration::seconds(60), id(2)),
+            (now - chrono::Duration::hours(3), id(3)),
+            (now - chrono::Duration::seconds(1), id(4)),
+        ]);
+        assert_eq!(q.pop_due(now, 2), vec![id(3), id(1)]);
+        assert_eq!(q.pop_due(now, 10), vec![id(4)]);
+        assert!(!q.has_due(now));
+        assert_eq!(q.next(), Some(now + chrono::Duration::seconds(60)));
+        q.delay(&id(2), now + chrono::Duration::seconds(90));
+        q.delay(&id(2), now + chrono::Duration::seconds(10));
+        assert_eq!(q.next(), Some(now + chrono::Duration::seconds(90)), "delay never moves earlier");
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap_and_honours_retry_after() {

@@ -128,13 +128,15 @@ fn keychain_error(error: KeyringError) -> AuthError {
     AuthError::Keychain(describe(&error))
 }
 
+type MemoryStore = HashMap<String, Vec<u8>>;
+
 /// The keychain entries of Latchkey, under one service name.
 #[derive(Clone, Debug)]
 pub struct Vault {
     service: String,
     entry_limit: Option<usize>,
     /// Set only for benchmarks of the headless core: values kept in this map instead.
-    memory: Option<Arc<Mutex<HashMap<String, Vec<u8>>>>>,
+    memory: Option<Arc<Mutex<MemoryStore>>>,
 }
 
 impl Vault {
