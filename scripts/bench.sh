@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks the window (issue 3): launch to interactive and memory, next to a bare Tauri window
-# with the same plugins built the same way, and deep link to connection shown. Release builds.
-# Writes its figures to stdout and to target/bench-window.json.
+# Benchmarks, release builds, figures on stdout:
+# - the window (issue 3): launch to interactive and memory next to a bare Tauri window with the
+#   same plugins, and deep link to connection shown (also written to target/bench-window.json);
+# - background refresh (issue 5): 10,000 connections in the headless core, about 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -9,4 +10,5 @@ cd "$(dirname "$0")/.."
 ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
 ensure_rust
 ensure_tauri_driver
-in_test_session cargo bench --locked -p latchkey --features custom-protocol,bench-baseline --bench window -- "$@"
+in_test_session cargo bench --locked -p latchkey --features custom-protocol,bench-baseline --bench window
+cargo bench --locked -p latchkey-tests --bench refresh

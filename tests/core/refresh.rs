@@ -362,3 +362,74 @@ async fn killed_mid_refresh_at_a_non_rotating_provider_the_connection_still_refr
     assert_eq!(h.manager.connection(&c.id).unwrap().status, ConnectionStatus::Connected);
     h.manager.vault().delete(&c.id).await.unwrap();
 }
+
+/// Issues `at-N`/`rt-N` for any grant, never rotates; the nickname is the token's number.
+struct Plain(Arc<Mutex<u32>>);
+
+impl Respond for Plain {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request.url.path() == "/userinfo" {
+            let bearer = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let n = bearer.rsplit('-').next().unwrap_or("0");
+            return ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({ "email": format!("user{n}@example.com") }));
+        }
+        let mut n = self.0.lock().unwrap();
+        *n += 1;
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"), "token_type": "Bearer", "expires_in": 2
+        }))
+    }
+}
+
+async fn serve_plain(
+    listener: std::net::TcpListener,
+    counter: Arc<Mutex<u32>>,
+) -> latchkey_tests::wiremock::MockServer {
+    let server = latchkey_tests::wiremock::MockServer::builder().listener(listener).start().await;
+    Mock::given(path("/token")).respond_with(Plain(counter.clone())).mount(&server).await;
+    Mock::given(path("/userinfo")).respond_with(Plain(counter)).mount(&server).await;
+    server
+}
+
+#[tokio::test]
+async fn while_a_provider_is_unreachable_one_connection_probes_and_all_recover_when_it_returns() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let counter = Arc::new(Mutex::new(0));
+    let server = serve_plain(listener, counter.clone()).await;
+    let config = latchkey_tests::fake_config("acme", &server.uri(), "client", None);
+    let provider =
+        Arc::new(latchkey::core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap());
+    let h = Harness::new(vec![provider]);
+    for _ in 0..5 {
+        h.manager.connect(&latchkey::core::ProviderId::new("acme").unwrap()).await.unwrap();
+        h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    }
+    assert_eq!(h.manager.list().len(), 5);
+
+    // The network goes away: the provider's port refuses connections.
+    drop(server);
+    let scheduler =
+        Scheduler::new(h.manager.clone()).with_backoff(Duration::from_millis(200), Duration::from_millis(400));
+    let stats = scheduler.stats();
+    let task = tokio::spawn(scheduler.run());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let failures = stats.failures.load(std::sync::atomic::Ordering::Relaxed);
+    // Five connections each retrying at 200-400 ms would fail some 40 times in 3 s; one probe
+    // at that pace fails about 8 times (plus the first round).
+    assert!(failures <= 16, "{failures} attempts while the provider was unreachable");
+    assert!(h.manager.list().iter().all(|c| c.status == ConnectionStatus::Connected), "still connected");
+
+    // It comes back on the same address: the probe succeeds and every connection refreshes.
+    let _server = serve_plain(std::net::TcpListener::bind(address).unwrap(), counter).await;
+    let start = Instant::now();
+    while h.manager.list().iter().any(|c| c.last_refreshed.is_none()) {
+        assert!(start.elapsed() < Duration::from_secs(10), "not all recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    for c in h.manager.list() {
+        h.manager.vault().delete(&c.id).await.unwrap();
+    }
+}

@@ -73,6 +73,18 @@ impl ConnectionManager {
         out
     }
 
+    /// The connections of one provider.
+    pub fn connection_ids_of(&self, provider: &super::ProviderId) -> Vec<ConnectionId> {
+        let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        metadata.for_each(|c| {
+            if &c.provider == provider {
+                out.push(c.id.clone());
+            }
+        });
+        out
+    }
+
     /// When one connection is next due, if it is connected and expires.
     pub fn due_time(&self, id: &ConnectionId) -> Option<DateTime<Utc>> {
         let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use super::refresh::Want;
-use super::{AuthError, ConnectionId, ConnectionManager};
+use super::{AuthError, ConnectionId, ConnectionManager, ProviderId};
 
 /// Longest wait between two attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -204,6 +204,8 @@ impl Scheduler {
         let mut tasks: JoinSet<(ConnectionId, Result<(), AuthError>)> = JoinSet::new();
         let mut queue = Queue::default();
         queue.rebuild(self.manager.due_times());
+        // Providers that could not be reached, with the connection that probes them.
+        let mut offline: HashMap<ProviderId, ConnectionId> = HashMap::new();
         let far = chrono::Duration::days(3650);
         loop {
             let now = self.clock.now();
@@ -236,16 +238,36 @@ impl Scheduler {
                     for (id, r) in &retries {
                         queue.delay(id, r.not_before);
                     }
+                    self.park(&mut queue, &offline);
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
                     match done {
                         Ok((id, result)) => {
                             running.remove(&id);
-                            self.finished(&mut retries, &id, result);
+                            let succeeded = result.is_ok();
+                            let unreachable = self.finished(&mut retries, &id, result);
                             if let Some(at) = self.manager.due_time(&id) {
                                 let at = retries.get(&id).map_or(at, |r| at.max(r.not_before));
-                                queue.insert(id, at);
+                                queue.insert(id.clone(), at);
+                            }
+                            let provider = self.manager.connection(&id).map(|c| c.provider);
+                            match provider {
+                                Some(p) if unreachable => {
+                                    if offline.insert(p.clone(), id.clone()).is_none() {
+                                        debug!(provider = %p, "provider unreachable: waiting for it with one probe");
+                                    }
+                                    self.park(&mut queue, &offline);
+                                }
+                                Some(p) if succeeded && offline.remove(&p).is_some() => {
+                                    debug!(provider = %p, "provider reachable again");
+                                    queue.rebuild(self.manager.due_times().into_iter().filter(|(_, id)| !running.contains(id)).collect());
+                                    for (id, r) in &retries {
+                                        queue.delay(id, r.not_before);
+                                    }
+                                    self.park(&mut queue, &offline);
+                                }
+                                _ => {}
                             }
                         }
                         Err(e) => warn!(error = %e, "a refresh task failed"),
@@ -255,23 +277,46 @@ impl Scheduler {
         }
     }
 
-    fn finished(&self, retries: &mut HashMap<ConnectionId, Retry>, id: &ConnectionId, result: Result<(), AuthError>) {
+    /// Books the result of one refresh; true when it failed to reach its provider at all.
+    fn finished(
+        &self,
+        retries: &mut HashMap<ConnectionId, Retry>,
+        id: &ConnectionId,
+        result: Result<(), AuthError>,
+    ) -> bool {
         match result {
             Ok(()) => {
                 self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
                 retries.remove(id);
+                false
             }
             Err(AuthError::NeedsReconnect { .. }) | Err(AuthError::UnknownConnection(_)) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 retries.remove(id);
+                false
             }
             Err(e) => {
+                let unreachable = matches!(e, AuthError::Network(_));
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 let attempts = retries.get(id).map_or(1, |r| r.attempts + 1);
                 let wait = backoff_within(self.backoff.0, self.backoff.1, attempts, &e);
                 debug!(connection = %id, attempts, wait_s = wait.as_secs(), error = %e, "refresh will be retried");
                 let not_before = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 retries.insert(id.clone(), Retry { attempts, not_before });
+                unreachable
+            }
+        }
+    }
+
+    /// While a provider cannot be reached (the network is down, or it is), its other
+    /// connections wait and one of them probes at the backoff's pace, instead of every
+    /// connection burning its own retries.
+    fn park(&self, queue: &mut Queue, offline: &HashMap<ProviderId, ConnectionId>) {
+        for (provider, probe) in offline {
+            for id in self.manager.connection_ids_of(provider) {
+                if &id != probe {
+                    queue.delay(&id, self.clock.now() + chrono::Duration::days(1));
+                }
             }
         }
     }
