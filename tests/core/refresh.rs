@@ -149,7 +149,7 @@ fn stored_refresh(h: &Harness, c: &Connection) -> String {
 }
 
 #[tokio::test]
-async fn tokens_are_refreshed_before_they_expire_and_never_handed_out_after() {
+async fn checklist_20_tokens_are_refreshed_ahead_of_expiry_and_never_handed_out_after() {
     let (_fake, h, rotating, c) = connected(4, true).await;
     let manager = h.manager.clone();
     let scheduler = tokio::spawn(Scheduler::new(manager.clone()).run());
@@ -176,7 +176,7 @@ async fn tokens_are_refreshed_before_they_expire_and_never_handed_out_after() {
 }
 
 #[tokio::test]
-async fn a_hundred_concurrent_callers_in_one_process_cause_one_refresh() {
+async fn checklist_21_a_hundred_concurrent_callers_in_one_process_cause_one_refresh() {
     let (_fake, h, rotating, c) = connected(2, true).await;
     tokio::time::sleep(Duration::from_millis(1200)).await; // inside the 1 s margin
     let manager = h.manager.clone();
@@ -194,7 +194,7 @@ async fn a_hundred_concurrent_callers_in_one_process_cause_one_refresh() {
 }
 
 #[tokio::test]
-async fn a_hundred_callers_from_four_processes_cause_one_refresh() {
+async fn checklist_21_a_hundred_callers_from_four_processes_cause_one_refresh() {
     let (fake, h, rotating, c) = connected(2, true).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let children: Vec<_> = (0..4)
@@ -231,7 +231,7 @@ async fn a_hundred_callers_from_four_processes_cause_one_refresh() {
 }
 
 #[tokio::test]
-async fn a_response_without_refresh_token_keeps_the_old_one() {
+async fn checklist_22_a_response_without_refresh_token_keeps_the_old_one() {
     let (_fake, h, rotating, c) = connected(3600, false).await;
     assert_eq!(stored_refresh(&h, &c), "rt-1");
     let token = h.manager.access_token(&c.id, Want::Forced).await.unwrap();
@@ -243,7 +243,7 @@ async fn a_response_without_refresh_token_keeps_the_old_one() {
 }
 
 #[tokio::test]
-async fn the_new_refresh_token_is_in_the_keychain_before_the_new_access_token_is_returned() {
+async fn checklist_22_the_new_refresh_token_is_in_the_keychain_before_the_new_access_token_is_returned() {
     let (_fake, h, _rotating, c) = connected(3600, true).await;
     let token = h.manager.access_token(&c.id, Want::Forced).await.unwrap();
     // When the caller holds at-2, a fresh look at the keychain already shows rt-2.
@@ -253,7 +253,7 @@ async fn the_new_refresh_token_is_in_the_keychain_before_the_new_access_token_is
 }
 
 #[tokio::test]
-async fn server_errors_429_and_timeouts_are_retried_and_recover_while_staying_connected() {
+async fn checklist_23_server_errors_429_and_timeouts_are_retried_and_recover_while_staying_connected() {
     let (_fake, h, rotating, c) = connected(2, true).await;
     rotating.script(vec![Answer::Status(500), Answer::RateLimited(1), Answer::Status(502), Answer::Slow, Answer::Ok]);
     let manager = h.manager.clone();
@@ -277,7 +277,7 @@ async fn server_errors_429_and_timeouts_are_retried_and_recover_while_staying_co
 }
 
 #[tokio::test]
-async fn invalid_grant_means_needs_reconnecting_with_a_notice_no_retries_and_secrets_kept() {
+async fn checklist_23_invalid_grant_means_needs_reconnecting_with_a_notice_no_retries_and_secrets_kept() {
     let (_fake, h, rotating, c) = connected(2, true).await;
     rotating.script(vec![Answer::InvalidGrant]);
     let mut events = h.manager.events();
