@@ -21,7 +21,7 @@ if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
 fi
 if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   ensure_packages xvfb xauth
-  echo "No display: running under Xvfb (screen :${XVFB_DISPLAY:-auto})." >&2
+  echo "No display: running under Xvfb (a virtual screen nobody sees)." >&2
   exec xvfb-run -a -s "-screen 0 1280x800x24" "$app" "$@"
 fi
 exec "$app" "$@"

@@ -174,6 +174,20 @@ extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 fn clear_keychain() {
     let _ = Command::new("secret-tool").args(["clear", "service", SERVICE]).status();
 }
@@ -216,6 +230,10 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     let session = world.open_window(&[]).await;
     let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
     assert_eq!(session.text(&state).await, "Not connected");
+    // Record every state event the window receives, to search them for tokens afterwards.
+    session
+        .execute("window.__seen = []; window.__TAURI__.event.listen('latchkey://state', e => window.__seen.push(JSON.stringify(e.payload))); return true")
+        .await;
 
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
     let (id, nickname) = connected(&session).await;
@@ -239,6 +257,18 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     assert!(log.contains("deep link completed a sign-in"), "{log}");
     for secret in [&access, &refresh, &code] {
         assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+    // Nor the events the window received, nor any file in the app's data and config folders.
+    let seen = session.execute("return window.__seen.join('\\n')").await;
+    let seen = seen.as_str().unwrap_or_default();
+    assert!(seen.contains(&nickname), "the events were recorded: {seen}");
+    assert!(!seen.contains(&access) && !seen.contains(&refresh), "a token reached an event");
+    for dir in [".local/share/dev.latchkey.desktop", ".config/dev.latchkey.desktop"] {
+        for entry in walk(&world.dir.path().join("home").join(dir)) {
+            let bytes = std::fs::read(&entry).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&access) && !text.contains(&refresh), "a token in {}", entry.display());
+        }
     }
 
     disconnect(&session).await;
