@@ -22,6 +22,8 @@ use crate::support::form;
 #[derive(Clone)]
 enum Answer {
     Ok,
+    /// Tokens, after a pause shorter than the client's timeout.
+    SlowOk,
     Status(u16),
     RateLimited(u64),
     Slow,
@@ -103,6 +105,10 @@ impl Respond for Shared {
                     // Slower than the client's timeout, failing before it changed anything.
                     Answer::Slow => ResponseTemplate::new(503).set_delay(Duration::from_secs(3)),
                     Answer::InvalidGrant => invalid(),
+                    Answer::SlowOk => {
+                        s.refreshes += 1;
+                        this.issue(&mut s).set_delay(Duration::from_millis(800))
+                    }
                     Answer::Ok if s.dead => invalid(),
                     Answer::Ok if fields.get("refresh_token") != Some(&s.current_refresh) => {
                         s.dead = true; // reuse of a rotated token: the whole grant dies
@@ -432,4 +438,21 @@ async fn while_a_provider_is_unreachable_one_connection_probes_and_all_recover_w
     for c in h.manager.list() {
         h.manager.vault().delete(&c.id).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_disconnect_during_a_refresh_waits_for_it_and_leaves_nothing_behind() {
+    let (fake, h, rotating, c) = connected(3600, true).await;
+    Mock::given(path("/revoke")).respond_with(ResponseTemplate::new(200)).mount(&fake.server).await;
+    // A refresh that takes 0.8 s at the provider; the disconnect comes in the middle of it.
+    rotating.script(vec![Answer::SlowOk]);
+    let manager = h.manager.clone();
+    let id = c.id.clone();
+    let refresh = tokio::spawn(async move { manager.access_token(&id, Want::Forced).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.manager.disconnect(&c.id).await.unwrap();
+    let refreshed = refresh.await.unwrap();
+    assert!(refreshed.is_ok(), "the refresh in flight completed first: {refreshed:?}");
+    assert_eq!(h.keychain(c.id.as_str()), None, "no tokens written back after the disconnect");
+    assert!(h.manager.connection(&c.id).is_none());
 }

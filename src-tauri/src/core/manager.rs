@@ -618,6 +618,15 @@ impl ConnectionManager {
     /// secrets and the connection, even when revocation fails.
     #[instrument(skip_all, fields(connection = %id))]
     pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        // A refresh in flight (here or in another process) finishes first, so that it cannot
+        // write tokens back after they are deleted.
+        let gate = self.gate(id);
+        let _in_process = gate.lock().await;
+        let _across_processes = self.lock_file(id).await?;
+        {
+            let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            metadata.reload()?;
+        }
         let connection = self.connection(id).ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
         let secrets = self.vault.load(id).await?;
         match (self.provider(&connection.provider), secrets) {

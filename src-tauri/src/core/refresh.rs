@@ -91,13 +91,13 @@ impl ConnectionManager {
         metadata.get(id).filter(|c| c.status == ConnectionStatus::Connected).and_then(due_at)
     }
 
-    fn gate(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn gate(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
         let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
         gates.entry(id.clone()).or_default().clone()
     }
 
     /// The cross-process lock of one connection's refresh, in `<data>/locks/<id>.lock`.
-    async fn lock_file(&self, id: &ConnectionId) -> Result<Option<File>, AuthError> {
+    pub(super) async fn lock_file(&self, id: &ConnectionId) -> Result<Option<File>, AuthError> {
         if self.vault.is_in_memory() {
             return Ok(None);
         }
