@@ -129,7 +129,7 @@ async fn child_sign_in_without_a_keychain() {
     let browser = Arc::new(Recorder::default());
     let mut options = ManagerOptions::new(dir.path());
     options.keychain_service = unique("dev.latchkey.test");
-    let manager = latchkey::core::ConnectionManager::new(options, browser.clone()).unwrap();
+    let manager = Arc::new(latchkey::core::ConnectionManager::new(options, browser.clone()).unwrap());
     manager.add_provider(fake.provider());
 
     manager.connect(&fake.name).await.unwrap();

@@ -8,5 +8,6 @@ mod demo;
 mod flows;
 mod keychain;
 mod linear;
+mod loopback;
 mod refresh;
 mod support;

@@ -14,6 +14,7 @@ use tracing::{info, instrument, warn, Span};
 use url::Url;
 
 use super::metadata::MetadataStore;
+use super::provider::RedirectKind;
 use super::redirect::{self, redact_for_log, Outcome};
 use super::scheduler::{Clock, SystemClock};
 use super::vault::{Secrets, Vault};
@@ -72,6 +73,8 @@ struct PendingFlow {
     redirect_uri: String,
     url: Url,
     expires: DateTime<Utc>,
+    /// The one-shot listener of a loopback redirect; dropping it closes the port.
+    loopback: Option<super::loopback::Guard>,
 }
 
 /// A pending flow as kept in the keychain, so that a callback that starts the app (after it
@@ -348,6 +351,7 @@ impl ConnectionManager {
                         redirect_uri: f.redirect_uri,
                         url: f.url,
                         expires: f.expires,
+                        loopback: None,
                     }
                 });
             }
@@ -364,8 +368,10 @@ impl ConnectionManager {
         let _order = self.pending_writes.lock().await;
         let stored: Vec<StoredFlow> = {
             let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            // A loopback flow cannot outlive its listener, which ends with the process.
             pending
                 .iter()
+                .filter(|(_, f)| f.loopback.is_none())
                 .map(|(state, f)| StoredFlow {
                     state: state.clone(),
                     flow_id: f.flow_id.clone(),
@@ -412,8 +418,8 @@ impl ConnectionManager {
     /// Starts a sign-in: a fresh state (256 random bits) and PKCE verifier, remembered with the
     /// provider and the exact redirect URI for the flow's lifetime; then opens the browser.
     #[instrument(skip_all, fields(provider = %provider))]
-    pub async fn connect(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
-        let result = self.start_flow(provider);
+    pub async fn connect(self: &Arc<Self>, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+        let result = self.start_flow(provider).await;
         match &result {
             Ok(_) => {
                 self.set_error(provider, None);
@@ -425,7 +431,7 @@ impl ConnectionManager {
         result
     }
 
-    fn start_flow(&self, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+    async fn start_flow(self: &Arc<Self>, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
         let p = self.provider(provider).ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
         p.check_configured()?;
 
@@ -436,8 +442,21 @@ impl ConnectionManager {
         } else {
             (None, None)
         };
-        let redirect_uri = redirect::redirect_uri(provider);
+        let (redirect_uri, listener) = match p.redirect_kind() {
+            RedirectKind::PrivateUse => (redirect::redirect_uri(provider), None),
+            RedirectKind::Loopback => {
+                let listener = super::loopback::bind()
+                    .await
+                    .map_err(|e| AuthError::Network(format!("cannot listen on 127.0.0.1 for the sign-in: {e}")))?;
+                let port = listener.local_addr().map_err(|e| AuthError::Network(e.to_string()))?.port();
+                (redirect::loopback_uri(port, provider), Some(listener))
+            }
+        };
         let url = p.get_url(&redirect_uri, state.secret(), challenge.as_ref())?;
+        let loopback = listener.map(|l| {
+            let path = format!("{}{provider}", redirect::CALLBACK_PATH);
+            super::loopback::serve(l, path, self.flow_ttl, Arc::downgrade(self))
+        });
         let flow_id = format!("{:016x}", rand::random::<u64>());
         let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
         let expires_at = Utc::now() + ttl;
@@ -448,6 +467,7 @@ impl ConnectionManager {
             redirect_uri,
             url: url.clone(),
             expires: expires_at,
+            loopback,
         };
         {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -542,7 +562,9 @@ impl ConnectionManager {
         if Utc::now() >= flow.expires {
             return Err(CallbackError::Expired.into());
         }
-        if flow.provider != callback.provider {
+        if flow.provider != callback.provider
+            || redirect::redirect_base(&flow.redirect_uri).as_deref() != Some(callback.redirect.as_str())
+        {
             return Err(CallbackError::ProviderMismatch.into());
         }
         match (&callback.iss, provider.issuer()) {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod loopback;
 pub mod manager;
 pub mod metadata;
 pub mod oauth2_generic;

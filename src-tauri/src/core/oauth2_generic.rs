@@ -20,6 +20,7 @@ use url::Url;
 
 use super::error::printable;
 use super::http::{check_url, HttpClient};
+use super::provider::RedirectKind;
 use super::{AuthError, AuthProvider, ProviderId, TokenResponse};
 
 /// How the client proves itself at the token endpoint.
@@ -68,6 +69,8 @@ pub struct OAuth2Config {
     pub nickname: NicknameSource,
     pub issuer: Option<String>,
     pub requires_iss: bool,
+    /// Private-use scheme (the default) or loopback.
+    pub redirect: RedirectKind,
     /// What to do when `client_id` is missing ("set LINEAR_CLIENT_ID").
     pub setup_hint: String,
 }
@@ -277,6 +280,10 @@ impl AuthProvider for GenericOAuth2Provider {
 
     fn requires_iss(&self) -> bool {
         self.config.requires_iss
+    }
+
+    fn redirect_kind(&self) -> RedirectKind {
+        self.config.redirect
     }
 
     fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {

@@ -7,6 +7,17 @@ use url::Url;
 
 use super::{AuthError, ProviderId, TokenResponse};
 
+/// Where a provider sends the browser back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RedirectKind {
+    /// Latchkey's private-use URI scheme, delivered as a deep link (RFC 8252 §7.1).
+    #[default]
+    PrivateUse,
+    /// `http://127.0.0.1:<port>/…`, a one-shot listener for providers that refuse custom
+    /// schemes (RFC 8252 §7.3).
+    Loopback,
+}
+
 /// One OAuth provider. Most are a [`GenericOAuth2Provider`](super::oauth2_generic::GenericOAuth2Provider)
 /// configured by data; a provider with a quirk wraps one and overrides the method that differs.
 ///
@@ -37,6 +48,11 @@ pub trait AuthProvider: Send + Sync {
     /// The issuer identifier that must match the callback's `iss` (RFC 9207), when known.
     fn issuer(&self) -> Option<&str> {
         None
+    }
+
+    /// Where the provider redirects the browser after consent.
+    fn redirect_kind(&self) -> RedirectKind {
+        RedirectKind::PrivateUse
     }
 
     /// Whether the provider always sends `iss` in its authorization response, so that a

@@ -24,6 +24,20 @@ pub fn redirect_uri(provider: &ProviderId) -> String {
     format!("{SCHEME}:{CALLBACK_PATH}{provider}")
 }
 
+/// `http://127.0.0.1:<port>/oauth/callback/<provider>`: the literal address, never the name
+/// `localhost` (RFC 8252 §7.3, §8.3).
+pub fn loopback_uri(port: u16, provider: &ProviderId) -> String {
+    format!("http://127.0.0.1:{port}{CALLBACK_PATH}{provider}")
+}
+
+/// A redirect URI as compared on arrival: scheme, host, port and path.
+pub fn redirect_base(raw: &str) -> Option<String> {
+    let mut url = Url::parse(raw).ok()?;
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url.to_string())
+}
+
 /// What the provider said in the redirect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -34,6 +48,8 @@ pub enum Outcome {
 /// A callback that passed the syntactic checks; whether it matches a flow is the manager's job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Callback {
+    /// The redirect URI it arrived on (scheme, host, port, path), to match the flow's.
+    pub redirect: String,
     pub provider: ProviderId,
     pub state: String,
     pub outcome: Outcome,
@@ -48,16 +64,20 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
         return Err(CallbackError::NotACallback("too long".into()));
     }
     let url = Url::parse(raw).map_err(|_| CallbackError::NotACallback("not a URL".into()))?;
-    if url.scheme() != SCHEME {
-        return Err(CallbackError::NotACallback("another scheme".into()));
-    }
     // What the url crate normalises (dot segments, case in the scheme) is refused: the raw text
     // must start with exactly our prefix.
-    let prefix = format!("{SCHEME}:{CALLBACK_PATH}");
+    let prefix = match (url.scheme(), url.host(), url.port()) {
+        (SCHEME, None, None) => format!("{SCHEME}:{CALLBACK_PATH}"),
+        ("http", Some(url::Host::Ipv4(ip)), Some(port)) if ip.is_loopback() && ip.octets() == [127, 0, 0, 1] => {
+            format!("http://127.0.0.1:{port}{CALLBACK_PATH}")
+        }
+        (SCHEME, _, _) => return Err(CallbackError::NotACallback("has an authority".into())),
+        _ => return Err(CallbackError::NotACallback("another scheme".into())),
+    };
     if !raw.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)) {
         return Err(CallbackError::NotACallback("not the callback path".into()));
     }
-    if url.host().is_some() || url.port().is_some() || !url.username().is_empty() {
+    if !url.username().is_empty() || url.password().is_some() {
         return Err(CallbackError::NotACallback("has an authority".into()));
     }
     if url.fragment().is_some() {
@@ -106,7 +126,8 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
         }
         _ => return Err(CallbackError::MissingCode),
     };
-    Ok(Callback { provider, state, outcome, iss })
+    let redirect = redirect_base(raw).ok_or_else(|| CallbackError::NotACallback("not a URL".into()))?;
+    Ok(Callback { redirect, provider, state, outcome, iss })
 }
 
 /// The callback URL among a process's arguments, as the OS passes a deep link: exactly one

@@ -61,6 +61,7 @@ pub fn config(base: &Url) -> OAuth2Config {
         },
         issuer: Some(ISSUER.into()),
         requires_iss: true,
+        redirect: crate::core::provider::RedirectKind::PrivateUse,
         setup_hint: String::new(),
     }
 }

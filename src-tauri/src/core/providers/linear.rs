@@ -9,6 +9,7 @@ use url::Url;
 use crate::core::error::printable;
 use crate::core::http::HttpClient;
 use crate::core::oauth2_generic::{ClientAuth, GenericOAuth2Provider, NicknameSource, OAuth2Config};
+use crate::core::provider::RedirectKind;
 use crate::core::{AuthError, AuthProvider, ProviderId, RawBody, TokenResponse};
 
 pub const CLIENT_ID_VAR: &str = "LINEAR_CLIENT_ID";
@@ -44,6 +45,7 @@ pub fn config(client_id: Option<String>, client_secret: Option<String>) -> OAuth
         },
         issuer: None,
         requires_iss: false,
+        redirect: RedirectKind::PrivateUse,
         setup_hint: format!("set {CLIENT_ID_VAR} (and {CLIENT_SECRET_VAR} if your Linear app has one)"),
     }
 }
@@ -77,6 +79,9 @@ impl AuthProvider for LinearProvider {
     }
     fn uses_pkce(&self) -> bool {
         self.inner.uses_pkce()
+    }
+    fn redirect_kind(&self) -> RedirectKind {
+        self.inner.redirect_kind()
     }
     fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {
         self.inner.get_url(redirect_uri, state, pkce)
