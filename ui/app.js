@@ -15,6 +15,7 @@ const MARKS = {
 let snapshot = null;
 let previous = new Map(); // connection id -> nickname, to announce changes
 const confirming = new Set(); // connection ids whose Disconnect awaits confirmation
+const openSetup = new Set(); // providers whose set-up instructions are unfolded
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -160,10 +161,14 @@ function providerCard(p) {
       actions));
 
   if (p.setup_hint) {
-    card.append(el("div", { class: "notice setup" },
-      el("p", {}, `To connect ${p.name}, ${p.setup_hint}.`),
+    const details = el("details", { class: "notice setup", dataKey: key + ":setup" },
+      el("summary", {}, "How to set it up"),
+      el("p", {}, `To connect ${p.name}, ${p.setup_hint}, then restart Latchkey.`),
       el("p", {}, `Register this redirect URI with ${p.name}:`),
-      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect")));
+      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"));
+    if (openSetup.has(p.id)) details.open = true;
+    details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
+    card.append(details);
   }
   if (p.error) {
     card.append(el("div", { class: "notice error", role: "alert" },
@@ -201,7 +206,10 @@ function render(focusKey) {
   if (!snapshot) return;
   const focused = focusKey || document.activeElement?.dataset?.key;
   const list = $("#providers");
-  list.replaceChildren(...snapshot.providers.map(providerCard));
+  // Connected first, then ready to connect, then those still to set up; by name within each.
+  const rank = (p) => (p.connections.length || p.flows.length ? 0 : p.setup_hint ? 2 : 1);
+  const providers = [...snapshot.providers].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+  list.replaceChildren(...providers.map(providerCard));
   $("#loading").hidden = true;
   if (snapshot.providers.length === 0) {
     list.append(el("li", { class: "muted" }, "No providers. Turn on the Demo provider below, or configure one."));

@@ -111,9 +111,9 @@ async fn open_session() -> Result<Session, (i32, String)> {
         ConnectionManager::new(ManagerOptions::new(&data), Arc::new(NoBrowser))
             .map_err(|e| (exit_code(&e), e.to_string()))?,
     );
-    if let Ok(linear) = crate::core::providers::linear::from_env(http.clone()) {
-        manager.add_provider(Arc::new(linear));
-    }
+    let providers = crate::core::catalog::providers(&http, crate::core::providers::env_var)
+        .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
+    providers.into_iter().for_each(|p| manager.add_provider(p));
     let demo_wanted = manager.list().iter().any(|c| c.provider.as_str() == demo::NAME)
         && !demo::disabled_by_env()
         && config_dir().is_none_or(|dir| crate::settings::SettingsStore::open(&dir).get().demo_provider);

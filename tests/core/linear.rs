@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use latchkey::core::providers::linear::{self, LinearProvider};
+use latchkey::core::catalog;
+use latchkey::core::providers::linear::LinearProvider;
 use latchkey::core::{AuthError, AuthProvider};
 use latchkey_tests::wiremock::matchers::{body_string_contains, header, method, path};
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
@@ -11,9 +12,16 @@ use oauth2::{PkceCodeChallenge, RefreshToken};
 
 use crate::support::*;
 
+/// Linear's description from the catalog, with these credentials.
+fn linear_config(id: Option<&str>, secret: Option<&str>) -> latchkey::core::oauth2_generic::OAuth2Config {
+    let entries = catalog::parse(catalog::BUILTIN).unwrap();
+    let entry = entries.iter().find(|e| e.id.as_str() == "linear").unwrap();
+    entry.config(id.map(str::to_owned), secret.map(str::to_owned)).unwrap()
+}
+
 /// Linear's real description with its endpoints moved to a local fake (tests only).
 fn linear_at(server: &MockServer, secret: Option<&str>) -> LinearProvider {
-    let mut config = linear::config(Some("lin-client".into()), secret.map(str::to_owned));
+    let mut config = linear_config(Some("lin-client"), secret);
     let base = url::Url::parse(&server.uri()).unwrap();
     for url in [&mut config.token_url, &mut config.nickname.url] {
         url.set_scheme("http").unwrap();
@@ -28,7 +36,7 @@ fn linear_at(server: &MockServer, secret: Option<&str>) -> LinearProvider {
 
 #[test]
 fn linear_without_a_client_id_is_not_configured_and_says_what_to_set() {
-    let provider = LinearProvider::new(linear::config(None, None), http()).unwrap();
+    let provider = LinearProvider::new(linear_config(None, None), http()).unwrap();
     let err = provider.check_configured().unwrap_err();
     assert!(matches!(err, AuthError::NotConfigured { .. }));
     assert!(err.to_string().contains("set LINEAR_CLIENT_ID"), "{err}");
@@ -37,7 +45,7 @@ fn linear_without_a_client_id_is_not_configured_and_says_what_to_set() {
 
 #[test]
 fn linear_authorization_url_is_encoded_and_carries_pkce() {
-    let provider = LinearProvider::new(linear::config(Some("lin id".into()), None), http()).unwrap();
+    let provider = LinearProvider::new(linear_config(Some("lin id"), None), http()).unwrap();
     let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
     let url = provider.get_url("dev.latchkey.desktop:/oauth/callback/linear", "st&ate", Some(&challenge)).unwrap();
     let text = url.as_str();

@@ -3,6 +3,7 @@
 //! core owns (the names start with `checklist_NN`).
 
 mod bad_input;
+mod catalog;
 mod checklist;
 mod demo;
 mod flows;

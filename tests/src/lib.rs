@@ -92,6 +92,7 @@ pub fn fake_config(name: &str, base: &str, client_id: &str, client_secret: Optio
         token_url: url("/token"),
         refresh_url: None,
         revoke_url: Some(url("/revoke")),
+        revoke_style: Default::default(),
         scopes: vec!["read".into(), "profile".into()],
         scope_separator: " ".into(),
         extra_auth_params: vec![],

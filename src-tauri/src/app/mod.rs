@@ -117,9 +117,9 @@ pub fn run() {
 
             let http = HttpClient::new(std::time::Duration::from_secs(30))?;
             let manager = Arc::new(ConnectionManager::new(ManagerOptions::new(&data_dir), Arc::new(SystemBrowser))?);
-            match crate::core::providers::linear::from_env(http.clone()) {
-                Ok(linear) => manager.add_provider(Arc::new(linear)),
-                Err(e) => warn!(error = %e, "Linear is unavailable"),
+            match crate::core::catalog::providers(&http, crate::core::providers::env_var) {
+                Ok(providers) => providers.into_iter().for_each(|p| manager.add_provider(p)),
+                Err(e) => error!(error = %e, "the provider catalog is unusable"),
             }
             let core = Arc::new(Core {
                 manager: manager.clone(),

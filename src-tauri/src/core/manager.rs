@@ -289,7 +289,11 @@ impl ConnectionManager {
                         AuthError::NotConfigured { hint, .. } => hint,
                         other => other.to_string(),
                     }),
-                    redirect_uri: redirect::redirect_uri(&id),
+                    // What to register at the provider: loopback providers take any port.
+                    redirect_uri: match p.redirect_kind() {
+                        RedirectKind::PrivateUse => redirect::redirect_uri(&id),
+                        RedirectKind::Loopback => format!("http://127.0.0.1{}{id}", redirect::CALLBACK_PATH),
+                    },
                     flows,
                     connections: connections.iter().filter(|c| c.provider == id).cloned().collect(),
                     refreshing: connections

@@ -1,6 +1,7 @@
 //! Latchkey's core: OAuth flows, providers, the keychain and the connection manager, in plain
 //! Rust with no Tauri types, so that a test can drive every flow without a window.
 
+pub mod catalog;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -33,6 +33,16 @@ pub enum ClientAuth {
     BasicAuth,
 }
 
+/// How tokens are revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RevokeStyle {
+    /// RFC 7009: a form POST of `token` and `token_type_hint`, the client authenticated.
+    #[default]
+    Rfc7009,
+    /// A POST carrying the token as bearer, with no body (Dropbox).
+    BearerPost,
+}
+
 /// Where the account's nickname comes from: an endpoint called with the access token, and the
 /// JSON pointers (RFC 6901) tried in order; the first that names a non-empty string wins.
 #[derive(Clone, Debug)]
@@ -55,6 +65,7 @@ pub struct OAuth2Config {
     pub refresh_url: Option<Url>,
     /// RFC 7009 revocation endpoint; `None` when the provider has none.
     pub revoke_url: Option<Url>,
+    pub revoke_style: RevokeStyle,
     pub scopes: Vec<String>,
     /// How scopes are joined in the authorization URL (" " by the RFC, "," for some).
     pub scope_separator: String,
@@ -232,6 +243,17 @@ impl GenericOAuth2Provider {
             return Ok(true);
         };
         let client_id = self.client_id()?;
+        if self.config.revoke_style == RevokeStyle::BearerPost {
+            let request = self
+                .http
+                .inner()
+                .post(url.clone())
+                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .build()
+                .map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
+            let response = self.http.execute(request).await?;
+            return Ok(response.status.is_success());
+        }
         let mut form = vec![("token", token), ("token_type_hint", hint)];
         let mut request = self.http.inner().post(url.clone()).header(ACCEPT, "application/json");
         match (self.config.client_auth, &self.config.client_secret) {

@@ -45,6 +45,7 @@ pub fn config(base: &Url) -> OAuth2Config {
         token_url: at("token"),
         refresh_url: None,
         revoke_url: Some(at("revoke")),
+        revoke_style: Default::default(),
         scopes: vec!["profile".into()],
         scope_separator: " ".into(),
         extra_auth_params: vec![],

@@ -1,60 +1,16 @@
 //! Linear: the contract's worked example done right (encoded parameters, PKCE, refresh,
-//! revocation), with the nickname from GraphQL `viewer { name email }`.
+//! revocation: all data, in the catalog), plus what data cannot say: GraphQL answers 200 with
+//! an `errors` list when it fails, which this override reads before the nickname.
 
 use async_trait::async_trait;
-use oauth2::{AccessToken, ClientSecret, PkceCodeChallenge, PkceCodeVerifier, RefreshToken};
-use reqwest::Method;
+use oauth2::{AccessToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken};
 use url::Url;
 
 use crate::core::error::printable;
 use crate::core::http::HttpClient;
-use crate::core::oauth2_generic::{ClientAuth, GenericOAuth2Provider, NicknameSource, OAuth2Config};
+use crate::core::oauth2_generic::{GenericOAuth2Provider, OAuth2Config};
 use crate::core::provider::RedirectKind;
 use crate::core::{AuthError, AuthProvider, ProviderId, RawBody, TokenResponse};
-
-pub const CLIENT_ID_VAR: &str = "LINEAR_CLIENT_ID";
-pub const CLIENT_SECRET_VAR: &str = "LINEAR_CLIENT_SECRET";
-
-fn url(s: &str) -> Url {
-    Url::parse(s).expect("a constant URL")
-}
-
-/// Linear's description. The secret is optional: with PKCE Latchkey works as a public client
-/// where the provider allows it (checklist line 15).
-pub fn config(client_id: Option<String>, client_secret: Option<String>) -> OAuth2Config {
-    OAuth2Config {
-        name: ProviderId::new("linear").expect("a constant name"),
-        display_name: "Linear".into(),
-        authorize_url: url("https://linear.app/oauth/authorize"),
-        token_url: url("https://api.linear.app/oauth/token"),
-        refresh_url: None,
-        revoke_url: Some(url("https://api.linear.app/oauth/revoke")),
-        scopes: vec!["read".into(), "write".into()],
-        scope_separator: ",".into(),
-        extra_auth_params: vec![],
-        extra_token_params: vec![],
-        pkce: true,
-        client_auth: ClientAuth::RequestBody,
-        client_id,
-        client_secret: client_secret.map(ClientSecret::new),
-        nickname: NicknameSource {
-            url: url("https://api.linear.app/graphql"),
-            method: Method::POST,
-            body: Some(serde_json::json!({ "query": "{ viewer { name email } }" })),
-            pointers: vec!["/data/viewer/email".into(), "/data/viewer/name".into()],
-        },
-        issuer: None,
-        requires_iss: false,
-        redirect: RedirectKind::PrivateUse,
-        setup_hint: format!("set {CLIENT_ID_VAR} (and {CLIENT_SECRET_VAR} if your Linear app has one)"),
-    }
-}
-
-/// Linear with its client registration from `LINEAR_CLIENT_ID` / `LINEAR_CLIENT_SECRET`.
-pub fn from_env(http: HttpClient) -> Result<LinearProvider, AuthError> {
-    let config = config(super::env_var(CLIENT_ID_VAR), super::env_var(CLIENT_SECRET_VAR));
-    LinearProvider::new(config, http)
-}
 
 pub struct LinearProvider {
     inner: GenericOAuth2Provider,

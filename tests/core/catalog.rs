@@ -1,0 +1,92 @@
+//! The provider catalog: every entry parses and is sound; the authorization URL of each carries
+//! what the provider needs.
+
+use latchkey::core::catalog::{self, BUILTIN};
+use latchkey::core::provider::RedirectKind;
+use latchkey_tests::{http, query};
+use oauth2::PkceCodeChallenge;
+
+#[test]
+fn every_catalog_entry_parses_uses_https_and_names_existing_overrides() {
+    let entries = catalog::parse(BUILTIN).expect("the shipped catalog is valid");
+    assert!(entries.len() >= 7);
+    for e in &entries {
+        assert!(e.urls().iter().all(|u| u.scheme() == "https"), "{}", e.id);
+        assert!(!e.checked.trim().is_empty(), "{} says where its facts were checked", e.id);
+        assert!(e.icon.color.starts_with('#') && e.icon.letter.chars().count() == 1, "{}", e.id);
+        if let Some(o) = &e.code_override {
+            assert!(catalog::OVERRIDES.contains(&o.as_str()));
+        }
+    }
+}
+
+#[test]
+fn a_catalog_with_an_unknown_field_or_plain_http_is_refused() {
+    let good = BUILTIN.split("[[provider]]").nth(2).unwrap(); // one entry (github)
+    let unknown = format!("[[provider]]{good}\ncolour = \"red\"\n");
+    assert!(catalog::parse(&unknown).is_err(), "unknown field accepted");
+    let http_url = format!(
+        "[[provider]]{}",
+        good.replace("https://github.com/login/oauth/access_token", "http://github.com/token")
+    );
+    assert!(catalog::parse(&http_url).is_err(), "http accepted");
+    let twice = format!("[[provider]]{good}[[provider]]{good}");
+    assert!(catalog::parse(&twice).is_err(), "a duplicate id accepted");
+    let bad_override = format!("[[provider]]{good}override = \"nosuch\"\n");
+    assert!(catalog::parse(&bad_override).is_err(), "a missing override accepted");
+}
+
+#[test]
+fn credentials_come_from_the_environment_names_of_the_reference() {
+    let providers = catalog::providers(&http(), |name| match name {
+        "GITHUB_CLIENT_ID" => Some("gh-id".into()),
+        "GITHUB_CLIENT_SECRET" => Some("gh-secret".into()),
+        "GOOGLE_CLIENT_ID" => Some("g-id".into()), // Google needs its secret too
+        "GITLAB_CLIENT_ID" => Some("gl-id".into()),
+        _ => None,
+    })
+    .unwrap();
+    let by_id = |id: &str| providers.iter().find(|p| p.name().as_str() == id).unwrap();
+    assert!(by_id("github").check_configured().is_ok());
+    assert!(by_id("gitlab").check_configured().is_ok(), "a public client needs no secret");
+    let google = by_id("google").check_configured().unwrap_err().to_string();
+    assert!(google.contains("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET"), "{google}");
+    let linear = by_id("linear").check_configured().unwrap_err().to_string();
+    assert!(linear.contains("set LINEAR_CLIENT_ID"), "{linear}");
+}
+
+#[test]
+fn each_authorization_url_carries_what_its_provider_needs() {
+    let providers =
+        catalog::providers(&http(), |name| name.ends_with("_ID").then(|| "id".into()).or(Some("secret".into())))
+            .unwrap();
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    for p in &providers {
+        let redirect = match p.redirect_kind() {
+            RedirectKind::PrivateUse => latchkey::core::redirect::redirect_uri(p.name()),
+            RedirectKind::Loopback => latchkey::core::redirect::loopback_uri(49152, p.name()),
+        };
+        let url = p.get_url(&redirect, "st", Some(&challenge)).unwrap();
+        assert_eq!(url.scheme(), "https", "{}", p.name());
+        assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
+        assert_eq!(query(&url, "client_id").as_deref(), Some("id"));
+        assert_eq!(query(&url, "redirect_uri").as_deref(), Some(redirect.as_str()));
+        assert_eq!(query(&url, "state").as_deref(), Some("st"));
+        assert_eq!(query(&url, "code_challenge_method").as_deref(), Some("S256"), "{}", p.name());
+        assert!(query(&url, "client_secret").is_none());
+    }
+    let url_of = |id: &str| {
+        let p = providers.iter().find(|p| p.name().as_str() == id).unwrap();
+        p.get_url("http://127.0.0.1:1/oauth/callback/x", "s", None).unwrap()
+    };
+    let google = url_of("google");
+    assert_eq!(query(&google, "access_type").as_deref(), Some("offline"), "a refresh token needs it");
+    assert_eq!(query(&google, "scope").as_deref(), Some("openid email profile"));
+    assert_eq!(query(&url_of("dropbox"), "token_access_type").as_deref(), Some("offline"));
+    assert_eq!(query(&url_of("linear"), "scope").as_deref(), Some("read,write"));
+    // Providers that refuse custom schemes use loopback.
+    for id in ["github", "google", "spotify", "dropbox", "discord"] {
+        let p = providers.iter().find(|p| p.name().as_str() == id).unwrap();
+        assert_eq!(p.redirect_kind(), RedirectKind::Loopback, "{id}");
+    }
+}
