@@ -10,6 +10,8 @@ fn main() {
         "dismiss_error",
         "get_settings",
         "set_demo_enabled",
+        "save_client",
+        "forget_client",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

@@ -126,6 +126,24 @@ function connectionRow(provider, c) {
     actions);
 }
 
+// The client registration form. The secret goes to the keychain and never comes back here.
+function clientForm(p, key) {
+  const id = el("input", { type: "text", autocomplete: "off", spellcheck: "false", dataKey: key + ":client-id",
+    "aria-label": `${p.name} client ID`, placeholder: "Client ID", name: "client-id" });
+  const secret = el("input", { type: "password", autocomplete: "off", dataKey: key + ":client-secret",
+    "aria-label": `${p.name} client secret`, placeholder: "Client secret (if the provider gave you one)", name: "client-secret" });
+  const form = el("form", { class: "client-form", dataClientForm: p.id },
+    id, secret, el("button", { type: "submit", class: "primary", dataKey: key + ":save" }, "Save"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const saved = await run("save_client", { providerId: p.id, clientId: id.value, clientSecret: secret.value || null },
+      form.querySelector("button"));
+    secret.value = "";
+    if (saved !== undefined) announce(`${p.name} is set up.`);
+  });
+  return form;
+}
+
 function mark(letter, colour) {
   const node = el("div", { class: "mark", "aria-hidden": "true" }, letter);
   node.style.backgroundColor = colour; // through the CSSOM: the CSP forbids style attributes
@@ -163,9 +181,10 @@ function providerCard(p) {
   if (p.setup_hint) {
     const details = el("details", { class: "notice setup", dataKey: key + ":setup" },
       el("summary", {}, "How to set it up"),
-      el("p", {}, `To connect ${p.name}, ${p.setup_hint}, then restart Latchkey.`),
+      el("p", {}, `To connect ${p.name}, ${p.setup_hint} before starting Latchkey, or enter the registration here.`),
       el("p", {}, `Register this redirect URI with ${p.name}:`),
-      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"));
+      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
+      clientForm(p, key));
     if (openSetup.has(p.id)) details.open = true;
     details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
     card.append(details);
@@ -209,7 +228,13 @@ function render(focusKey) {
   // Connected first, then ready to connect, then those still to set up; by name within each.
   const rank = (p) => (p.connections.length || p.flows.length ? 0 : p.setup_hint ? 2 : 1);
   const providers = [...snapshot.providers].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+  // What is being typed into a client form survives the re-render.
+  const drafts = [...document.querySelectorAll("form.client-form input")].map((i) => [i.dataset.key, i.value]);
   list.replaceChildren(...providers.map(providerCard));
+  for (const [draftKey, value] of drafts) {
+    const input = document.querySelector(`[data-key="${CSS.escape(draftKey)}"]`);
+    if (input && value) input.value = value;
+  }
   $("#loading").hidden = true;
   if (snapshot.providers.length === 0) {
     list.append(el("li", { class: "muted" }, "No providers. Turn on the Demo provider below, or configure one."));

@@ -111,12 +111,14 @@ async fn open_session() -> Result<Session, (i32, String)> {
         ConnectionManager::new(ManagerOptions::new(&data), Arc::new(NoBrowser))
             .map_err(|e| (exit_code(&e), e.to_string()))?,
     );
-    let providers = crate::core::catalog::providers(&http, crate::core::providers::env_var)
-        .map_err(|e| (EXIT_FAILURE, e.to_string()))?;
+    let settings = config_dir().map(|dir| crate::settings::SettingsStore::open(&dir).get()).unwrap_or_default();
+    let providers = crate::settings::build_providers(&http, &settings, manager.vault())
+        .await
+        .map_err(|e| (exit_code(&e), e.to_string()))?;
     providers.into_iter().for_each(|p| manager.add_provider(p));
     let demo_wanted = manager.list().iter().any(|c| c.provider.as_str() == demo::NAME)
         && !demo::disabled_by_env()
-        && config_dir().is_none_or(|dir| crate::settings::SettingsStore::open(&dir).get().demo_provider);
+        && settings.demo_provider;
     let mut demo_authority = None;
     if demo_wanted {
         let options = DemoOptions::for_app(manager.vault(), &data).await.map_err(|e| (exit_code(&e), e.to_string()))?;

@@ -1,24 +1,76 @@
-//! The person's settings, in `settings.json` in the app's config directory.
+//! The person's settings, in `settings.json` in the app's config directory: whether the Demo
+//! provider shows, and the client registrations typed in the window. A client secret is never
+//! in this file: it goes to the keychain (entry `client-secret.<provider>`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::core::catalog;
+use crate::core::http::HttpClient;
 use crate::core::metadata::write_atomically;
+use crate::core::providers::env_var;
+use crate::core::vault::Vault;
+use crate::core::{AuthError, AuthProvider, ProviderId};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Whether the built-in Demo provider is listed (`LATCHKEY_DEMO=0` also turns it off).
     pub demo_provider: bool,
+    /// Client registrations typed in the window, by provider (secrets are in the keychain).
+    pub clients: BTreeMap<ProviderId, ClientSettings>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { demo_provider: true }
+        Self { demo_provider: true, clients: BTreeMap::new() }
     }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    pub client_id: String,
+    /// Replaces the catalog's scopes when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// The keychain entry of a provider's client secret typed in the window.
+pub fn secret_entry(provider: &ProviderId) -> String {
+    format!("client-secret.{provider}")
+}
+
+/// The catalog's providers, with client registrations from the environment first
+/// (`<ID>_CLIENT_ID`, `<ID>_CLIENT_SECRET`) and from the settings (and keychain) otherwise.
+pub async fn build_providers(
+    http: &HttpClient,
+    settings: &Settings,
+    vault: &Vault,
+) -> Result<Vec<Arc<dyn AuthProvider>>, AuthError> {
+    let mut out = Vec::new();
+    for entry in catalog::parse(catalog::BUILTIN)? {
+        let (id_var, secret_var) = entry.env_names();
+        let typed = settings.clients.get(&entry.id);
+        let client_id = env_var(&id_var).or_else(|| typed.map(|c| c.client_id.clone()));
+        let client_secret = match env_var(&secret_var) {
+            Some(secret) => Some(secret),
+            None if typed.is_some() => {
+                vault.load_raw(&secret_entry(&entry.id)).await?.and_then(|bytes| String::from_utf8(bytes).ok())
+            }
+            None => None,
+        };
+        let mut config = entry.config(client_id, client_secret)?;
+        if let Some(scopes) = typed.and_then(|c| c.scopes.clone()) {
+            config.scopes = scopes;
+        }
+        out.push(catalog::provider_for(&entry, config, http)?);
+    }
+    Ok(out)
 }
 
 pub struct SettingsStore {

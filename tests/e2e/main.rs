@@ -424,3 +424,41 @@ async fn the_command_line_prints_fresh_tokens_with_the_app_running_and_without_i
     assert_eq!(out.trim(), tokens_of(&id).0, "written to the keychain before it was printed");
     clear_keychain();
 }
+
+#[tokio::test]
+async fn a_client_secret_typed_in_the_window_goes_to_the_keychain_and_to_no_file() {
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    let github = "[data-provider=github]";
+    let state = session.wait_for(&format!("{github} .provider-state"), WAIT).await;
+    assert_eq!(session.text(&state).await, "Not configured");
+    click(&session, &format!("{github} details summary")).await;
+    let id = session.wait_for(&format!("{github} input[name=client-id]"), WAIT).await;
+    session.send_keys(&id, "Iv1.typed-client-id").await;
+    let secret = session.wait_for(&format!("{github} input[name=client-secret]"), WAIT).await;
+    session.send_keys(&secret, "typed-secret-0123456789").await;
+    click(&session, &format!("{github} .client-form button")).await;
+
+    // Configured: it can be connected now.
+    session.wait_for(&format!("{github} [data-action=connect]"), WAIT).await;
+    let stored = Command::new("secret-tool")
+        .args(["lookup", "service", SERVICE, "username", "client-secret.github"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&stored.stdout), "typed-secret-0123456789", "the secret is in the keychain");
+    let home = world.dir.path().join("home");
+    let settings = std::fs::read_to_string(home.join(".config/dev.latchkey.desktop/settings.json")).unwrap();
+    assert!(settings.contains("Iv1.typed-client-id"), "{settings}");
+    for dir in [".local/share/dev.latchkey.desktop", ".config/dev.latchkey.desktop"] {
+        for file in walk(&home.join(dir)) {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).into_owned();
+            assert!(!text.contains("typed-secret-0123456789"), "the secret is in {}", file.display());
+        }
+    }
+    assert!(!session.html().await.contains("typed-secret-0123456789"), "the window forgot it");
+    assert!(!world.log().contains("typed-secret-0123456789"), "not in the log");
+    // The command line sees the same registration.
+    let (code, out, _) = cli(&world, &["status"]);
+    assert_eq!(code, 0, "{out}");
+    session.end().await;
+}

@@ -81,6 +81,11 @@ impl Session {
         self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
     }
 
+    /// Types `text` into an input.
+    pub async fn send_keys(&self, element: &str, text: &str) {
+        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+    }
+
     pub async fn text(&self, element: &str) -> String {
         self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None)
             .await

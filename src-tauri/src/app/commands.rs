@@ -83,3 +83,44 @@ pub async fn set_demo_enabled(core: Core_<'_>, enabled: bool) -> Result<Settings
     core.apply_demo(enabled && !crate::demo::disabled_by_env()).await?;
     Ok(settings)
 }
+
+/// Saves a client registration typed in the window: the id in the settings file, the secret
+/// (if any) in the keychain only. The secret is never sent back to the window.
+#[tauri::command]
+pub async fn save_client(
+    core: Core_<'_>,
+    provider_id: String,
+    client_id: String,
+    client_secret: Option<String>,
+) -> Result<(), UiError> {
+    let provider = provider(&provider_id)?;
+    let client_id = client_id.trim().to_owned();
+    if client_id.is_empty() || client_id.len() > 512 || client_id.chars().any(char::is_control) {
+        return Err(UiError("enter the client ID your provider gave you".into()));
+    }
+    let secret = client_secret.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if let Some(secret) = secret {
+        if secret.len() > 4096 {
+            return Err(UiError("that client secret is too long".into()));
+        }
+        core.manager.vault().store_raw(&crate::settings::secret_entry(&provider), secret.into_bytes()).await?;
+    }
+    core.settings.update(|s| {
+        s.clients.insert(provider.clone(), crate::settings::ClientSettings { client_id, scopes: None });
+    })?;
+    core.load_providers().await?;
+    tracing::info!(provider = %provider, "client registration saved");
+    Ok(())
+}
+
+/// Forgets a client registration typed in the window (settings and keychain).
+#[tauri::command]
+pub async fn forget_client(core: Core_<'_>, provider_id: String) -> Result<(), UiError> {
+    let provider = provider(&provider_id)?;
+    core.manager.vault().delete_raw(&crate::settings::secret_entry(&provider)).await?;
+    core.settings.update(|s| {
+        s.clients.remove(&provider);
+    })?;
+    core.load_providers().await?;
+    Ok(())
+}

@@ -43,6 +43,16 @@ pub struct Core {
 }
 
 impl Core {
+    /// (Re)builds the catalog's providers from the environment, the settings and the keychain.
+    pub async fn load_providers(&self) -> Result<(), String> {
+        let settings = self.settings.get();
+        let providers = crate::settings::build_providers(&self.http, &settings, self.manager.vault())
+            .await
+            .map_err(|e| e.to_string())?;
+        providers.into_iter().for_each(|p| self.manager.add_provider(p));
+        Ok(())
+    }
+
     /// Starts or stops the Demo provider to match `enabled`.
     pub async fn apply_demo(&self, enabled: bool) -> Result<(), String> {
         let mut demo = self.demo.lock().await;
@@ -105,6 +115,8 @@ pub fn run() {
             commands::dismiss_error,
             commands::get_settings,
             commands::set_demo_enabled,
+            commands::save_client,
+            commands::forget_client,
         ])
         .setup(move |app| {
             let paths = app.path();
@@ -117,10 +129,6 @@ pub fn run() {
 
             let http = HttpClient::new(std::time::Duration::from_secs(30))?;
             let manager = Arc::new(ConnectionManager::new(ManagerOptions::new(&data_dir), Arc::new(SystemBrowser))?);
-            match crate::core::catalog::providers(&http, crate::core::providers::env_var) {
-                Ok(providers) => providers.into_iter().for_each(|p| manager.add_provider(p)),
-                Err(e) => error!(error = %e, "the provider catalog is unusable"),
-            }
             let core = Arc::new(Core {
                 manager: manager.clone(),
                 settings: crate::settings::SettingsStore::open(&config_dir),
@@ -150,6 +158,9 @@ pub fn run() {
 /// What start-up does off the main thread: restore pending sign-ins (so a callback that
 /// cold-started the app completes), start the Demo provider, then let deep links through.
 async fn start_core(app: &tauri::AppHandle, core: &Core) {
+    if let Err(e) = core.load_providers().await {
+        error!(error = %e, "the providers could not be loaded");
+    }
     match core.manager.restore_pending().await {
         Ok(0) => {}
         Ok(n) => info!(count = n, "pending sign-ins restored"),

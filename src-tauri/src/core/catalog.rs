@@ -218,11 +218,19 @@ pub fn providers(
         .map(|entry| {
             let (id_var, secret_var) = entry.env_names();
             let config = entry.config(lookup(&id_var), lookup(&secret_var))?;
-            let provider: Arc<dyn AuthProvider> = match entry.code_override.as_deref() {
-                Some("linear") => Arc::new(LinearProvider::new(config, http.clone())?),
-                _ => Arc::new(GenericOAuth2Provider::new(config, http.clone())?),
-            };
-            Ok(provider)
+            provider_for(entry, config, http)
         })
         .collect()
+}
+
+/// The provider of one entry, with its code override if it names one.
+pub fn provider_for(
+    entry: &Entry,
+    config: OAuth2Config,
+    http: &HttpClient,
+) -> Result<Arc<dyn AuthProvider>, AuthError> {
+    Ok(match entry.code_override.as_deref() {
+        Some("linear") => Arc::new(LinearProvider::new(config, http.clone())?),
+        _ => Arc::new(GenericOAuth2Provider::new(config, http.clone())?),
+    })
 }
