@@ -10,5 +10,6 @@ mod flows;
 mod keychain;
 mod linear;
 mod loopback;
+mod provider_shapes;
 mod refresh;
 mod support;
