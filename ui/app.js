@@ -10,6 +10,7 @@ const MARKS = {
   demo: ["D", "#0f766e"], linear: ["L", "#5e6ad2"], github: ["G", "#24292f"], google: ["G", "#1a73e8"],
   microsoft: ["M", "#0078d4"], slack: ["S", "#4a154b"], notion: ["N", "#191919"], gitlab: ["G", "#e24329"],
   discord: ["D", "#5865f2"], spotify: ["S", "#1db954"], dropbox: ["D", "#0061ff"], atlassian: ["A", "#0052cc"],
+  zoom: ["Z", "#0b5cff"], salesforce: ["S", "#00a1e0"],
 };
 
 let snapshot = null;

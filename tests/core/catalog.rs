@@ -9,7 +9,7 @@ use oauth2::PkceCodeChallenge;
 #[test]
 fn every_catalog_entry_parses_uses_https_and_names_existing_overrides() {
     let entries = catalog::parse(BUILTIN).expect("the shipped catalog is valid");
-    assert!(entries.len() >= 7);
+    assert!(entries.len() >= 10);
     for e in &entries {
         assert!(e.urls().iter().all(|u| u.scheme() == "https"), "{}", e.id);
         assert!(!e.checked.trim().is_empty(), "{} says where its facts were checked", e.id);
@@ -85,7 +85,7 @@ fn each_authorization_url_carries_what_its_provider_needs() {
     assert_eq!(query(&url_of("dropbox"), "token_access_type").as_deref(), Some("offline"));
     assert_eq!(query(&url_of("linear"), "scope").as_deref(), Some("read,write"));
     // Providers that refuse custom schemes use loopback.
-    for id in ["github", "google", "spotify", "dropbox", "discord"] {
+    for id in ["github", "google", "spotify", "dropbox", "discord", "microsoft", "zoom"] {
         let p = providers.iter().find(|p| p.name().as_str() == id).unwrap();
         assert_eq!(p.redirect_kind(), RedirectKind::Loopback, "{id}");
     }

@@ -39,6 +39,17 @@ fn account(id: &str) -> (serde_json::Value, &'static str) {
             serde_json::json!({"email": "ada@dropbox.example", "given_name": "Ada", "email_verified": true}),
             "ada@dropbox.example",
         ),
+        "microsoft" => (
+            serde_json::json!({"id": "1", "displayName": "Ada", "mail": null, "userPrincipalName": "ada@contoso.example"}),
+            "ada@contoso.example",
+        ),
+        "zoom" => {
+            (serde_json::json!({"id": "z1", "email": "ada@zoom.example", "display_name": "Ada"}), "ada@zoom.example")
+        }
+        "salesforce" => (
+            serde_json::json!({"sub": "https://login.salesforce.com/id/00D/005", "preferred_username": "ada@sf.example", "email": "ada@mail.example"}),
+            "ada@sf.example",
+        ),
         other => panic!("no account shape for {other}: add one"),
     }
 }
