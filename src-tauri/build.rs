@@ -12,6 +12,8 @@ fn main() {
         "set_demo_enabled",
         "save_client",
         "forget_client",
+        "add_provider",
+        "remove_provider",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

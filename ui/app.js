@@ -14,6 +14,7 @@ const MARKS = {
 };
 
 let snapshot = null;
+let added = new Set(); // providers the person added (removable)
 let previous = new Map(); // connection id -> nickname, to announce changes
 const confirming = new Set(); // connection ids whose Disconnect awaits confirmation
 const openSetup = new Set(); // providers whose set-up instructions are unfolded
@@ -164,6 +165,17 @@ function providerCard(p) {
 
   const key = `prov:${p.id}`;
   const actions = el("div", { class: "actions" });
+  if (added.has(p.id) && !connected && !waiting) {
+    actions.append(el("button", {
+      type: "button", dataAction: "remove-provider", dataKey: key + ":remove",
+      onclick: async (e) => {
+        if ((await run("remove_provider", { providerId: p.id }, e.currentTarget)) !== undefined) {
+          added.delete(p.id);
+          announce(`${p.name} removed.`);
+        }
+      },
+    }, "Remove"));
+  }
   if (!p.setup_hint && !waiting) {
     actions.append(el("button", {
       type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
@@ -267,7 +279,25 @@ async function main() {
   update(await invoke("get_state"));
   const toggle = $("#demo-toggle");
   const settings = await run("get_settings", {});
-  if (settings) toggle.checked = settings.demo_provider;
+  if (settings) {
+    toggle.checked = settings.demo_provider;
+    added = new Set(Object.keys(settings.custom || {}));
+    render();
+  }
+  const addForm = $("#add-provider-form");
+  addForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = addForm.querySelector("button");
+    const name = addForm.querySelector("[name=provider-name]").value;
+    const issuer = addForm.querySelector("[name=provider-issuer]").value;
+    const id = await run("add_provider", { name, issuer }, button);
+    if (id) {
+      added.add(id);
+      announce(`${name} added. Enter its client ID to connect.`);
+      addForm.reset();
+      render();
+    }
+  });
   toggle.addEventListener("change", async () => {
     const saved = await run("set_demo_enabled", { enabled: toggle.checked }, toggle);
     if (saved) toggle.checked = saved.demo_provider;

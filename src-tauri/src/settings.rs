@@ -23,11 +23,78 @@ pub struct Settings {
     pub demo_provider: bool,
     /// Client registrations typed in the window, by provider (secrets are in the keychain).
     pub clients: BTreeMap<ProviderId, ClientSettings>,
+    /// Providers the person added by their issuer URL, as discovered.
+    pub custom: BTreeMap<ProviderId, CustomProvider>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { demo_provider: true, clients: BTreeMap::new() }
+        Self { demo_provider: true, clients: BTreeMap::new(), custom: BTreeMap::new() }
+    }
+}
+
+/// A provider added by its issuer: what discovery found, kept so that it works offline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomProvider {
+    pub name: String,
+    /// The issuer identifier exactly as its metadata states it (compared with `iss`).
+    pub issuer: String,
+    pub authorize_url: url::Url,
+    pub token_url: url::Url,
+    #[serde(default)]
+    pub revoke_url: Option<url::Url>,
+    pub userinfo_url: url::Url,
+    pub scopes: Vec<String>,
+    pub pkce: bool,
+    pub requires_iss: bool,
+}
+
+impl CustomProvider {
+    /// What discovery found, to keep.
+    pub fn from_config(config: &crate::core::oauth2_generic::OAuth2Config) -> Self {
+        Self {
+            name: config.display_name.clone(),
+            issuer: config.issuer.clone().unwrap_or_default(),
+            authorize_url: config.authorize_url.clone(),
+            token_url: config.token_url.clone(),
+            revoke_url: config.revoke_url.clone(),
+            userinfo_url: config.nickname.url.clone(),
+            scopes: config.scopes.clone(),
+            pkce: config.pkce,
+            requires_iss: config.requires_iss,
+        }
+    }
+
+    fn config(&self, id: &ProviderId) -> crate::core::oauth2_generic::OAuth2Config {
+        use crate::core::oauth2_generic::{ClientAuth, Method, NicknameSource, OAuth2Config, RevokeStyle};
+        OAuth2Config {
+            name: id.clone(),
+            display_name: self.name.clone(),
+            authorize_url: self.authorize_url.clone(),
+            token_url: self.token_url.clone(),
+            refresh_url: None,
+            revoke_url: self.revoke_url.clone(),
+            revoke_style: RevokeStyle::Rfc7009,
+            scopes: self.scopes.clone(),
+            scope_separator: " ".into(),
+            extra_auth_params: vec![],
+            extra_token_params: vec![],
+            pkce: self.pkce,
+            client_auth: ClientAuth::RequestBody,
+            client_id: None,
+            client_secret: None,
+            nickname: NicknameSource {
+                url: self.userinfo_url.clone(),
+                method: Method::GET,
+                body: None,
+                pointers: vec!["/email".into(), "/preferred_username".into(), "/name".into(), "/sub".into()],
+            },
+            issuer: Some(self.issuer.clone()).filter(|i| !i.is_empty()),
+            requires_iss: self.requires_iss,
+            redirect: crate::core::provider::RedirectKind::Loopback,
+            setup_hint: "enter its client ID".into(),
+        }
     }
 }
 
@@ -69,6 +136,21 @@ pub async fn build_providers(
             config.scopes = scopes;
         }
         out.push(catalog::provider_for(&entry, config, http)?);
+    }
+    for (id, custom) in &settings.custom {
+        let mut config = custom.config(id);
+        if let Some(typed) = settings.clients.get(id) {
+            config.client_id = Some(typed.client_id.clone());
+            config.client_secret = vault
+                .load_raw(&secret_entry(id))
+                .await?
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .map(oauth2::ClientSecret::new);
+        }
+        match crate::core::oauth2_generic::GenericOAuth2Provider::new(config, http.clone()) {
+            Ok(provider) => out.push(Arc::new(provider)),
+            Err(e) => warn!(provider = %id, error = %e, "an added provider is unusable"),
+        }
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod catalog;
 mod checklist;
 mod demo;
+mod discovery;
 mod flows;
 mod keychain;
 mod linear;

@@ -462,3 +462,65 @@ async fn a_client_secret_typed_in_the_window_goes_to_the_keychain_and_to_no_file
     assert_eq!(code, 0, "{out}");
     session.end().await;
 }
+
+#[tokio::test]
+async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let issuer = MockServer::start().await;
+    let base = issuer.uri();
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "userinfo_endpoint": format!("{base}/userinfo"),
+            "code_challenge_methods_supported": ["S256"],
+            "response_types_supported": ["code"],
+        })))
+        .mount(&issuer)
+        .await;
+    let broken = MockServer::start().await;
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
+        .mount(&broken)
+        .await;
+
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    click(&session, "#add-provider summary").await;
+    let add = |name: &'static str, url: String| {
+        let session = &session;
+        async move {
+            let n = session.wait_for("[name=provider-name]", WAIT).await;
+            session.send_keys(&n, name).await;
+            let i = session.wait_for("[name=provider-issuer]", WAIT).await;
+            session.send_keys(&i, &url).await;
+            click(session, "#add-provider-form button").await;
+        }
+    };
+    add("Company SSO", base.clone()).await;
+    let card = session.wait_for("[data-provider=company-sso] .provider-state", WAIT).await;
+    assert_eq!(session.text(&card).await, "Not configured");
+    let settings =
+        std::fs::read_to_string(world.dir.path().join("home/.config/dev.latchkey.desktop/settings.json")).unwrap();
+    assert!(settings.contains(&format!("{base}/token")), "the discovered endpoints are kept: {settings}");
+
+    // Broken metadata: nothing is added, and the window says why.
+    add("Broken", broken.uri()).await;
+    let start = Instant::now();
+    loop {
+        let status = session.text(&session.wait_for("#status", WAIT).await).await;
+        if status.contains("broken") {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "no clear error shown: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(session.find("[data-provider=broken]").await.is_none());
+
+    // An added provider without connections can be removed.
+    click(&session, "[data-provider=company-sso] [data-action=remove-provider]").await;
+    session.wait_gone("[data-provider=company-sso]", WAIT).await;
+    session.end().await;
+}

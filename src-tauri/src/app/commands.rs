@@ -124,3 +124,57 @@ pub async fn forget_client(core: Core_<'_>, provider_id: String) -> Result<(), U
     core.load_providers().await?;
     Ok(())
 }
+
+/// Adds a provider by its issuer URL, read through OpenID Connect Discovery (or RFC 8414).
+#[tauri::command]
+pub async fn add_provider(core: Core_<'_>, name: String, issuer: String) -> Result<String, UiError> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(UiError("give the provider a name".into()));
+    }
+    let issuer = url::Url::parse(issuer.trim())
+        .map_err(|_| UiError("the issuer must be a URL, like https://id.example.com".into()))?;
+    let slug: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let base = if slug.is_empty() { "custom".to_owned() } else { slug.chars().take(40).collect() };
+    let taken: Vec<String> = core.manager.providers().iter().map(|p| p.name().to_string()).collect();
+    let id = (1..)
+        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .find(|candidate| !taken.contains(candidate))
+        .and_then(|candidate| ProviderId::new(candidate).ok())
+        .ok_or_else(|| UiError("cannot name that provider".into()))?;
+    let config = crate::core::discovery::discover(core.http(), id.clone(), &name, &issuer).await?;
+    let custom = crate::settings::CustomProvider::from_config(&config);
+    core.settings.update(|s| {
+        s.custom.insert(id.clone(), custom);
+    })?;
+    core.load_providers().await?;
+    tracing::info!(provider = %id, "provider added by discovery");
+    Ok(id.to_string())
+}
+
+/// Removes a provider the person added, once it has no connections.
+#[tauri::command]
+pub async fn remove_provider(core: Core_<'_>, provider_id: String) -> Result<(), UiError> {
+    let provider = provider(&provider_id)?;
+    if !core.settings.get().custom.contains_key(&provider) {
+        return Err(UiError("only providers you added can be removed".into()));
+    }
+    if core.manager.list().iter().any(|c| c.provider == provider) {
+        return Err(UiError("disconnect its accounts first".into()));
+    }
+    core.manager.vault().delete_raw(&crate::settings::secret_entry(&provider)).await?;
+    core.settings.update(|s| {
+        s.custom.remove(&provider);
+        s.clients.remove(&provider);
+    })?;
+    core.manager.remove_provider(&provider);
+    Ok(())
+}

@@ -43,6 +43,10 @@ pub struct Core {
 }
 
 impl Core {
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// (Re)builds the catalog's providers from the environment, the settings and the keychain.
     pub async fn load_providers(&self) -> Result<(), String> {
         let settings = self.settings.get();
@@ -117,6 +121,8 @@ pub fn run() {
             commands::set_demo_enabled,
             commands::save_client,
             commands::forget_client,
+            commands::add_provider,
+            commands::remove_provider,
         ])
         .setup(move |app| {
             let paths = app.path();

@@ -2,6 +2,7 @@
 //! Rust with no Tauri types, so that a test can drive every flow without a window.
 
 pub mod catalog;
+pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod ids;

@@ -1,0 +1,96 @@
+//! Providers given by an issuer URL (checklist line 26): discovery against a fake issuer.
+
+use latchkey::core::discovery::discover;
+use latchkey::core::provider::RedirectKind;
+use latchkey::core::{AuthError, ProviderId};
+use latchkey_tests::http;
+use latchkey_tests::wiremock::matchers::path;
+use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn metadata(issuer: &str) -> serde_json::Value {
+    serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "code_challenge_methods_supported": ["plain", "S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "scopes_supported": ["openid", "email", "profile", "offline_access", "admin"],
+        "response_types_supported": ["code", "id_token"],
+    })
+}
+
+fn id() -> ProviderId {
+    ProviderId::new("company-sso").unwrap()
+}
+
+#[tokio::test]
+async fn checklist_26_an_issuer_s_metadata_gives_endpoints_pkce_revocation_and_iss() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(metadata(&issuer)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = discover(&http(), id(), "Company SSO", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert_eq!(config.authorize_url.as_str(), format!("{issuer}/authorize"));
+    assert_eq!(config.token_url.as_str(), format!("{issuer}/token"));
+    assert_eq!(config.revoke_url.unwrap().as_str(), format!("{issuer}/revoke"));
+    assert_eq!(config.nickname.url.as_str(), format!("{issuer}/userinfo"));
+    assert!(config.pkce, "S256 is offered");
+    assert!(config.requires_iss, "the server promises iss");
+    assert_eq!(config.issuer.as_deref(), Some(issuer.as_str()));
+    assert_eq!(config.scopes, vec!["openid", "email", "profile", "offline_access"]);
+    assert_eq!(config.redirect, RedirectKind::Loopback);
+    assert_eq!(config.display_name, "Company SSO");
+}
+
+#[tokio::test]
+async fn checklist_26_rfc_8414_metadata_is_read_when_there_is_no_openid_configuration() {
+    let server = MockServer::start().await;
+    let issuer = format!("{}/tenant", server.uri());
+    let mut doc = metadata(&issuer);
+    doc["code_challenge_methods_supported"] = serde_json::json!(["plain"]);
+    doc["authorization_response_iss_parameter_supported"] = false.into();
+    Mock::given(path("/.well-known/oauth-authorization-server/tenant"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(doc))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = discover(&http(), id(), "Tenant", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert!(!config.pkce, "plain only: no PKCE rather than plain");
+    assert!(!config.requires_iss);
+}
+
+async fn discovery_error(doc: ResponseTemplate) -> String {
+    let server = MockServer::start().await;
+    Mock::given(path("/.well-known/openid-configuration")).respond_with(doc).mount(&server).await;
+    let err = discover(&http(), id(), "X", &url::Url::parse(&server.uri()).unwrap()).await.unwrap_err();
+    assert!(matches!(err, AuthError::InvalidConfig(_) | AuthError::BadResponse { .. }), "{err:?}");
+    err.to_string()
+}
+
+#[tokio::test]
+async fn bad_issuers_and_broken_metadata_give_clear_errors() {
+    let wrong_issuer =
+        discovery_error(ResponseTemplate::new(200).set_body_json(metadata("https://evil.example"))).await;
+    assert!(wrong_issuer.contains("another issuer"), "{wrong_issuer}");
+    let broken = discovery_error(ResponseTemplate::new(200).set_body_string("{\"issuer\": ")).await;
+    assert!(broken.contains("broken"), "{broken}");
+    let missing = discovery_error(ResponseTemplate::new(404)).await;
+    assert!(missing.contains("no metadata"), "{missing}");
+    let err = discover(&http(), id(), "X", &url::Url::parse("http://id.example.com").unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("https"), "{err}");
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    let mut doc = metadata(&issuer);
+    doc["token_endpoint"] = "http://tokens.example/token".into();
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(doc))
+        .mount(&server)
+        .await;
+    let err = discover(&http(), id(), "X", &url::Url::parse(&issuer).unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("https"), "a plain-http endpoint in the metadata: {err}");
+}
