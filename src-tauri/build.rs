@@ -13,6 +13,7 @@ fn main() {
         "save_client",
         "forget_client",
         "add_provider",
+        "add_oauth2_provider",
         "remove_provider",
     ];
     tauri_build::try_build(

@@ -302,6 +302,21 @@ async function main() {
     const saved = await run("set_demo_enabled", { enabled: toggle.checked }, toggle);
     if (saved) toggle.checked = saved.demo_provider;
   });
+  const endpointsForm = $("#add-oauth2-form");
+  endpointsForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = (name) => endpointsForm.querySelector(`[name=${name}]`).value;
+    const id = await run("add_oauth2_provider", {
+      name: value("o-name"), authorizeUrl: value("o-authorize"), tokenUrl: value("o-token"),
+      userinfoUrl: value("o-userinfo"), revokeUrl: value("o-revoke") || null, scopes: value("o-scopes"),
+    }, endpointsForm.querySelector("button"));
+    if (id) {
+      added.add(id);
+      announce(`${value("o-name")} added. Enter its client ID to connect.`);
+      endpointsForm.reset();
+      render();
+    }
+  });
   setInterval(() => render(), 15000); // keeps "expires in" current
 }
 

@@ -51,6 +51,35 @@ pub struct CustomProvider {
 }
 
 impl CustomProvider {
+    /// A plain OAuth 2 provider given by its endpoints. Every URL must be https; the nickname
+    /// comes from `userinfo_url` (email, preferred_username, name or sub). PKCE S256 is sent.
+    pub fn from_endpoints(
+        name: &str,
+        authorize_url: &str,
+        token_url: &str,
+        userinfo_url: &str,
+        revoke_url: Option<&str>,
+        scopes: &str,
+    ) -> Result<Self, AuthError> {
+        let parse = |what: &str, text: &str| {
+            let url = url::Url::parse(text.trim())
+                .map_err(|_| AuthError::InvalidConfig(format!("the {what} URL is not a URL")))?;
+            crate::core::http::check_url(&url)?;
+            Ok::<_, AuthError>(url)
+        };
+        Ok(Self {
+            name: name.trim().to_owned(),
+            issuer: String::new(),
+            authorize_url: parse("authorization", authorize_url)?,
+            token_url: parse("token", token_url)?,
+            revoke_url: revoke_url.filter(|u| !u.trim().is_empty()).map(|u| parse("revocation", u)).transpose()?,
+            userinfo_url: parse("account details", userinfo_url)?,
+            scopes: scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            pkce: true,
+            requires_iss: false,
+        })
+    }
+
     /// What discovery found, to keep.
     pub fn from_config(config: &crate::core::oauth2_generic::OAuth2Config) -> Self {
         Self {
@@ -66,7 +95,7 @@ impl CustomProvider {
         }
     }
 
-    fn config(&self, id: &ProviderId) -> crate::core::oauth2_generic::OAuth2Config {
+    pub fn config(&self, id: &ProviderId) -> crate::core::oauth2_generic::OAuth2Config {
         use crate::core::oauth2_generic::{ClientAuth, Method, NicknameSource, OAuth2Config, RevokeStyle};
         OAuth2Config {
             name: id.clone(),

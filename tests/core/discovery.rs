@@ -94,3 +94,37 @@ async fn bad_issuers_and_broken_metadata_give_clear_errors() {
     let err = discover(&http(), id(), "X", &url::Url::parse(&issuer).unwrap()).await.unwrap_err();
     assert!(err.to_string().contains("https"), "a plain-http endpoint in the metadata: {err}");
 }
+
+#[test]
+fn an_oauth2_provider_given_by_its_endpoints_is_checked_and_described() {
+    use latchkey::settings::CustomProvider;
+    let custom = CustomProvider::from_endpoints(
+        "Tracker",
+        "https://tracker.example/oauth/authorize",
+        "https://tracker.example/oauth/token",
+        "https://api.tracker.example/me",
+        Some(""),
+        "read write,admin",
+    )
+    .unwrap();
+    let config = custom.config(&id());
+    assert_eq!(config.display_name, "Tracker");
+    assert_eq!(config.scopes, vec!["read", "write", "admin"]);
+    assert!(config.pkce);
+    assert!(config.revoke_url.is_none());
+    assert_eq!(config.issuer, None);
+    assert_eq!(config.redirect, RedirectKind::Loopback);
+    assert!(config.client_id.is_none(), "not configured until a client id is entered");
+    let plain = CustomProvider::from_endpoints(
+        "T",
+        "http://tracker.example/a",
+        "https://t.example/t",
+        "https://t.example/me",
+        None,
+        "",
+    );
+    assert!(plain.unwrap_err().to_string().contains("https"));
+    let junk =
+        CustomProvider::from_endpoints("T", "not a url", "https://t.example/t", "https://t.example/me", None, "");
+    assert!(junk.unwrap_err().to_string().contains("authorization URL"));
+}

@@ -205,16 +205,46 @@ fn tokens_of(connection: &str) -> (String, String) {
 
 const DEMO: &str = "[data-provider=demo]";
 
+/// The text of `css` once it is there and not empty (elements are re-rendered from events, so a
+/// found element can be replaced before it is read).
+async fn text_of(session: &Session, css: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let e = session.wait_for(css, WAIT).await;
+        let text = session.text(&e).await;
+        if !text.is_empty() || start.elapsed() > WAIT {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks `css`, finding it again if a re-render replaced it meanwhile.
 async fn click(session: &Session, css: &str) {
-    let e = session.wait_for(css, WAIT).await;
-    session.click(&e).await;
+    let start = Instant::now();
+    loop {
+        let e = session.wait_for(css, WAIT).await;
+        if session.click(&e).await {
+            return;
+        }
+        assert!(start.elapsed() < WAIT, "could not click {css}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits for the Demo row to show a connection and returns its id and nickname.
 async fn connected(session: &Session) -> (String, String) {
-    let row = session.wait_for(&format!("{DEMO} [data-connection]"), WAIT).await;
-    let id = session.attribute(&row, "data-connection").await.unwrap();
-    let nickname = session.text(&session.wait_for(&format!("{DEMO} .nickname"), WAIT).await).await;
+    // Re-read until the element found is still the one in the page (re-renders replace it).
+    let start = Instant::now();
+    let id = loop {
+        let row = session.wait_for(&format!("{DEMO} [data-connection]"), WAIT).await;
+        if let Some(id) = session.attribute(&row, "data-connection").await {
+            break id;
+        }
+        assert!(start.elapsed() < WAIT, "the connection row never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let nickname = text_of(&session, &format!("{DEMO} .nickname")).await;
     (id, nickname)
 }
 
@@ -228,8 +258,7 @@ async fn disconnect(session: &Session) {
 async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect() {
     let world = World::new("approve");
     let session = world.open_window(&[]).await;
-    let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
-    assert_eq!(session.text(&state).await, "Not connected");
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
     // Record every state event the window receives, to search them for tokens afterwards.
     session
         .execute("window.__seen = []; window.__TAURI__.event.listen('latchkey://state', e => window.__seen.push(JSON.stringify(e.payload))); return true")
@@ -273,8 +302,7 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
 
     disconnect(&session).await;
     assert_eq!(keychain(&id), None, "the keychain no longer holds the tokens");
-    let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
-    assert_eq!(session.text(&state).await, "Not connected");
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
     session.end().await;
 }
 
@@ -347,8 +375,7 @@ async fn cancel_while_waiting_forgets_the_sign_in_and_refuses_its_callback() {
     world.wait_for_log("callback refused", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(session.find(&format!("{DEMO} [data-connection]")).await.is_none());
-    let state = session.wait_for(&format!("{DEMO} .provider-state"), WAIT).await;
-    assert_eq!(session.text(&state).await, "Not connected");
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
     session.end().await;
 }
 
@@ -363,7 +390,7 @@ async fn the_window_shows_the_background_refresh_of_a_short_lived_demo_token() {
     let details = format!("{DEMO} [data-details='{id}']");
     let start = Instant::now();
     loop {
-        let text = session.text(&session.wait_for(&details, WAIT).await).await;
+        let text = text_of(&session, &details).await;
         if text.contains("last refreshed") {
             break;
         }
@@ -430,8 +457,7 @@ async fn a_client_secret_typed_in_the_window_goes_to_the_keychain_and_to_no_file
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
     let github = "[data-provider=github]";
-    let state = session.wait_for(&format!("{github} .provider-state"), WAIT).await;
-    assert_eq!(session.text(&state).await, "Not configured");
+    assert_eq!(text_of(&session, &format!("{github} .provider-state")).await, "Not configured");
     click(&session, &format!("{github} details summary")).await;
     let id = session.wait_for(&format!("{github} input[name=client-id]"), WAIT).await;
     session.send_keys(&id, "Iv1.typed-client-id").await;
@@ -500,8 +526,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
         }
     };
     add("Company SSO", base.clone()).await;
-    let card = session.wait_for("[data-provider=company-sso] .provider-state", WAIT).await;
-    assert_eq!(session.text(&card).await, "Not configured");
+    assert_eq!(text_of(&session, "[data-provider=company-sso] .provider-state").await, "Not configured");
     let settings =
         std::fs::read_to_string(world.dir.path().join("home/.config/dev.latchkey.desktop/settings.json")).unwrap();
     assert!(settings.contains(&format!("{base}/token")), "the discovered endpoints are kept: {settings}");
@@ -510,7 +535,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
     add("Broken", broken.uri()).await;
     let start = Instant::now();
     loop {
-        let status = session.text(&session.wait_for("#status", WAIT).await).await;
+        let status = text_of(&session, "#status").await;
         if status.contains("broken") {
             break;
         }
@@ -522,5 +547,19 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
     // An added provider without connections can be removed.
     click(&session, "[data-provider=company-sso] [data-action=remove-provider]").await;
     session.wait_gone("[data-provider=company-sso]", WAIT).await;
+
+    // A plain OAuth 2 provider by its endpoints.
+    for (field, value) in [
+        ("o-name", "Tracker"),
+        ("o-authorize", "https://tracker.example/oauth/authorize"),
+        ("o-token", "https://tracker.example/oauth/token"),
+        ("o-userinfo", "https://api.tracker.example/me"),
+        ("o-scopes", "read"),
+    ] {
+        let input = session.wait_for(&format!("[name={field}]"), WAIT).await;
+        session.send_keys(&input, value).await;
+    }
+    click(&session, "#add-oauth2-form button").await;
+    assert_eq!(text_of(&session, "[data-provider=tracker] .provider-state").await, "Not configured");
     session.end().await;
 }

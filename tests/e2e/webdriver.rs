@@ -77,8 +77,10 @@ impl Session {
         }
     }
 
-    pub async fn click(&self, element: &str) {
-        self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+    /// Clicks; false when the element was gone (replaced by a re-render) or not clickable.
+    pub async fn click(&self, element: &str) -> bool {
+        let v = self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
+        v.get("error").is_none()
     }
 
     /// Types `text` into an input.

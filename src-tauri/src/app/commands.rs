@@ -125,16 +125,12 @@ pub async fn forget_client(core: Core_<'_>, provider_id: String) -> Result<(), U
     Ok(())
 }
 
-/// Adds a provider by its issuer URL, read through OpenID Connect Discovery (or RFC 8414).
-#[tauri::command]
-pub async fn add_provider(core: Core_<'_>, name: String, issuer: String) -> Result<String, UiError> {
-    let name = name.trim().to_owned();
+/// A provider id for `name` that no provider has yet.
+fn new_provider_id(core: &Core, name: &str) -> Result<ProviderId, UiError> {
     if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
         return Err(UiError("give the provider a name".into()));
     }
-    let issuer = url::Url::parse(issuer.trim())
-        .map_err(|_| UiError("the issuer must be a URL, like https://id.example.com".into()))?;
-    let slug: String = name
+    let slug = name
         .to_ascii_lowercase()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
@@ -143,21 +139,57 @@ pub async fn add_provider(core: Core_<'_>, name: String, issuer: String) -> Resu
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-");
-    let base = if slug.is_empty() { "custom".to_owned() } else { slug.chars().take(40).collect() };
+    let base: String = if slug.is_empty() { "custom".to_owned() } else { slug.chars().take(40).collect() };
     let taken: Vec<String> = core.manager.providers().iter().map(|p| p.name().to_string()).collect();
-    let id = (1..)
+    (1..)
         .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
         .find(|candidate| !taken.contains(candidate))
         .and_then(|candidate| ProviderId::new(candidate).ok())
-        .ok_or_else(|| UiError("cannot name that provider".into()))?;
-    let config = crate::core::discovery::discover(core.http(), id.clone(), &name, &issuer).await?;
-    let custom = crate::settings::CustomProvider::from_config(&config);
+        .ok_or_else(|| UiError("cannot name that provider".into()))
+}
+
+async fn keep_custom(core: &Core, id: ProviderId, custom: crate::settings::CustomProvider) -> Result<String, UiError> {
     core.settings.update(|s| {
         s.custom.insert(id.clone(), custom);
     })?;
     core.load_providers().await?;
-    tracing::info!(provider = %id, "provider added by discovery");
+    tracing::info!(provider = %id, "provider added");
     Ok(id.to_string())
+}
+
+/// Adds a provider by its issuer URL, read through OpenID Connect Discovery (or RFC 8414).
+#[tauri::command]
+pub async fn add_provider(core: Core_<'_>, name: String, issuer: String) -> Result<String, UiError> {
+    let name = name.trim().to_owned();
+    let id = new_provider_id(&core, &name)?;
+    let issuer = url::Url::parse(issuer.trim())
+        .map_err(|_| UiError("the issuer must be a URL, like https://id.example.com".into()))?;
+    let config = crate::core::discovery::discover(core.http(), id.clone(), &name, &issuer).await?;
+    keep_custom(&core, id, crate::settings::CustomProvider::from_config(&config)).await
+}
+
+/// Adds a plain OAuth 2 provider by its endpoints.
+#[tauri::command]
+pub async fn add_oauth2_provider(
+    core: Core_<'_>,
+    name: String,
+    authorize_url: String,
+    token_url: String,
+    userinfo_url: String,
+    revoke_url: Option<String>,
+    scopes: String,
+) -> Result<String, UiError> {
+    let name = name.trim().to_owned();
+    let id = new_provider_id(&core, &name)?;
+    let custom = crate::settings::CustomProvider::from_endpoints(
+        &name,
+        &authorize_url,
+        &token_url,
+        &userinfo_url,
+        revoke_url.as_deref(),
+        &scopes,
+    )?;
+    keep_custom(&core, id, custom).await
 }
 
 /// Removes a provider the person added, once it has no connections.

@@ -122,6 +122,7 @@ pub fn run() {
             commands::save_client,
             commands::forget_client,
             commands::add_provider,
+            commands::add_oauth2_provider,
             commands::remove_provider,
         ])
         .setup(move |app| {
