@@ -244,7 +244,7 @@ async fn connected(session: &Session) -> (String, String) {
         assert!(start.elapsed() < WAIT, "the connection row never settled");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let nickname = text_of(&session, &format!("{DEMO} .nickname")).await;
+    let nickname = text_of(session, &format!("{DEMO} .nickname")).await;
     (id, nickname)
 }
 
