@@ -209,14 +209,23 @@ async fn deep_links(n: usize) -> serde_json::Value {
     let wait = Duration::from_secs(30);
     let mut outside = Vec::new();
     let callback_file = dir.path().join("callback.txt");
+    // Clicks `css`, finding it again when a re-render replaced it.
+    async fn click(session: &webdriver::Session, css: &str, wait: Duration) {
+        let start = Instant::now();
+        while !session.click(&session.wait_for(css, wait).await).await {
+            assert!(start.elapsed() < wait, "could not click {css}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     for _ in 0..n {
         let _ = std::fs::remove_file(&callback_file);
-        let connect = session.wait_for("[data-provider=demo] [data-action=connect]", wait).await;
-        session.click(&connect).await;
+        click(&session, "[data-provider=demo] [data-action=connect]", wait).await;
+        let asked = Instant::now();
         let callback = loop {
             if let Ok(text) = std::fs::read_to_string(&callback_file) {
                 break text.trim().to_owned();
             }
+            assert!(asked.elapsed() < wait, "the test browser recorded no callback");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let start = Instant::now();
@@ -235,10 +244,8 @@ async fn deep_links(n: usize) -> serde_json::Value {
         }
         outside.push(start.elapsed().as_secs_f64() * 1000.0);
         let _ = second.wait();
-        let disconnect = session.wait_for("[data-provider=demo] [data-action=disconnect]", wait).await;
-        session.click(&disconnect).await;
-        let confirm = session.wait_for("[data-provider=demo] [data-action=confirm-disconnect]", wait).await;
-        session.click(&confirm).await;
+        click(&session, "[data-provider=demo] [data-action=disconnect]", wait).await;
+        click(&session, "[data-provider=demo] [data-action=confirm-disconnect]", wait).await;
         session.wait_gone("[data-provider=demo] [data-connection]", wait).await;
     }
     session.end().await;
