@@ -176,6 +176,22 @@ fn redact_json(value: &mut serde_json::Value) {
     }
 }
 
+/// `text` safe inside HTML text and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` without control characters, cut to `limit` characters.
 pub(crate) fn printable(text: &str, limit: usize) -> String {
     let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(limit).collect();

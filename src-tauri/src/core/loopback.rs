@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
-use super::error::printable;
+use super::error::{html_escape as escape, printable};
 use super::ConnectionManager;
 
 /// Closes the listener when dropped (the flow was cancelled or forgotten). A callback already
@@ -97,18 +97,6 @@ async fn read_target(stream: &mut TcpStream) -> Option<String> {
         }
         _ => None,
     }
-}
-
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".into(),
-            '<' => "&lt;".into(),
-            '>' => "&gt;".into(),
-            '"' => "&quot;".into(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, title: &str, message: &str) {

@@ -2,19 +2,7 @@
 //! elsewhere), every dynamic value escaped.
 
 use super::CLIENT_ID;
-
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".into(),
-            '<' => "&lt;".into(),
-            '>' => "&gt;".into(),
-            '"' => "&quot;".into(),
-            '\'' => "&#39;".into(),
-            c => c.to_string(),
-        })
-        .collect()
-}
+use crate::core::error::html_escape as escape;
 
 const STYLE: &str = "
 :root { color-scheme: light dark; --accent: #0f766e; }
