@@ -96,34 +96,19 @@ impl CustomProvider {
     }
 
     pub fn config(&self, id: &ProviderId) -> crate::core::oauth2_generic::OAuth2Config {
-        use crate::core::oauth2_generic::{ClientAuth, Method, NicknameSource, OAuth2Config, RevokeStyle};
-        OAuth2Config {
-            name: id.clone(),
-            display_name: self.name.clone(),
+        use crate::core::discovery::{added_provider, AddedProvider};
+        added_provider(AddedProvider {
+            id: id.clone(),
+            name: self.name.clone(),
             authorize_url: self.authorize_url.clone(),
             token_url: self.token_url.clone(),
-            refresh_url: None,
             revoke_url: self.revoke_url.clone(),
-            revoke_style: RevokeStyle::Rfc7009,
+            userinfo_url: self.userinfo_url.clone(),
             scopes: self.scopes.clone(),
-            scope_separator: " ".into(),
-            extra_auth_params: vec![],
-            extra_token_params: vec![],
             pkce: self.pkce,
-            client_auth: ClientAuth::RequestBody,
-            client_id: None,
-            client_secret: None,
-            nickname: NicknameSource {
-                url: self.userinfo_url.clone(),
-                method: Method::GET,
-                body: None,
-                pointers: vec!["/email".into(), "/preferred_username".into(), "/name".into(), "/sub".into()],
-            },
             issuer: Some(self.issuer.clone()).filter(|i| !i.is_empty()),
             requires_iss: self.requires_iss,
-            redirect: crate::core::provider::RedirectKind::Loopback,
-            setup_hint: "enter its client ID".into(),
-        }
+        })
     }
 }
 

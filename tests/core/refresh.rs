@@ -204,20 +204,7 @@ async fn checklist_21_a_hundred_callers_from_four_processes_cause_one_refresh() 
     let (fake, h, rotating, c) = connected(2, true).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let children: Vec<_> = (0..4)
-        .map(|_| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_token-client"))
-                .args([
-                    h.data_dir.path().to_str().unwrap(),
-                    &h.service,
-                    &fake.server.uri(),
-                    &fake.client_id,
-                    c.id.as_str(),
-                    "25",
-                ])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| token_client(&fake, &h, &c, "25", "fresh").stdout(std::process::Stdio::piped()).spawn().unwrap())
         .collect();
     let mut tokens = Vec::new();
     for child in children {
@@ -326,19 +313,25 @@ async fn a_clock_jump_or_resume_refreshes_what_is_overdue_at_once() {
     manager.vault().delete(&c.id).await.unwrap();
 }
 
+/// Another process asking for `c`'s token: `callers` at once, `fresh` or `forced`.
+fn token_client(fake: &FakeProvider, h: &Harness, c: &Connection, callers: &str, want: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_token-client"));
+    cmd.args([
+        h.data_dir.path().to_str().unwrap(),
+        &h.service,
+        &fake.server.uri(),
+        &fake.client_id,
+        c.id.as_str(),
+        callers,
+        want,
+    ]);
+    cmd
+}
+
 /// Kills a process between the token response and the keychain write, then looks.
 async fn killed_mid_refresh(rotate: bool) -> (Harness, Arc<Rotating>, Connection) {
     let (fake, h, rotating, c) = connected(3600, rotate).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_token-client"))
-        .args([
-            h.data_dir.path().to_str().unwrap(),
-            &h.service,
-            &fake.server.uri(),
-            &fake.client_id,
-            c.id.as_str(),
-            "1",
-            "forced",
-        ])
+    let out = token_client(&fake, &h, &c, "1", "forced")
         .env("LATCHKEY_FAILPOINT", "after-refresh-response")
         .output()
         .unwrap();

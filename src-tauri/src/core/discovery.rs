@@ -103,32 +103,63 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
         .filter(|s| supported(s))
         .map(str::to_owned)
         .collect();
-    Ok(OAuth2Config {
-        name: id,
-        display_name: name.to_owned(),
+    Ok(added_provider(AddedProvider {
+        id,
+        name: name.to_owned(),
         authorize_url: m.authorization_endpoint,
         token_url: m.token_endpoint,
-        refresh_url: None,
         revoke_url: m.revocation_endpoint,
-        revoke_style: RevokeStyle::Rfc7009,
+        userinfo_url: userinfo,
         scopes,
+        // Absent methods mean no PKCE (RFC 8414 §2); S256 only, never plain.
+        pkce: m.code_challenge_methods_supported.as_ref().is_some_and(|all| all.iter().any(|x| x == "S256")),
+        issuer: Some(m.issuer),
+        requires_iss: m.authorization_response_iss_parameter_supported,
+    }))
+}
+
+/// What describes a provider the person added (by issuer or by endpoints).
+pub struct AddedProvider {
+    pub id: ProviderId,
+    pub name: String,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub revoke_url: Option<Url>,
+    pub userinfo_url: Url,
+    pub scopes: Vec<String>,
+    pub pkce: bool,
+    pub issuer: Option<String>,
+    pub requires_iss: bool,
+}
+
+/// The generic provider's description of an added provider: body client authentication, the
+/// nickname from its userinfo endpoint, loopback redirects (any port, nothing to register).
+pub fn added_provider(p: AddedProvider) -> OAuth2Config {
+    OAuth2Config {
+        name: p.id,
+        display_name: p.name,
+        authorize_url: p.authorize_url,
+        token_url: p.token_url,
+        refresh_url: None,
+        revoke_url: p.revoke_url,
+        revoke_style: RevokeStyle::Rfc7009,
+        scopes: p.scopes,
         scope_separator: " ".into(),
         extra_auth_params: vec![],
         extra_token_params: vec![],
-        // Absent methods mean no PKCE (RFC 8414 §2); S256 only, never plain.
-        pkce: m.code_challenge_methods_supported.as_ref().is_some_and(|all| all.iter().any(|x| x == "S256")),
+        pkce: p.pkce,
         client_auth: ClientAuth::RequestBody,
         client_id: None,
         client_secret: None,
         nickname: NicknameSource {
-            url: userinfo,
+            url: p.userinfo_url,
             method: Method::GET,
             body: None,
             pointers: vec!["/email".into(), "/preferred_username".into(), "/name".into(), "/sub".into()],
         },
-        issuer: Some(m.issuer),
-        requires_iss: m.authorization_response_iss_parameter_supported,
+        issuer: p.issuer,
+        requires_iss: p.requires_iss,
         redirect: RedirectKind::Loopback,
         setup_hint: "enter its client ID".into(),
-    })
+    }
 }

@@ -218,6 +218,11 @@ impl ConnectionManager {
         }
     }
 
+    /// How long a sign-in may take, as a wall-clock duration.
+    fn flow_lifetime(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10))
+    }
+
     /// The manager's wall clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
@@ -292,7 +297,7 @@ impl ConnectionManager {
                     // What to register at the provider: loopback providers take any port.
                     redirect_uri: match p.redirect_kind() {
                         RedirectKind::PrivateUse => redirect::redirect_uri(&id),
-                        RedirectKind::Loopback => format!("http://127.0.0.1{}{id}", redirect::CALLBACK_PATH),
+                        RedirectKind::Loopback => redirect::loopback_registration(&id),
                     },
                     flows,
                     connections: connections.iter().filter(|c| c.provider == id).cloned().collect(),
@@ -462,8 +467,7 @@ impl ConnectionManager {
             super::loopback::serve(l, path, self.flow_ttl, Arc::downgrade(self))
         });
         let flow_id = format!("{:016x}", rand::random::<u64>());
-        let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
-        let expires_at = Utc::now() + ttl;
+        let expires_at = Utc::now() + self.flow_lifetime();
         let flow = PendingFlow {
             flow_id: flow_id.clone(),
             provider: provider.clone(),
@@ -524,7 +528,7 @@ impl ConnectionManager {
     /// rather than "unknown"; then they are forgotten.
     fn forget_stale(&self, pending: &mut HashMap<String, PendingFlow>) {
         let now = Utc::now();
-        let ttl = chrono::Duration::from_std(self.flow_ttl).unwrap_or(chrono::Duration::minutes(10));
+        let ttl = self.flow_lifetime();
         pending.retain(|_, flow| flow.expires + ttl > now);
     }
 

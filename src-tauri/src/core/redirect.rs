@@ -30,6 +30,12 @@ pub fn loopback_uri(port: u16, provider: &ProviderId) -> String {
     format!("http://127.0.0.1:{port}{CALLBACK_PATH}{provider}")
 }
 
+/// What to register at a provider that takes loopback redirects: the address without a port,
+/// since such providers accept any (RFC 8252 §7.3).
+pub fn loopback_registration(provider: &ProviderId) -> String {
+    format!("http://127.0.0.1{CALLBACK_PATH}{provider}")
+}
+
 /// A redirect URI as compared on arrival: scheme, host, port and path.
 pub fn redirect_base(raw: &str) -> Option<String> {
     let mut url = Url::parse(raw).ok()?;
