@@ -12,6 +12,8 @@ fn main() {
         "set_demo_enabled",
         "save_client",
         "forget_client",
+        "set_scopes",
+        "get_marks",
         "add_provider",
         "add_oauth2_provider",
         "remove_provider",

@@ -6,18 +6,14 @@ const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
 // A recognisable mark per provider: its initial on its brand colour.
-const MARKS = {
-  demo: ["D", "#0f766e"], linear: ["L", "#5e6ad2"], github: ["G", "#24292f"], google: ["G", "#1a73e8"],
-  microsoft: ["M", "#0078d4"], slack: ["S", "#4a154b"], notion: ["N", "#191919"], gitlab: ["G", "#e24329"],
-  discord: ["D", "#5865f2"], spotify: ["S", "#1db954"], dropbox: ["D", "#0061ff"], atlassian: ["A", "#0052cc"],
-  zoom: ["Z", "#0b5cff"], salesforce: ["S", "#00a1e0"],
-};
+let marks = {}; // provider id -> [letter, colour], from the catalog (get_marks)
 
 let snapshot = null;
 let added = new Set(); // providers the person added (removable)
 let previous = new Map(); // connection id -> nickname, to announce changes
 const confirming = new Set(); // connection ids whose Disconnect awaits confirmation
 const openSetup = new Set(); // providers whose set-up instructions are unfolded
+const openScopes = new Set(); // providers whose permissions are unfolded
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -146,6 +142,36 @@ function clientForm(p, key) {
   return form;
 }
 
+// The scopes sign-ins ask for, editable; they apply from the next Connect.
+function scopesForm(p, key) {
+  const field = el("input", { type: "text", autocomplete: "off", spellcheck: "false", dataKey: key + ":scopes",
+    "aria-label": `${p.name} scopes`, name: "scopes", value: p.scopes.join(" "), placeholder: "Scopes, separated by spaces" });
+  const form = el("form", { class: "client-form scopes-form", dataScopesForm: p.id },
+    field,
+    el("button", { type: "submit", dataKey: key + ":scopes-save" }, "Save"),
+    el("button", {
+      type: "button", dataKey: key + ":scopes-reset",
+      onclick: async (e) => {
+        if ((await run("set_scopes", { providerId: p.id, scopes: "" }, e.currentTarget)) !== undefined) {
+          announce(`${p.name} will ask for its usual permissions.`);
+        }
+      },
+    }, "Use defaults"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const saved = await run("set_scopes", { providerId: p.id, scopes: field.value }, form.querySelector("button"));
+    if (saved !== undefined) announce(`${p.name} will ask for these permissions at the next sign-in.`);
+  });
+  const summary = p.scopes.length ? p.scopes.join(", ") : "the provider's defaults";
+  const details = el("details", { class: "scopes", dataKey: key + ":permissions" },
+    el("summary", {}, `Permissions: ${summary}`),
+    el("p", { class: "details" }, "Changes apply the next time you connect. Connected accounts keep what they granted."),
+    form);
+  if (openScopes.has(p.id)) details.open = true;
+  details.addEventListener("toggle", () => (details.open ? openScopes.add(p.id) : openScopes.delete(p.id)));
+  return details;
+}
+
 function mark(letter, colour) {
   const node = el("div", { class: "mark", "aria-hidden": "true" }, letter);
   node.style.backgroundColor = colour; // through the CSSOM: the CSP forbids style attributes
@@ -153,7 +179,7 @@ function mark(letter, colour) {
 }
 
 function providerCard(p) {
-  const [letter, colour] = MARKS[p.id] || [p.name.slice(0, 1).toUpperCase(), "#64748b"];
+  const [letter, colour] = marks[p.id] || [p.name.slice(0, 1).toUpperCase(), "#64748b"];
   const waiting = p.flows.length > 0;
   const connected = p.connections.length > 0;
   let state;
@@ -231,6 +257,7 @@ function providerCard(p) {
     card.append(el("ul", { class: "connections", "aria-label": `${p.name} accounts` },
       p.connections.map((c) => connectionRow(p, c))));
   }
+  if (!waiting) card.append(scopesForm(p, key));
   return card;
 }
 
@@ -242,7 +269,10 @@ function render(focusKey) {
   const rank = (p) => (p.connections.length || p.flows.length ? 0 : p.setup_hint ? 2 : 1);
   const providers = [...snapshot.providers].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   // What is being typed into a client form survives the re-render.
-  const drafts = [...document.querySelectorAll("form.client-form input")].map((i) => [i.dataset.key, i.value]);
+  // (A permissions field only while it is being edited: after a save or a reset it shows the new value.)
+  const drafts = [...document.querySelectorAll("form.client-form input")]
+    .filter((i) => !i.closest(".scopes-form") || i === document.activeElement)
+    .map((i) => [i.dataset.key, i.value]);
   list.replaceChildren(...providers.map(providerCard));
   for (const [draftKey, value] of drafts) {
     const input = document.querySelector(`[data-key="${CSS.escape(draftKey)}"]`);
@@ -275,6 +305,7 @@ function update(next) {
 }
 
 async function main() {
+  marks = (await run("get_marks", {})) || {};
   await listen("latchkey://state", (event) => update(event.payload));
   update(await invoke("get_state"));
   const toggle = $("#demo-toggle");

@@ -25,11 +25,13 @@ pub struct Settings {
     pub clients: BTreeMap<ProviderId, ClientSettings>,
     /// Providers the person added by their issuer URL, as discovered.
     pub custom: BTreeMap<ProviderId, CustomProvider>,
+    /// Scopes the person chose, replacing a provider's own.
+    pub scopes: BTreeMap<ProviderId, Vec<String>>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { demo_provider: true, clients: BTreeMap::new(), custom: BTreeMap::new() }
+        Self { demo_provider: true, clients: BTreeMap::new(), custom: BTreeMap::new(), scopes: BTreeMap::new() }
     }
 }
 
@@ -116,12 +118,25 @@ impl CustomProvider {
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     pub client_id: String,
-    /// Replaces the catalog's scopes when set.
+    /// Replaces the catalog's scopes when set (older settings files; [`Settings::scopes`] wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
 }
 
 /// The keychain entry of a provider's client secret typed in the window.
+/// Reads scopes typed by a person: separated by spaces or commas, each printable and short.
+/// An empty list means "the provider's own".
+pub fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
+    let scopes: Vec<String> = text.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if scopes.len() > 100 {
+        return Err("that is more than 100 scopes".into());
+    }
+    match scopes.iter().find(|s| s.len() > 200 || s.chars().any(|c| c.is_control() || c == '"' || c == '\\')) {
+        Some(bad) => Err(format!("{:?} is not a scope", crate::core::error::printable(bad, 40))),
+        None => Ok(scopes),
+    }
+}
+
 pub fn secret_entry(provider: &ProviderId) -> String {
     format!("client-secret.{provider}")
 }
@@ -146,13 +161,16 @@ pub async fn build_providers(
             None => None,
         };
         let mut config = entry.config(client_id, client_secret)?;
-        if let Some(scopes) = typed.and_then(|c| c.scopes.clone()) {
+        if let Some(scopes) = settings.scopes.get(&entry.id).cloned().or_else(|| typed.and_then(|c| c.scopes.clone())) {
             config.scopes = scopes;
         }
         out.push(catalog::provider_for(&entry, config, http)?);
     }
     for (id, custom) in &settings.custom {
         let mut config = custom.config(id);
+        if let Some(scopes) = settings.scopes.get(id) {
+            config.scopes = scopes.clone();
+        }
         if let Some(typed) = settings.clients.get(id) {
             config.client_id = Some(typed.client_id.clone());
             config.client_secret = vault

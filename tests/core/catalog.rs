@@ -9,7 +9,31 @@ use oauth2::PkceCodeChallenge;
 #[test]
 fn every_catalog_entry_parses_uses_https_and_names_existing_overrides() {
     let entries = catalog::parse(BUILTIN).expect("the shipped catalog is valid");
-    assert!(entries.len() >= 10);
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    for wanted in [
+        "linear",
+        "github",
+        "google",
+        "microsoft",
+        "slack",
+        "notion",
+        "gitlab",
+        "discord",
+        "spotify",
+        "dropbox",
+        "atlassian",
+        "asana",
+        "figma",
+        "zoom",
+        "box",
+        "twitch",
+        "reddit",
+        "x",
+        "salesforce",
+        "hubspot",
+    ] {
+        assert!(ids.contains(&wanted), "{wanted} is in the catalog");
+    }
     for e in &entries {
         assert!(e.urls().iter().all(|u| u.scheme() == "https"), "{}", e.id);
         assert!(!e.checked.trim().is_empty(), "{} says where its facts were checked", e.id);
@@ -84,6 +108,17 @@ fn each_authorization_url_carries_what_its_provider_needs() {
     assert_eq!(query(&google, "scope").as_deref(), Some("openid email profile"));
     assert_eq!(query(&url_of("dropbox"), "token_access_type").as_deref(), Some("offline"));
     assert_eq!(query(&url_of("linear"), "scope").as_deref(), Some("read,write"));
+    let slack = url_of("slack");
+    assert_eq!(query(&slack, "user_scope").as_deref(), Some("users:read"), "Slack's user scopes");
+    assert!(query(&slack, "scope").is_none(), "no bot scopes from a desktop redirect");
+    assert_eq!(query(&url_of("notion"), "owner").as_deref(), Some("user"));
+    let atlassian = url_of("atlassian");
+    assert_eq!(query(&atlassian, "audience").as_deref(), Some("api.atlassian.com"));
+    assert_eq!(query(&atlassian, "prompt").as_deref(), Some("consent"));
+    assert_eq!(query(&atlassian, "scope").as_deref(), Some("read:me offline_access"));
+    assert_eq!(query(&url_of("reddit"), "duration").as_deref(), Some("permanent"), "a refresh token needs it");
+    assert_eq!(query(&url_of("x"), "scope").as_deref(), Some("users.read tweet.read offline.access"));
+    assert_eq!(query(&url_of("figma"), "scope").as_deref(), Some("current_user:read"));
     // Providers that refuse custom schemes use loopback.
     for id in ["github", "google", "spotify", "dropbox", "discord", "microsoft", "zoom"] {
         let p = providers.iter().find(|p| p.name().as_str() == id).unwrap();

@@ -50,7 +50,86 @@ fn account(id: &str) -> (serde_json::Value, &'static str) {
             serde_json::json!({"sub": "https://login.salesforce.com/id/00D/005", "preferred_username": "ada@sf.example", "email": "ada@mail.example"}),
             "ada@sf.example",
         ),
+        "slack" => (
+            serde_json::json!({"ok": true, "url": "https://acme.slack.example/", "team": "Acme", "user": "ada", "team_id": "T1", "user_id": "U1"}),
+            "ada",
+        ),
+        "notion" => (
+            serde_json::json!({"object": "user", "id": "b1", "type": "bot", "name": "Latchkey", "bot": {"owner": {"type": "user", "user": {"object": "user", "id": "u1", "name": "Ada", "type": "person", "person": {"email": "ada@notion.example"}}}, "workspace_name": "Ada's Notion"}}),
+            "ada@notion.example",
+        ),
+        "atlassian" => (
+            serde_json::json!({"account_id": "1", "email": "ada@atlassian.example", "name": "Ada", "nickname": "ada"}),
+            "ada@atlassian.example",
+        ),
+        "asana" => (
+            serde_json::json!({"data": {"gid": "1", "email": "ada@asana.example", "name": "Ada", "resource_type": "user"}}),
+            "ada@asana.example",
+        ),
+        "figma" => (
+            serde_json::json!({"id": "1", "email": "ada@figma.example", "handle": "Ada", "img_url": "https://x.example/a.png"}),
+            "ada@figma.example",
+        ),
+        "box" => (
+            serde_json::json!({"type": "user", "id": "1", "name": "Ada", "login": "ada@box.example"}),
+            "ada@box.example",
+        ),
+        "twitch" => (
+            serde_json::json!({"client_id": "c", "login": "ada_live", "scopes": ["user:read:email"], "user_id": "1", "expires_in": 5520838}),
+            "ada_live",
+        ),
+        "reddit" => (serde_json::json!({"name": "ada_r", "id": "t2_1", "created_utc": 1.0}), "ada_r"),
+        "x" => (serde_json::json!({"data": {"id": "1", "name": "Ada", "username": "ada_x"}}), "ada_x"),
+        "hubspot" => {
+            (serde_json::json!({"portalId": 62515, "timeZone": "US/Eastern", "uiDomain": "app.hubspot.com"}), "62515")
+        }
         other => panic!("no account shape for {other}: add one"),
+    }
+}
+
+/// The token endpoint's answer to a code exchange, in the shape the provider documents, and the
+/// account name Latchkey should read from it when the provider puts one there.
+fn token_answer(id: &str, access: &str, refresh: &str, scope: &str) -> (serde_json::Value, Option<&'static str>) {
+    let plain = serde_json::json!({
+        "access_token": access, "token_type": "bearer", "expires_in": 3600,
+        "refresh_token": refresh, "scope": scope,
+    });
+    match id {
+        // The user token under authed_user; no bot token because no bot scope was asked for.
+        "slack" => (
+            serde_json::json!({"ok": true, "app_id": "A1", "authed_user": {"id": "U1", "scope": scope, "access_token": access,
+                "token_type": "user", "refresh_token": refresh, "expires_in": 43200}, "team": {"id": "T1", "name": "Acme"},
+                "enterprise": null, "is_enterprise_install": false}),
+            None,
+        ),
+        "notion" => (
+            serde_json::json!({"access_token": access, "token_type": "bearer", "refresh_token": refresh, "bot_id": "b1",
+                "workspace_icon": null, "workspace_name": "Ada's Notion", "workspace_id": "w1",
+                "owner": {"type": "user", "user": {"object": "user", "id": "u1", "name": "Ada", "type": "person",
+                "person": {"email": "ada@notion.example"}}}, "duplicated_template_id": null, "request_id": "r1"}),
+            Some("ada@notion.example"),
+        ),
+        "asana" => (
+            serde_json::json!({"access_token": access, "expires_in": 3600, "token_type": "bearer", "refresh_token": refresh,
+                "data": {"id": 1, "gid": "1", "name": "Ada", "email": "ada@asana.example"}}),
+            Some("ada@asana.example"),
+        ),
+        // Twitch sends scope as a list.
+        "twitch" => (
+            serde_json::json!({"access_token": access, "expires_in": 14124, "refresh_token": refresh,
+                "scope": [scope], "token_type": "bearer"}),
+            None,
+        ),
+        _ => (plain, None),
+    }
+}
+
+/// The refresh answer: Slack's carries the rotated user token at the top, typed "user".
+fn refresh_answer(id: &str) -> serde_json::Value {
+    match id {
+        "slack" => serde_json::json!({"ok": true, "access_token": "refreshed", "token_type": "user",
+            "refresh_token": "rt-2", "expires_in": "3599"}),
+        _ => serde_json::json!({"access_token": "refreshed", "token_type": "Bearer", "expires_in": "3599"}),
     }
 }
 
@@ -85,10 +164,9 @@ async fn every_catalog_provider_reads_its_documented_token_refresh_nickname_and_
         Mock::given(method("POST"))
             .and(path(token_path.as_str()))
             .and(FormHas(vec![("grant_type", "authorization_code".into()), ("code", "the-code".into())]))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "access_token": access, "token_type": "bearer", "expires_in": 3600,
-                "refresh_token": refresh, "scope": entry.scopes.join(&entry.scope_separator),
-            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                token_answer(entry.id.as_str(), &access, &refresh, &entry.scopes.join(&entry.scope_separator)).0,
+            ))
             .expect(1)
             .mount(&server)
             .await;
@@ -96,16 +174,17 @@ async fn every_catalog_provider_reads_its_documented_token_refresh_nickname_and_
         Mock::given(method("POST"))
             .and(path(refresh_path.as_str()))
             .and(FormHas(vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh.clone())]))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "access_token": "refreshed", "token_type": "Bearer", "expires_in": "3599"
-            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(refresh_answer(entry.id.as_str())))
             .expect(1)
             .mount(&server)
             .await;
         let (doc, nickname) = account(entry.id.as_str());
         Mock::given(method(entry.nickname.method.as_str()))
             .and(path(host_path(&entry.nickname.url).as_str()))
-            .and(header("authorization", format!("Bearer {access}").as_str()))
+            .and(header(
+                "authorization",
+                format!("{} {access}", entry.nickname.auth_scheme.as_deref().unwrap_or("Bearer")).as_str(),
+            ))
             .respond_with(ResponseTemplate::new(200).set_body_json(doc))
             .expect(1)
             .mount(&server)
@@ -123,6 +202,10 @@ async fn every_catalog_provider_reads_its_documented_token_refresh_nickname_and_
         let tokens =
             provider.exchange("the-code", &redirect, None).await.unwrap_or_else(|e| panic!("{}: {e}", entry.id));
         assert_eq!(tokens.access_token.secret(), &access, "{}", entry.id);
+        assert_eq!(tokens.refresh_token.as_ref().map(|t| t.secret().as_str()), Some(refresh.as_str()), "{}", entry.id);
+        assert!(tokens.is_bearer(), "{}", entry.id);
+        let in_token = token_answer(entry.id.as_str(), &access, &refresh, "").1;
+        assert_eq!(tokens.account.as_deref(), in_token, "{}: the account name in the token answer", entry.id);
         assert_eq!(provider.get_nickname(&AccessToken::new(access.clone())).await.unwrap(), nickname, "{}", entry.id);
         let refreshed = provider.refresh(&RefreshToken::new(refresh.clone())).await.unwrap();
         assert_eq!(refreshed.access_token.secret(), "refreshed");
@@ -150,4 +233,81 @@ async fn every_catalog_provider_reads_its_documented_token_refresh_nickname_and_
         checked.insert(entry.id.to_string(), nickname);
     }
     assert_eq!(checked.len(), entries.len());
+}
+
+fn entry(id: &str) -> Entry {
+    catalog::parse(BUILTIN).unwrap().into_iter().find(|e| e.id.as_str() == id).unwrap()
+}
+
+#[tokio::test]
+async fn slack_failures_sent_with_http_200_read_as_errors() {
+    let server = MockServer::start().await;
+    let slack = moved(&entry("slack"), &server);
+    Mock::given(method("POST"))
+        .and(path("/slack.com/api/oauth.v2.access"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"ok": false, "error": "invalid_refresh_token"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/slack.com/api/auth.test"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": false, "error": "invalid_auth"})),
+        )
+        .mount(&server)
+        .await;
+    let err = slack.refresh(&RefreshToken::new("xoxe-1-old".into())).await.unwrap_err();
+    assert!(matches!(err, AuthError::NeedsReconnect { .. }), "{err:?}");
+    let err = slack.get_nickname(&AccessToken::new("xoxp-1".into())).await.unwrap_err();
+    assert!(matches!(&err, AuthError::ProviderRefused { error, .. } if error == "invalid_auth"), "{err:?}");
+}
+
+#[tokio::test]
+async fn notion_token_requests_are_json_with_http_basic() {
+    let server = MockServer::start().await;
+    let notion = moved(&entry("notion"), &server);
+    Mock::given(method("POST"))
+        .and(path("/api.notion.com/v1/oauth/token"))
+        .and(header("content-type", "application/json"))
+        .and(header("authorization", "Basic Y2xpZW50LWlkOmNsaWVudC1zZWNyZXQ=")) // client-id:client-secret
+        .and(FormHas(vec![("grant_type", "authorization_code".into()), ("code", "c1".into())]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_answer("notion", "at-n", "rt-n", "").0))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api.notion.com/v1/oauth/revoke"))
+        .and(header("content-type", "application/json"))
+        .and(FormHas(vec![("token", "at-n".into())]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let tokens = notion.exchange("c1", "dev.latchkey.desktop:/oauth/callback/notion", None).await.unwrap();
+    assert_eq!(tokens.account.as_deref(), Some("ada@notion.example"));
+    assert!(notion.revoke(&tokens.access_token).await.unwrap());
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn reddit_installed_apps_send_basic_with_an_empty_secret() {
+    let server = MockServer::start().await;
+    let e = entry("reddit");
+    let mut config = e.config(Some("installed-id".into()), None).unwrap();
+    let base = url::Url::parse(&server.uri()).unwrap();
+    config.token_url = base.join("/www.reddit.com/api/v1/access_token").unwrap();
+    let reddit = catalog::provider_for(&e, config, &http()).unwrap();
+    assert!(reddit.check_configured().is_ok(), "an installed app has no secret");
+    Mock::given(method("POST"))
+        .and(path("/www.reddit.com/api/v1/access_token"))
+        .and(header("authorization", "Basic aW5zdGFsbGVkLWlkOg==")) // installed-id:
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_answer("reddit", "at-r", "rt-r", "identity").0))
+        .expect(1)
+        .mount(&server)
+        .await;
+    reddit.exchange("c1", "dev.latchkey.desktop:/oauth/callback/reddit", None).await.unwrap();
+    let request = &server.received_requests().await.unwrap()[0];
+    assert!(!String::from_utf8_lossy(&request.body).contains("client_id"), "Basic only, not the body too");
 }

@@ -5,7 +5,14 @@ use latchkey_tests::wiremock::{Match, Mock, Request, ResponseTemplate};
 use latchkey_tests::FakeProvider;
 
 /// The form fields of a request body.
+/// The fields of a token request: a form, or a JSON object of strings (Notion, Atlassian).
 pub fn form(request: &Request) -> Vec<(String, String)> {
+    let json = request.headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        let doc: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let fields = doc.as_object().cloned().unwrap_or_default();
+        return fields.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_owned()))).collect();
+    }
     url::form_urlencoded::parse(&request.body).into_owned().collect()
 }
 

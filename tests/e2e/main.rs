@@ -563,3 +563,57 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
     assert_eq!(text_of(&session, "[data-provider=tracker] .provider-state").await, "Not configured");
     session.end().await;
 }
+
+#[tokio::test]
+async fn scopes_edited_in_the_window_are_asked_for_at_the_next_sign_in() {
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    let summary = format!("{DEMO} details.scopes summary");
+    // (WebKitWebDriver reads a <summary>'s text as empty: its textContent is read instead.)
+    let permissions = || async {
+        let script = format!("return document.querySelector({:?})?.textContent ?? ''", summary);
+        session.execute(&script).await.as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(permissions().await, "Permissions: profile");
+    click(&session, &summary).await;
+    let field = session.wait_for(&format!("{DEMO} input[name=scopes]"), WAIT).await;
+    session.clear(&field).await;
+    session.send_keys(&field, "profile, email").await;
+    click(&session, &format!("{DEMO} .scopes-form button[type=submit]")).await;
+    let start = Instant::now();
+    while permissions().await != "Permissions: profile, email" {
+        assert!(start.elapsed() < WAIT, "the new scopes are not shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let settings =
+        std::fs::read_to_string(world.dir.path().join("home/.config/dev.latchkey.desktop/settings.json")).unwrap();
+    assert!(settings.contains("\"email\""), "kept in the settings: {settings}");
+
+    // The next sign-in asks for them.
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    session.wait_for(&format!("{DEMO} [data-flow]"), WAIT).await;
+    let opened = std::fs::read_to_string(world.dir.path().join("opened.txt")).unwrap();
+    let url = url::Url::parse(opened.trim()).unwrap();
+    let scope = url.query_pairs().find(|(k, _)| k == "scope").map(|(_, v)| v.into_owned());
+    assert_eq!(scope.as_deref(), Some("profile email"), "{opened}");
+    click(&session, &format!("{DEMO} [data-action=cancel]")).await;
+    session.wait_gone(&format!("{DEMO} [data-flow]"), WAIT).await;
+
+    // Junk is refused with a message; "Use defaults" goes back to the provider's own.
+    let field = session.wait_for(&format!("{DEMO} input[name=scopes]"), WAIT).await;
+    session.clear(&field).await;
+    session.send_keys(&field, "bad\"scope").await;
+    click(&session, &format!("{DEMO} .scopes-form button[type=submit]")).await;
+    let start = Instant::now();
+    while !text_of(&session, "#status").await.contains("is not a scope") {
+        assert!(start.elapsed() < WAIT, "no error shown for a junk scope");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    click(&session, &format!("{DEMO} [data-key$=scopes-reset]")).await;
+    let start = Instant::now();
+    while permissions().await != "Permissions: profile" {
+        assert!(start.elapsed() < WAIT, "the defaults are not back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    session.end().await;
+}

@@ -83,6 +83,11 @@ impl Session {
         v.get("error").is_none()
     }
 
+    /// Empties an input (WebDriver "Element Clear").
+    pub async fn clear(&self, element: &str) {
+        self.call(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(json!({}))).await;
+    }
+
     /// Types `text` into an input.
     pub async fn send_keys(&self, element: &str, text: &str) {
         self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;

@@ -111,6 +111,7 @@ pub fn fake_config(name: &str, base: &str, client_id: &str, client_secret: Optio
         requires_iss: false,
         redirect: Default::default(),
         setup_hint: "set FAKE_CLIENT_ID".into(),
+        quirks: Default::default(),
     }
 }
 

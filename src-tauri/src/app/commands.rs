@@ -1,5 +1,6 @@
 //! The window's commands: each forwards to the core and turns errors into sentences.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -111,6 +112,36 @@ pub async fn save_client(
     core.load_providers().await?;
     tracing::info!(provider = %provider, "client registration saved");
     Ok(())
+}
+
+/// Sets the scopes sign-ins to `provider_id` ask for; an empty text goes back to the provider's
+/// own. Takes effect at the next sign-in; connected accounts keep what they were granted.
+#[tauri::command]
+pub async fn set_scopes(core: Core_<'_>, provider_id: String, scopes: String) -> Result<(), UiError> {
+    let provider = provider(&provider_id)?;
+    let scopes = crate::settings::parse_scopes(&scopes).map_err(UiError)?;
+    core.settings.update(|s| {
+        if scopes.is_empty() {
+            s.scopes.remove(&provider);
+        } else {
+            s.scopes.insert(provider.clone(), scopes);
+        }
+    })?;
+    core.load_providers().await?;
+    tracing::info!(provider = %provider, "scopes changed");
+    Ok(())
+}
+
+/// The catalog's marks (letter and colour) by provider, for the window.
+#[tauri::command]
+pub fn get_marks() -> BTreeMap<String, (String, String)> {
+    let mut marks: BTreeMap<String, (String, String)> = crate::core::catalog::parse(crate::core::catalog::BUILTIN)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| (e.id.to_string(), (e.icon.letter, e.icon.color)))
+        .collect();
+    marks.insert(crate::demo::NAME.into(), ("D".into(), "#0f766e".into()));
+    marks
 }
 
 /// Forgets a client registration typed in the window (settings and keychain).

@@ -54,7 +54,21 @@ impl Core {
             .await
             .map_err(|e| e.to_string())?;
         providers.into_iter().for_each(|p| self.manager.add_provider(p));
+        if let Some(authority) = self.demo.lock().await.as_ref() {
+            self.manager.add_provider(self.demo_provider(authority)?);
+        }
         Ok(())
+    }
+
+    /// The Demo provider served by `authority`, with the scopes the person chose.
+    fn demo_provider(&self, authority: &DemoAuthority) -> Result<Arc<dyn crate::core::AuthProvider>, String> {
+        let mut config = demo::config(&authority.base_url());
+        if let Some(scopes) = self.settings.get().scopes.get(&config.name) {
+            config.scopes = scopes.clone();
+        }
+        let provider = crate::core::oauth2_generic::GenericOAuth2Provider::new(config, self.http.clone())
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(provider))
     }
 
     /// Starts or stops the Demo provider to match `enabled`.
@@ -67,12 +81,7 @@ impl Core {
                     .await
                     .map_err(|e| e.to_string())?;
                 let authority = DemoAuthority::start(options).await.map_err(|e| e.to_string())?;
-                let provider = crate::core::oauth2_generic::GenericOAuth2Provider::new(
-                    demo::config(&authority.base_url()),
-                    self.http.clone(),
-                )
-                .map_err(|e| e.to_string())?;
-                self.manager.add_provider(Arc::new(provider));
+                self.manager.add_provider(self.demo_provider(&authority)?);
                 *demo = Some(authority);
             }
             (false, true) => {
@@ -121,6 +130,8 @@ pub fn run() {
             commands::set_demo_enabled,
             commands::save_client,
             commands::forget_client,
+            commands::set_scopes,
+            commands::get_marks,
             commands::add_provider,
             commands::add_oauth2_provider,
             commands::remove_provider,

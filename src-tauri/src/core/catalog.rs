@@ -13,6 +13,7 @@ use super::http::{check_url, HttpClient};
 use super::oauth2_generic::{ClientAuth, GenericOAuth2Provider, Method, NicknameSource, OAuth2Config, RevokeStyle};
 use super::provider::RedirectKind;
 use super::providers::linear::LinearProvider;
+use super::quirks::Quirks;
 use super::{AuthError, AuthProvider, ProviderId};
 
 /// The catalog shipped with Latchkey.
@@ -74,6 +75,39 @@ pub struct Nickname {
     #[serde(default)]
     pub body: Option<String>,
     pub pointers: Vec<String>,
+    /// The word before the token in `Authorization`, when not `Bearer` (Twitch: `OAuth`).
+    #[serde(default)]
+    pub auth_scheme: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Pointers into the token answer, tried before the endpoint (Notion, Asana).
+    #[serde(default)]
+    pub in_token_response: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Body {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 says.
+    #[default]
+    Form,
+    /// A JSON object (Notion).
+    Json,
+}
+
+/// Where a token answer departs from RFC 6749 (Slack).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenAnswer {
+    /// JSON pointer to the object holding the person's token, when not the top.
+    #[serde(default)]
+    pub token_at: Option<String>,
+    /// A boolean field that is false on failure, with HTTP 200.
+    #[serde(default)]
+    pub ok_field: Option<String>,
+    /// A token type that means bearer.
+    #[serde(default)]
+    pub bearer_alias: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -92,12 +126,22 @@ pub struct Entry {
     pub revoke_style: Revoke,
     pub scopes: Vec<String>,
     pub scope_separator: String,
+    /// The authorization parameter scopes go in, when not `scope` (Slack: `user_scope`).
+    #[serde(default)]
+    pub scope_param: Option<String>,
     #[serde(default)]
     pub auth_params: BTreeMap<String, String>,
     #[serde(default)]
     pub token_params: BTreeMap<String, String>,
     pub pkce: Pkce,
     pub client_auth: Auth,
+    /// A public client sends HTTP Basic with an empty secret (Reddit's installed apps).
+    #[serde(default)]
+    pub basic_without_secret: bool,
+    #[serde(default)]
+    pub token_body: Body,
+    #[serde(default)]
+    pub token_answer: TokenAnswer,
     pub redirect: Vec<Redirect>,
     /// Whether the provider insists on a client secret even with PKCE.
     pub needs_secret: bool,
@@ -162,7 +206,9 @@ impl Entry {
             },
             // Without the secret a provider needs, it is not configured yet.
             client_id: client_id.filter(|_| !missing_secret),
-            client_secret: client_secret.map(ClientSecret::new),
+            client_secret: client_secret
+                .or_else(|| (self.client_auth == Auth::Basic && self.basic_without_secret).then(String::new))
+                .map(ClientSecret::new),
             nickname: NicknameSource {
                 url: self.nickname.url.clone(),
                 method,
@@ -176,6 +222,16 @@ impl Entry {
                 _ => RedirectKind::PrivateUse,
             },
             setup_hint,
+            quirks: Quirks {
+                json_body: self.token_body == Body::Json,
+                token_at: self.token_answer.token_at.clone(),
+                ok_field: self.token_answer.ok_field.clone(),
+                bearer_alias: self.token_answer.bearer_alias.clone(),
+                nickname_in_token: self.nickname.in_token_response.clone(),
+                scope_param: self.scope_param.clone(),
+                nickname_auth_scheme: self.nickname.auth_scheme.clone(),
+                nickname_headers: self.nickname.headers.clone().into_iter().collect(),
+            },
         })
     }
 }

@@ -161,5 +161,6 @@ pub fn added_provider(p: AddedProvider) -> OAuth2Config {
         requires_iss: p.requires_iss,
         redirect: RedirectKind::Loopback,
         setup_hint: "enter its client ID".into(),
+        quirks: Default::default(),
     }
 }

@@ -107,6 +107,8 @@ pub struct ProviderState {
     pub setup_hint: Option<String>,
     /// The redirect URI to register at the provider.
     pub redirect_uri: String,
+    /// The scopes a sign-in asks for.
+    pub scopes: Vec<String>,
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
     pub connections: Vec<Connection>,
@@ -299,6 +301,7 @@ impl ConnectionManager {
                         RedirectKind::PrivateUse => redirect::redirect_uri(&id),
                         RedirectKind::Loopback => redirect::loopback_registration(&id),
                     },
+                    scopes: p.scopes(),
                     flows,
                     connections: connections.iter().filter(|c| c.provider == id).cloned().collect(),
                     refreshing: connections
@@ -588,7 +591,11 @@ impl ConnectionManager {
         };
 
         let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
-        let nickname = match provider.get_nickname(&tokens.access_token).await {
+        let named = match tokens.account.clone() {
+            Some(name) => Ok(name),
+            None => provider.get_nickname(&tokens.access_token).await,
+        };
+        let nickname = match named {
             Ok(nickname) => nickname,
             Err(e) => {
                 self.abandon(&*provider, &tokens).await;

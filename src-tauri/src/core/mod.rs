@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod oauth2_generic;
 pub mod provider;
 pub mod providers;
+pub mod quirks;
 pub mod redirect;
 pub mod refresh;
 pub mod scheduler;

@@ -13,7 +13,7 @@ use oauth2::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
     TokenUrl,
 };
-use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 pub use reqwest::Method;
 use tracing::{debug, warn};
 use url::Url;
@@ -21,6 +21,7 @@ use url::Url;
 use super::error::printable;
 use super::http::{check_url, HttpClient};
 use super::provider::RedirectKind;
+use super::quirks::{form_to_json, Quirks, TokenTransport};
 use super::{AuthError, AuthProvider, ProviderId, TokenResponse};
 
 /// How the client proves itself at the token endpoint.
@@ -84,6 +85,8 @@ pub struct OAuth2Config {
     pub redirect: RedirectKind,
     /// What to do when `client_id` is missing ("set LINEAR_CLIENT_ID").
     pub setup_hint: String,
+    /// Where the provider departs from RFC 6749.
+    pub quirks: Quirks,
 }
 
 impl OAuth2Config {
@@ -153,21 +156,23 @@ impl GenericOAuth2Provider {
 
     /// Reads the nickname from a JSON document by the configured pointers.
     pub fn nickname_from_json(&self, doc: &serde_json::Value) -> Option<String> {
-        self.config.nickname.pointers.iter().find_map(|p| {
-            doc.pointer(p).and_then(|v| v.as_str()).map(str::trim).filter(|s| !s.is_empty()).map(|s| printable(s, 200))
-        })
+        Quirks::pick(doc, &self.config.nickname.pointers)
     }
 
     /// Calls the nickname endpoint with the token in the `Authorization` header (never in the
     /// URL: checklist line 17) and returns its JSON.
     pub async fn fetch_nickname_document(&self, access_token: &AccessToken) -> Result<serde_json::Value, AuthError> {
         let source = &self.config.nickname;
+        let scheme = self.config.quirks.nickname_auth_scheme.as_deref().unwrap_or("Bearer");
         let mut request = self
             .http
             .inner()
             .request(source.method.clone(), source.url.clone())
-            .header(AUTHORIZATION, format!("Bearer {}", access_token.secret()))
+            .header(AUTHORIZATION, format!("{} {}", scheme, access_token.secret()))
             .header(ACCEPT, "application/json");
+        for (name, value) in &self.config.quirks.nickname_headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         if let Some(body) = &source.body {
             request = request.json(body);
         }
@@ -187,11 +192,18 @@ impl GenericOAuth2Provider {
                 body: response.body,
             });
         }
-        serde_json::from_slice(response.bytes()).map_err(|_| AuthError::BadResponse {
+        let doc: serde_json::Value = serde_json::from_slice(response.bytes()).map_err(|_| AuthError::BadResponse {
             what: "the account details are not JSON".into(),
             status: Some(status.as_u16()),
             body: response.body,
-        })
+        })?;
+        if let Some(error) = self.config.quirks.failure_in(&doc) {
+            return Err(AuthError::ProviderRefused {
+                error,
+                description: Some("the provider refused the account details request".into()),
+            });
+        }
+        Ok(doc)
     }
 
     fn token_error(&self, error: RequestTokenError<AuthError, BasicErrorResponse>) -> AuthError {
@@ -267,8 +279,13 @@ impl GenericOAuth2Provider {
                 }
             }
         }
-        let request =
-            request.form(&form).build().map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
+        request = if self.config.quirks.json_body {
+            let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+            request.header(CONTENT_TYPE, "application/json").body(form_to_json(body.as_bytes()))
+        } else {
+            request.form(&form)
+        };
+        let request = request.build().map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
         let response = self.http.execute(request).await?;
         if response.status.is_success() {
             return Ok(true);
@@ -296,6 +313,10 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.pkce
     }
 
+    fn scopes(&self) -> Vec<String> {
+        self.config.scopes.clone()
+    }
+
     fn issuer(&self) -> Option<&str> {
         self.config.issuer.as_deref()
     }
@@ -316,7 +337,11 @@ impl AuthProvider for GenericOAuth2Provider {
         let mut request = client.authorize_url(move || CsrfToken::new(state)).set_redirect_uri(Cow::Owned(redirect));
         if !self.config.scopes.is_empty() {
             // Joined here so that a provider's own separator survives (oauth2 joins with " ").
-            request = request.add_scope(Scope::new(self.config.scopes.join(&self.config.scope_separator)));
+            let scopes = self.config.scopes.join(&self.config.scope_separator);
+            request = match &self.config.quirks.scope_param {
+                Some(param) => request.add_extra_param(param.clone(), scopes),
+                None => request.add_scope(Scope::new(scopes)),
+            };
         }
         if let Some(challenge) = pkce.filter(|_| self.config.pkce) {
             request = request.set_pkce_challenge(challenge.clone());
@@ -345,7 +370,9 @@ impl AuthProvider for GenericOAuth2Provider {
             request = request.add_extra_param(name.clone(), value.clone());
         }
         debug!(provider = %self.config.name, "exchanging the authorization code");
-        let tokens = request.request_async(&self.http).await.map_err(|e| self.token_error(e))?;
+        let transport = TokenTransport::new(&self.http, &self.config.quirks);
+        let mut tokens = request.request_async(&transport).await.map_err(|e| self.token_error(e))?;
+        tokens.account = transport.take_nickname();
         self.checked(tokens)
     }
 
@@ -357,7 +384,8 @@ impl AuthProvider for GenericOAuth2Provider {
             request = request.add_extra_param(name.clone(), value.clone());
         }
         debug!(provider = %self.config.name, "refreshing");
-        let tokens = request.request_async(&self.http).await.map_err(|e| self.token_error(e))?;
+        let transport = TokenTransport::new(&self.http, &self.config.quirks);
+        let tokens = request.request_async(&transport).await.map_err(|e| self.token_error(e))?;
         self.checked(tokens)
     }
 

@@ -45,6 +45,11 @@ pub trait AuthProvider: Send + Sync {
         true
     }
 
+    /// The scopes sign-ins ask for (shown in the window, never secret).
+    fn scopes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The issuer identifier that must match the callback's `iss` (RFC 9207), when known.
     fn issuer(&self) -> Option<&str> {
         None

@@ -22,6 +22,9 @@ pub struct TokenResponse {
     pub expires_in: Option<u64>,
     pub token_type: String,
     pub scope: Option<String>,
+    /// The account's name when the token answer carries it (Notion, Asana); never stored.
+    #[serde(skip)]
+    pub account: Option<String>,
     #[serde(skip)]
     scopes: Vec<Scope>,
     #[serde(skip)]
@@ -36,6 +39,7 @@ impl TokenResponse {
             expires_in: None,
             token_type: "Bearer".into(),
             scope: None,
+            account: None,
             scopes: Vec::new(),
             basic_type: Some(BasicTokenType::Bearer),
         }
@@ -108,6 +112,7 @@ impl TryFrom<WireTokenResponse> for TokenResponse {
             expires_in: w.expires_in,
             token_type,
             scope: w.scope.filter(|s| !s.is_empty()),
+            account: None,
             scopes,
             basic_type,
         })

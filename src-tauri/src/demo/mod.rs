@@ -64,5 +64,6 @@ pub fn config(base: &Url) -> OAuth2Config {
         requires_iss: true,
         redirect: crate::core::provider::RedirectKind::PrivateUse,
         setup_hint: String::new(),
+        quirks: Default::default(),
     }
 }

@@ -36,6 +36,9 @@ impl AuthProvider for LinearProvider {
     fn uses_pkce(&self) -> bool {
         self.inner.uses_pkce()
     }
+    fn scopes(&self) -> Vec<String> {
+        self.inner.scopes()
+    }
     fn redirect_kind(&self) -> RedirectKind {
         self.inner.redirect_kind()
     }
