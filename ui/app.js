@@ -12,6 +12,7 @@ let snapshot = null;
 let added = new Set(); // providers the person added (removable)
 let previous = new Map(); // connection id -> nickname, to announce changes
 const confirming = new Set(); // connection ids whose Disconnect awaits confirmation
+const explained = new Set(); // disconnected ids already announced with more to say
 const openSetup = new Set(); // providers whose set-up instructions are unfolded
 const openScopes = new Set(); // providers whose permissions are unfolded
 
@@ -101,7 +102,12 @@ function connectionRow(provider, c) {
         type: "button", class: "danger", dataAction: "confirm-disconnect", dataKey: key + ":confirm",
         onclick: async (e) => {
           confirming.delete(c.id);
-          await run("disconnect", { connectionId: c.id }, e.currentTarget);
+          const revoked = await run("disconnect", { connectionId: c.id }, e.currentTarget);
+          if (revoked === false) {
+            explained.add(c.id);
+            announce(`Disconnected ${c.nickname} from Latchkey, but ${provider.name} did not confirm that it ` +
+              `revoked access. You can remove Latchkey in your ${provider.name} account settings.`);
+          }
         },
       }, "Disconnect now"),
       el("button", {
@@ -297,7 +303,7 @@ function update(next) {
     }
   }
   for (const [id, nickname] of previous) {
-    if (!now.has(id)) announce(`Disconnected ${nickname}.`);
+    if (!now.has(id) && !explained.delete(id)) announce(`Disconnected ${nickname}.`);
   }
   previous = now;
   snapshot = next;

@@ -420,8 +420,10 @@ async fn checklist_18_tokens_go_only_into_the_keychain() {
     let stored = h.keychain(c.id.as_str()).unwrap();
     assert!(stored.contains(&access) && stored.contains(&refresh), "the keychain has them");
     // Nowhere else: the data directory, what list() gives the UI, its Debug, the log.
-    for entry in std::fs::read_dir(h.data_dir.path()).unwrap() {
-        let content = std::fs::read(entry.unwrap().path()).unwrap();
+    let files = latchkey_tests::files_under(h.data_dir.path());
+    assert!(files.iter().any(|f| f.ends_with("connections.json")), "the files were looked at");
+    for file in files {
+        let content = std::fs::read(file).unwrap();
         let content = String::from_utf8_lossy(&content);
         assert!(!content.contains(&access) && !content.contains(&refresh));
     }

@@ -5,12 +5,15 @@
 mod bad_input;
 mod catalog;
 mod checklist;
+mod crashes;
 mod demo;
 mod discovery;
+mod faults;
 mod flows;
 mod keychain;
 mod linear;
 mod loopback;
+mod ordering;
 mod provider_shapes;
 mod refresh;
 mod support;

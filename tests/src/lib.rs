@@ -184,6 +184,20 @@ impl Harness {
     }
 }
 
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// The user names of every entry under `service`, listed by `secret-tool search --all`.
 pub fn keychain_users(service: &str) -> Vec<String> {
     let out = Command::new("secret-tool")
@@ -242,10 +256,16 @@ impl Write for LogWriter {
 /// the `log` bridge), so a test can search them for secrets.
 pub fn init_logs() {
     LOGS_INIT.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(|| LogWriter)
+        // Everything but the fake providers' own request dumps (wiremock logs the bodies of
+        // requests it did not expect: that is the test's provider talking, not Latchkey).
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::TRACE)
+            .with_target("wiremock", tracing::Level::WARN);
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(|| LogWriter))
+            .with(filter)
             .try_init();
     });
 }
@@ -259,7 +279,10 @@ pub fn assert_not_logged(secrets: &[&str]) {
     let logs = logs();
     assert!(!logs.is_empty(), "no logs were captured: the check would prove nothing");
     for s in secrets {
-        assert!(!logs.contains(s), "a secret reached the log: {s}");
+        if let Some(at) = logs.find(s) {
+            let before: String = logs[..at].chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!("a secret reached the log: {s}, after: {before}");
+        }
     }
 }
 

@@ -62,7 +62,8 @@ pub fn reopen(core: Core_, flow_id: String) -> Result<(), UiError> {
 }
 
 #[tauri::command]
-pub async fn disconnect(core: Core_<'_>, connection_id: String) -> Result<(), UiError> {
+/// Whether the provider confirmed the revocation; the connection is gone either way.
+pub async fn disconnect(core: Core_<'_>, connection_id: String) -> Result<bool, UiError> {
     let id = ConnectionId::parse(&connection_id).map_err(UiError)?;
     core.manager.disconnect(&id).await.map_err(Into::into)
 }

@@ -14,23 +14,48 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// Larger than this, the previous log is moved to `latchkey.log.1` at start.
 const ROTATE_BYTES: u64 = 5 * 1024 * 1024;
 
+/// Lines logged before the file is open (the first moments of start-up), kept for it.
+const EARLY_LIMIT: usize = 64 * 1024;
+
+/// Where file lines go: held in memory until the log directory is known (at setup), then the
+/// file, which receives the held lines first.
+#[derive(Default)]
+pub enum Sink {
+    #[default]
+    Early,
+    Held(Vec<u8>),
+    Open(File),
+}
+
 /// The log file, once its directory is known (at setup).
 #[derive(Clone, Default)]
-pub struct LogFile(Arc<Mutex<Option<File>>>);
+pub struct LogFile(Arc<Mutex<Sink>>);
 
-pub struct LogFileWriter(Arc<Mutex<Option<File>>>);
+pub struct LogFileWriter(Arc<Mutex<Sink>>);
 
 impl Write for LogFileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match file.as_mut() {
-            Some(f) => f.write(buf),
-            None => Ok(buf.len()),
+        let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *sink {
+            Sink::Open(f) => f.write(buf),
+            Sink::Early => {
+                *sink = Sink::Held(buf.to_vec());
+                Ok(buf.len())
+            }
+            Sink::Held(held) => {
+                if held.len() + buf.len() <= EARLY_LIMIT {
+                    held.extend_from_slice(buf);
+                }
+                Ok(buf.len())
+            }
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        file.as_mut().map_or(Ok(()), |f| f.flush())
+        let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *sink {
+            Sink::Open(f) => f.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -65,8 +90,14 @@ pub fn open_file(sink: &LogFile, dir: &Path) {
         let _ = std::fs::rename(&path, dir.join("latchkey.log.1"));
     }
     match OpenOptions::new().create(true).append(true).open(&path) {
-        Ok(file) => {
-            *sink.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+        Ok(mut file) => {
+            {
+                let mut current = sink.0.lock().unwrap_or_else(|p| p.into_inner());
+                if let Sink::Held(held) = &*current {
+                    let _ = file.write_all(held);
+                }
+                *current = Sink::Open(file);
+            }
             tracing::info!(path = %path.display(), "logging to file");
         }
         Err(e) => tracing::warn!(error = %e, "cannot open the log file; logging to stderr only"),

@@ -102,7 +102,9 @@ pub fn run() {
     {
         // First, so that a second launch (the OS delivering a deep link) is forwarded here and
         // exits; with the deep-link feature the URL reaches `on_open_url`.
-        builder = builder.plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // Not the arguments themselves: a deep link among them carries a code and a state.
+            info!(arguments = argv.len().saturating_sub(1), "a second launch was handed over; showing the window");
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.show();
@@ -178,6 +180,11 @@ pub fn run() {
 async fn start_core(app: &tauri::AppHandle, core: &Core) {
     if let Err(e) = core.load_providers().await {
         error!(error = %e, "the providers could not be loaded");
+    }
+    match core.manager.sweep_orphans().await {
+        Ok(0) => {}
+        Ok(n) => info!(count = n, "orphaned tokens removed from the keychain"),
+        Err(e) => warn!(error = %e, "the keychain could not be checked for orphaned tokens"),
     }
     match core.manager.restore_pending().await {
         Ok(0) => {}

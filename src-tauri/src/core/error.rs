@@ -21,7 +21,7 @@ pub enum AuthError {
     Network(String),
 
     /// The provider asks to slow down (HTTP 429), possibly saying for how long.
-    #[error("the provider asks Latchkey to slow down{}", .retry_after.map(|s| format!("; retrying in {s} s")).unwrap_or_default())]
+    #[error("the provider asks Latchkey to slow down{}", .retry_after.map(|s| format!(" (for {s} s)")).unwrap_or_default())]
     RateLimited { retry_after: Option<u64> },
 
     /// The provider did not answer in time.

@@ -160,15 +160,31 @@ fn map_reqwest_error(error: reqwest::Error) -> AuthError {
     if error.is_timeout() {
         return AuthError::Timeout;
     }
-    // Without the URL, and with the cause chain, which says "connection refused" and the like.
+    // The whole cause chain, without the URL, for the log; a short reason for people.
     let error = error.without_url();
-    let mut message = error.to_string();
+    let mut chain = error.to_string();
+    let mut io_kind = None;
     let mut source = std::error::Error::source(&error);
     while let Some(cause) = source {
-        message = format!("{message}: {cause}");
+        chain = format!("{chain}: {cause}");
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
         source = cause.source();
     }
-    AuthError::Network(message)
+    tracing::debug!(error = %chain, "request failed");
+    let lower = chain.to_ascii_lowercase();
+    let reason = match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => "the connection was refused",
+        Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted) => "the connection was cut",
+        Some(std::io::ErrorKind::TimedOut) => return AuthError::Timeout,
+        _ if lower.contains("dns") || lower.contains("resolve") => "its name could not be looked up (offline?)",
+        _ if lower.contains("certificate") || lower.contains("tls") => "its TLS certificate was not accepted",
+        _ if error.is_connect() => "no connection could be made",
+        _ if error.is_body() || error.is_decode() => "the answer was cut off",
+        _ => "the request failed",
+    };
+    AuthError::Network(reason.to_owned())
 }
 
 #[cfg(test)]

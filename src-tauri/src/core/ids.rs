@@ -73,6 +73,19 @@ impl ConnectionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `name` has the form [`ConnectionId::generate`] gives (a provider id, a dash and
+    /// 16 hex digits), as opposed to the app's other keychain entries.
+    pub fn is_generated(name: &str) -> bool {
+        match name.rsplit_once('-') {
+            Some((provider, n)) => {
+                n.len() == 16
+                    && n.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && ProviderId::new(provider).is_ok()
+            }
+            None => false,
+        }
+    }
 }
 
 impl TryFrom<String> for ConnectionId {

@@ -338,6 +338,47 @@ impl ConnectionManager {
 
     /// Brings back the sign-ins that were pending when the app last stopped (so that a
     /// callback arriving with a cold start completes). Expired ones are dropped.
+    /// Deletes tokens the keychain holds for connections that do not exist: what is left when
+    /// Latchkey was stopped between writing a new connection's tokens and saving the connection.
+    /// Run at start, before any sign-in can complete. Skipped when the connections file cannot be
+    /// read or was set aside as unreadable (then nothing can be told apart). Returns how many
+    /// were removed.
+    pub async fn sweep_orphans(&self) -> Result<usize, AuthError> {
+        // A connections file set aside as unreadable still names tokens: leave them all.
+        let set_aside = std::fs::read_dir(&self.data_dir)
+            .map(|dir| dir.flatten().any(|f| f.file_name().to_string_lossy().contains(".unreadable-")))
+            .unwrap_or(true);
+        if set_aside {
+            warn!("a connections file was set aside as unreadable; keychain entries are left as they are");
+            return Ok(0);
+        }
+        let known: Vec<ConnectionId> = {
+            let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+            metadata.reload()?;
+            metadata.list().into_iter().map(|c| c.id).collect()
+        };
+        let mut removed = 0;
+        for name in self.vault.names().await? {
+            if !ConnectionId::is_generated(&name) || known.iter().any(|id| id.as_str() == name) {
+                continue;
+            }
+            let Ok(id) = ConnectionId::parse(&name) else { continue };
+            // A connection saved meanwhile by another process is not an orphan.
+            let _across_processes = self.lock_file(&id).await?;
+            let saved = {
+                let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+                metadata.reload()?;
+                metadata.get(&id).is_some()
+            };
+            if !saved {
+                self.vault.delete(&id).await?;
+                warn!(connection = %id, "removed tokens of a connection that was never saved");
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     pub async fn restore_pending(&self) -> Result<usize, AuthError> {
         let Some(bytes) = self.vault.load_raw(PENDING_ENTRY).await? else {
             return Ok(0);
@@ -591,6 +632,7 @@ impl ConnectionManager {
         };
 
         let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
+        super::failpoint("connect-after-exchange");
         let named = match tokens.account.clone() {
             Some(name) => Ok(name),
             None => provider.get_nickname(&tokens.access_token).await,
@@ -609,6 +651,17 @@ impl ConnectionManager {
             metadata.find(|c| c.provider == callback.provider && c.nickname == nickname)
         }
         .unwrap_or_else(|| ConnectionId::generate(&callback.provider));
+        // A reconnect replaces the tokens of a connection that a refresh (here or in another
+        // process) may be about to write back: wait for it, as disconnect does.
+        let gate = self.gate(&id);
+        let _in_process = gate.lock().await;
+        let _across_processes = match self.lock_file(&id).await {
+            Ok(lock) => lock,
+            Err(e) => {
+                self.abandon(&*provider, &tokens).await;
+                return Err(e);
+            }
+        };
         let connection = Connection {
             id: id.clone(),
             provider: callback.provider.clone(),
@@ -626,6 +679,7 @@ impl ConnectionManager {
             self.abandon(&*provider, &tokens).await;
             return Err(e);
         }
+        super::failpoint("connect-after-keychain-write");
         let saved = {
             let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
             metadata.upsert(connection.clone())
@@ -651,10 +705,12 @@ impl ConnectionManager {
         }
     }
 
-    /// Disconnects: revokes at the provider where it can, then always deletes the local
-    /// secrets and the connection, even when revocation fails.
+    /// Disconnects: revokes at the provider where it can, then always deletes the local secrets
+    /// and the connection, even when revocation fails. Returns whether the provider confirmed the
+    /// revocation (or there was nothing to revoke), so that the person can be told to revoke
+    /// access there when it did not.
     #[instrument(skip_all, fields(connection = %id))]
-    pub async fn disconnect(&self, id: &ConnectionId) -> Result<(), AuthError> {
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<bool, AuthError> {
         // A refresh in flight (here or in another process) finishes first, so that it cannot
         // write tokens back after they are deleted.
         let gate = self.gate(id);
@@ -666,23 +722,39 @@ impl ConnectionManager {
         }
         let connection = self.connection(id).ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
         let secrets = self.vault.load(id).await?;
-        match (self.provider(&connection.provider), secrets) {
+        let revoked = match (self.provider(&connection.provider), secrets) {
             (Some(provider), Some(secrets)) => match provider.revoke(&secrets.access_token).await {
-                Ok(true) => info!("revoked at the provider"),
-                Ok(false) => warn!("the provider did not confirm revocation; deleting locally anyway"),
-                Err(e) => warn!(error = %e, "revocation failed; deleting locally anyway"),
+                Ok(true) => {
+                    info!("revoked at the provider");
+                    true
+                }
+                Ok(false) => {
+                    warn!("the provider did not confirm revocation; deleting locally anyway");
+                    false
+                }
+                Err(e) => {
+                    warn!(error = %e, "revocation failed; deleting locally anyway");
+                    false
+                }
             },
-            (None, _) => warn!(provider = %connection.provider, "provider unknown; deleting locally only"),
-            (_, None) => warn!("the keychain held no tokens for this connection"),
-        }
+            (None, _) => {
+                warn!(provider = %connection.provider, "provider unknown; deleting locally only");
+                false
+            }
+            (_, None) => {
+                warn!("the keychain held no tokens for this connection");
+                true
+            }
+        };
         self.vault.delete(id).await?;
         {
             let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
             metadata.remove(id)?;
         }
-        info!("disconnected");
+        self.gates.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        info!(revoked, "disconnected");
         self.roster_changed();
-        Ok(())
+        Ok(revoked)
     }
 
     /// Every connection, without secrets.

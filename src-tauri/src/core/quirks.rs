@@ -59,7 +59,7 @@ impl Quirks {
 
     /// Rewrites a token endpoint's JSON answer into RFC 6749's shape. Returns the new body and
     /// status, and the account name found in it.
-    fn normalize(&self, status: StatusCode, bytes: &[u8]) -> (StatusCode, Vec<u8>, Option<String>) {
+    pub fn normalize(&self, status: StatusCode, bytes: &[u8]) -> (StatusCode, Vec<u8>, Option<String>) {
         let Ok(mut doc) = serde_json::from_slice::<Value>(bytes) else {
             return (status, bytes.to_vec(), None); // oauth2 reports what it cannot parse
         };

@@ -155,6 +155,7 @@ impl ConnectionManager {
             .provider(&connection.provider)
             .ok_or_else(|| AuthError::UnknownProvider(connection.provider.to_string()))?;
 
+        super::failpoint("refresh-before-request");
         self.set_refreshing(id, true);
         let result = provider.refresh(&refresh_token).await;
         self.set_refreshing(id, false);
@@ -185,10 +186,11 @@ impl ConnectionManager {
             refresh_token: tokens.refresh_token.clone().or(Some(refresh_token)),
         };
         self.vault.store(id, &secrets).await?;
+        super::failpoint("refresh-after-keychain-write");
         let now = self.clock.now();
         let expires_at = tokens.expires_in.and_then(|s| now.checked_add_signed(chrono::Duration::seconds(s as i64)));
         let scopes = tokens.scope_list();
-        {
+        let saved = {
             let mut metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
             metadata.update(id, |c| {
                 c.expires_at = expires_at;
@@ -198,7 +200,12 @@ impl ConnectionManager {
                 if !scopes.is_empty() {
                     c.scopes = scopes;
                 }
-            })?;
+            })
+        };
+        // The tokens are safe in the keychain; a connections file that cannot be written (a full
+        // disk) only leaves the expiry shown stale, so the next call refreshes early.
+        if let Err(e) = saved {
+            warn!(error = %e, "the refreshed connection could not be saved; its tokens are in the keychain");
         }
         info!(rotated, "refreshed");
         self.changed();

@@ -98,9 +98,23 @@ fn shared_store() -> Result<Arc<CredentialStore>, AuthError> {
     Ok(store)
 }
 
+/// How many times the store was dropped after a failure; a call that saw it change retries.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn forget_store() {
     let mut slot = STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     *slot = None;
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Runs a keychain operation, once more on a fresh connection when the first attempt found
+/// the old one dead (the keychain daemon restarted, or was replaced after being unlocked).
+fn with_reconnect<T>(op: impl Fn() -> Result<T, AuthError>) -> Result<T, AuthError> {
+    let before = GENERATION.load(std::sync::atomic::Ordering::SeqCst);
+    match op() {
+        Err(_) if GENERATION.load(std::sync::atomic::Ordering::SeqCst) != before => op(),
+        result => result,
+    }
 }
 
 /// A message for a keychain error that never includes the bytes some variants carry.
@@ -166,7 +180,7 @@ impl Vault {
     /// Checks that the keychain can be reached and read.
     pub async fn probe(&self) -> Result<(), AuthError> {
         let vault = self.clone();
-        blocking(move || vault.read_entry("probe").map(|_| ())).await
+        blocking(move || with_reconnect(|| vault.read_entry("probe").map(|_| ()))).await
     }
 
     /// Writes both tokens of a connection in one step, replacing what was there.
@@ -203,6 +217,32 @@ impl Vault {
         Ok(())
     }
 
+    /// The names of the values under this vault's service (parts of split values left out).
+    /// Empty where the platform's store cannot list (only the Secret Service is asked).
+    pub async fn names(&self) -> Result<Vec<String>, AuthError> {
+        if let Some(memory) = &self.memory {
+            return Ok(memory.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect());
+        }
+        let service = self.service.clone();
+        blocking(move || {
+            with_reconnect(|| {
+                let store = shared_store()?;
+                let spec = HashMap::from([("service", service.as_str())]);
+                let found = match Entry::search_in_store(&store, &spec) {
+                    Ok(found) => found,
+                    Err(KeyringError::NotSupportedByStore(_)) => return Ok(Vec::new()),
+                    Err(e) => return Err(keychain_error(e)),
+                };
+                Ok(found
+                    .iter()
+                    .filter_map(|entry| entry.get_attributes().ok()?.get("username").cloned())
+                    .filter(|name| !is_part_name(name))
+                    .collect())
+            })
+        })
+        .await
+    }
+
     /// Stores any secret value under `name`, split where the platform needs it.
     pub async fn store_raw(&self, name: &str, bytes: Vec<u8>) -> Result<(), AuthError> {
         if let Some(memory) = &self.memory {
@@ -211,7 +251,7 @@ impl Vault {
         }
         let vault = self.clone();
         let name = name.to_owned();
-        blocking(move || vault.write_value(&name, &bytes)).await
+        blocking(move || with_reconnect(|| vault.write_value(&name, &bytes))).await
     }
 
     pub async fn load_raw(&self, name: &str) -> Result<Option<Vec<u8>>, AuthError> {
@@ -220,7 +260,7 @@ impl Vault {
         }
         let vault = self.clone();
         let name = name.to_owned();
-        blocking(move || vault.read_value(&name)).await
+        blocking(move || with_reconnect(|| vault.read_value(&name))).await
     }
 
     pub async fn delete_raw(&self, name: &str) -> Result<(), AuthError> {
@@ -230,7 +270,7 @@ impl Vault {
         }
         let vault = self.clone();
         let name = name.to_owned();
-        blocking(move || vault.delete_value(&name)).await
+        blocking(move || with_reconnect(|| vault.delete_value(&name))).await
     }
 
     fn entry(&self, user: &str) -> Result<Entry, AuthError> {
@@ -325,6 +365,15 @@ impl Vault {
 
 fn part_name(name: &str, generation: &str, n: u32) -> String {
     format!("{name}.{generation}.{n}")
+}
+
+/// Whether `name` is one part of a split value (`<name>.<8 hex>.<n>`).
+fn is_part_name(name: &str) -> bool {
+    let mut pieces = name.rsplitn(3, '.');
+    let (Some(n), Some(generation), Some(_)) = (pieces.next(), pieces.next(), pieces.next()) else {
+        return false;
+    };
+    n.parse::<u32>().is_ok() && generation.len() == 8 && generation.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 async fn blocking<T: Send + 'static>(
