@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of Latchkey on a Debian/Ubuntu machine: installs what is missing, then runs
 # `cargo test` inside a private D-Bus session with an unlocked gnome-keyring (the real Secret
-# Service), a virtual display and a throw-away HOME. Extra arguments go to `cargo test`.
+# Service), a virtual display and a throw-away HOME; then a smoke run of each fuzz target
+# (LATCHKEY_FUZZ_SECONDS each, default 15; 0 skips it). Extra arguments go to `cargo test`, and
+# then only the tests they select run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -9,4 +11,7 @@ cd "$(dirname "$0")/.."
 ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
 ensure_rust
 ensure_tauri_driver
-in_test_session cargo test --workspace --locked "$@"
+( in_test_session cargo test --workspace --locked "$@" )
+if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
+  ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"
+fi

@@ -13,21 +13,8 @@ use latchkey::core::oauth2_generic::GenericOAuth2Provider;
 use latchkey::core::refresh::Want;
 use latchkey::core::{ConnectionId, ConnectionManager};
 use latchkey_tests::wiremock::matchers::{method, path};
-use latchkey_tests::wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-use latchkey_tests::{fake_config, http, keychain_users, secret_tool_lookup, unique, Recorder};
-
-/// Issues `at-N`/`rt-N` for every token request, 1-hour lifetimes.
-struct Numbered(Arc<AtomicU32>);
-
-impl Respond for Numbered {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"),
-            "token_type": "Bearer", "expires_in": 3600,
-        }))
-    }
-}
+use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
+use latchkey_tests::{fake_config, http, keychain_users, secret_tool_lookup, unique, NumberedTokens, Recorder};
 
 /// A provider, a data directory and a keychain service of their own.
 struct Place {
@@ -41,7 +28,11 @@ impl Place {
     async fn new() -> Place {
         let server = MockServer::start().await;
         let issued = Arc::new(AtomicU32::new(0));
-        Mock::given(method("POST")).and(path("/token")).respond_with(Numbered(issued.clone())).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(NumberedTokens(issued.clone()))
+            .mount(&server)
+            .await;
         Mock::given(path("/userinfo"))
             .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@acme.example"})))
             .mount(&server)

@@ -7,32 +7,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchkey_tests::wiremock::matchers::{method, path};
-use latchkey_tests::wiremock::{Mock, Request, Respond, ResponseTemplate};
-use latchkey_tests::{callback, FakeProvider, Harness};
+use latchkey_tests::wiremock::{Mock, Request, ResponseTemplate};
+use latchkey_tests::{callback, FakeProvider, Harness, NumberedTokens};
 
-struct Numbered(Arc<AtomicU32>);
-
-impl Respond for Numbered {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"),
-            "token_type": "Bearer", "expires_in": 3600,
-        }))
-    }
-}
-
-/// The disconnect finishes first (its revocation is slow); the sign-in of the same account that
-/// arrived meanwhile waits for it, then makes the account connected again with its own tokens.
-/// Before, it wrote its tokens under the connection being deleted, and the disconnect deleted
-/// them: the person saw the sign-in succeed and then the account vanish.
-#[tokio::test]
-async fn a_sign_in_completing_during_a_disconnect_of_the_same_account_waits_and_wins() {
+/// A provider whose tokens are numbered, whose account names come from `name` (called with
+/// the count of account requests), and whose revocation takes 800 ms; one account connected and a
+/// second sign-in started. Returns the harness, the connection and the second sign-in's callback.
+async fn connected_with_a_slow_revocation(
+    name: impl Fn(u32) -> String + Send + Sync + 'static,
+) -> (FakeProvider, Harness, latchkey::core::Connection, String) {
     let fake = FakeProvider::start("acme").await;
-    let issued = Arc::new(AtomicU32::new(0));
-    Mock::given(method("POST")).and(path("/token")).respond_with(Numbered(issued.clone())).mount(&fake.server).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(NumberedTokens(Arc::new(AtomicU32::new(0))))
+        .mount(&fake.server)
+        .await;
+    let asked = AtomicU32::new(0);
     Mock::given(path("/userinfo"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@acme.example"})))
+        .respond_with(move |_: &Request| {
+            let n = asked.fetch_add(1, Ordering::SeqCst) + 1;
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({ "email": name(n) }))
+        })
         .mount(&fake.server)
         .await;
     Mock::given(path("/revoke"))
@@ -43,8 +38,17 @@ async fn a_sign_in_completing_during_a_disconnect_of_the_same_account_waits_and_
     h.manager.connect(&fake.name).await.unwrap();
     let first = h.manager.complete(&callback(&h.browser.last(), "&code=c1")).await.unwrap();
     h.manager.connect(&fake.name).await.unwrap();
-    let second_link = callback(&h.browser.last(), "&code=c2");
+    let second = callback(&h.browser.last(), "&code=c2");
+    (fake, h, first, second)
+}
 
+/// The disconnect finishes first (its revocation is slow); the sign-in of the same account that
+/// arrived meanwhile waits for it, then makes the account connected again with its own tokens.
+/// Before, it wrote its tokens under the connection being deleted, and the disconnect deleted
+/// them: the person saw the sign-in succeed and then the account vanish.
+#[tokio::test]
+async fn a_sign_in_completing_during_a_disconnect_of_the_same_account_waits_and_wins() {
+    let (_fake, h, first, second_link) = connected_with_a_slow_revocation(|_| "ada@acme.example".into()).await;
     let manager = h.manager.clone();
     let id = first.id.clone();
     let disconnecting = tokio::spawn(async move { manager.disconnect(&id).await });
@@ -64,28 +68,7 @@ async fn a_sign_in_completing_during_a_disconnect_of_the_same_account_waits_and_
 /// A sign-in of another account of the same provider does not wait for the disconnect.
 #[tokio::test]
 async fn a_sign_in_of_another_account_during_a_disconnect_does_not_wait() {
-    let fake = FakeProvider::start("acme").await;
-    let issued = Arc::new(AtomicU32::new(0));
-    Mock::given(method("POST")).and(path("/token")).respond_with(Numbered(issued.clone())).mount(&fake.server).await;
-    let names = Arc::new(AtomicU32::new(0));
-    let counter = names.clone();
-    Mock::given(path("/userinfo"))
-        .respond_with(move |_: &Request| {
-            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": format!("user{n}@acme.example")}))
-        })
-        .mount(&fake.server)
-        .await;
-    Mock::given(path("/revoke"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(800)))
-        .mount(&fake.server)
-        .await;
-    let h = Harness::new(vec![fake.provider()]);
-    h.manager.connect(&fake.name).await.unwrap();
-    let first = h.manager.complete(&callback(&h.browser.last(), "&code=c1")).await.unwrap();
-    h.manager.connect(&fake.name).await.unwrap();
-    let other_link = callback(&h.browser.last(), "&code=c2");
-
+    let (_fake, h, first, other_link) = connected_with_a_slow_revocation(|n| format!("user{n}@acme.example")).await;
     let manager = h.manager.clone();
     let id = first.id.clone();
     let disconnecting = tokio::spawn(async move { manager.disconnect(&id).await });

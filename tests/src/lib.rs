@@ -184,6 +184,20 @@ impl Harness {
     }
 }
 
+/// A token endpoint that issues `at-N`/`rt-N` (N counting from 1) for any grant, 1-hour
+/// lifetimes; the count is shared so a test can read how many it issued.
+pub struct NumberedTokens(pub Arc<std::sync::atomic::AtomicU32>);
+
+impl wiremock::Respond for NumberedTokens {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": format!("at-{n}"), "refresh_token": format!("rt-{n}"),
+            "token_type": "Bearer", "expires_in": 3600,
+        }))
+    }
+}
+
 /// Every file under `dir`, at any depth.
 pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();

@@ -18,7 +18,6 @@ pub use reqwest::Method;
 use tracing::{debug, warn};
 use url::Url;
 
-use super::error::printable;
 use super::http::{check_url, HttpClient};
 use super::provider::RedirectKind;
 use super::quirks::{form_to_json, Quirks, TokenTransport};
@@ -235,11 +234,16 @@ impl GenericOAuth2Provider {
         if tokens.is_bearer() {
             Ok(tokens)
         } else {
+            // The type is named only when it looks like one (a provider could put anything there).
+            let kind = &tokens.token_type;
+            let named = kind.len() <= 20 && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             Err(AuthError::BadResponse {
-                what: format!(
-                    "the provider issued a {:?} token; Latchkey can only use bearer tokens",
-                    printable(&tokens.token_type, 40)
-                ),
+                what: match named {
+                    true => format!("the provider issued a {kind:?} token; Latchkey can only use bearer tokens"),
+                    false => {
+                        "the provider issued a token of an unknown type; Latchkey can only use bearer tokens".into()
+                    }
+                },
                 status: None,
                 body: Default::default(),
             })

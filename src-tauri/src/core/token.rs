@@ -15,7 +15,7 @@ pub const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
 /// `Bearer`) or in any case; `scope` as a string or a list; unknown fields ignored. An absent or
 /// empty `access_token` is an error.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(try_from = "WireTokenResponse")]
+#[serde(try_from = "JsonObject")]
 pub struct TokenResponse {
     pub access_token: AccessToken,
     pub refresh_token: Option<RefreshToken>,
@@ -75,6 +75,22 @@ impl TokenResponse {
 
 fn split_scopes(scope: &str) -> Vec<Scope> {
     scope.split([' ', ',']).filter(|s| !s.is_empty()).map(|s| Scope::new(s.to_owned())).collect()
+}
+
+/// A token answer is a JSON object (RFC 6749 §5.1). Derived struct deserialisation would also
+/// take an array, its items as the fields in order: refused by reading an object first.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct JsonObject(serde_json::Map<String, serde_json::Value>);
+
+impl TryFrom<JsonObject> for TokenResponse {
+    type Error = String;
+
+    fn try_from(object: JsonObject) -> Result<Self, Self::Error> {
+        let wire: WireTokenResponse =
+            serde_json::from_value(serde_json::Value::Object(object.0)).map_err(|e| e.to_string())?;
+        Self::try_from(wire).map_err(str::to_owned)
+    }
 }
 
 #[derive(Deserialize)]
@@ -184,6 +200,13 @@ mod tests {
         assert_eq!(t.expires_in, Some(3600));
         assert_eq!(t.token_type, "Bearer");
         assert_eq!(t.scope_list(), vec!["read", "write"]);
+    }
+
+    #[test]
+    fn an_array_is_not_a_token_answer() {
+        // Found by the token fuzz target: derived deserialisation took arrays as positional fields.
+        assert!(serde_json::from_str::<TokenResponse>(r#"["at-1", "rt-1", 3600, "Bearer", "read"]"#).is_err());
+        assert!(serde_json::from_str::<TokenResponse>(r#"{"access_token": "at-1"}"#).is_ok());
     }
 
     #[test]
