@@ -148,8 +148,9 @@ function clientForm(p, key) {
   return form;
 }
 
-// The scopes sign-ins ask for, editable; they apply from the next Connect.
-function scopesForm(p, key) {
+// The scopes sign-ins ask for, editable; they apply from the next Connect. Folded under its own
+// line for a provider that is set up; part of the set-up instructions for one that is not.
+function scopesForm(p, key, inSetup = false) {
   const field = el("input", { type: "text", autocomplete: "off", spellcheck: "false", dataKey: key + ":scopes",
     "aria-label": `${p.name} scopes`, name: "scopes", value: p.scopes.join(" "), placeholder: "Scopes, separated by spaces" });
   const form = el("form", { class: "client-form scopes-form", dataScopesForm: p.id },
@@ -169,6 +170,9 @@ function scopesForm(p, key) {
     if (saved !== undefined) announce(`${p.name} will ask for these permissions at the next sign-in.`);
   });
   const summary = p.scopes.length ? p.scopes.join(", ") : "the provider's defaults";
+  if (inSetup) {
+    return el("div", { class: "setup-scopes" }, el("p", {}, `Permissions it will ask for: ${summary}. Change them here if your app needs others:`), form);
+  }
   const details = el("details", { class: "scopes", dataKey: key + ":permissions" },
     el("summary", {}, `Permissions: ${summary}`),
     el("p", { class: "details" }, "Changes apply the next time you connect. Connected accounts keep what they granted."),
@@ -229,7 +233,8 @@ function providerCard(p) {
       el("p", {}, `To connect ${p.name}, ${p.setup_hint} before starting Latchkey, or enter the registration here.`),
       el("p", {}, `Register this redirect URI with ${p.name}:`),
       copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
-      clientForm(p, key));
+      clientForm(p, key),
+      scopesForm(p, key, true));
     if (openSetup.has(p.id)) details.open = true;
     details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
     card.append(details);
@@ -263,7 +268,7 @@ function providerCard(p) {
     card.append(el("ul", { class: "connections", "aria-label": `${p.name} accounts` },
       p.connections.map((c) => connectionRow(p, c))));
   }
-  if (!waiting) card.append(scopesForm(p, key));
+  if (!waiting && !p.setup_hint) card.append(scopesForm(p, key));
   return card;
 }
 
