@@ -13,6 +13,7 @@ fn main() {
         "save_client",
         "forget_client",
         "set_scopes",
+        "set_redirect",
         "get_marks",
         "add_provider",
         "add_oauth2_provider",

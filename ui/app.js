@@ -148,6 +148,26 @@ function clientForm(p, key) {
   return form;
 }
 
+// The redirect kinds a provider accepts, when there is a choice: the window says which URI to
+// register for each and switches on a click (for the next sign-in).
+const REDIRECT_LABELS = { "private-use": "an app link", loopback: "a local address (any port)" };
+function redirectChoice(p, key) {
+  if (p.redirect_choices.length < 2) return null;
+  const group = el("fieldset", { class: "redirect-choice", dataRedirectChoice: p.id },
+    el("legend", {}, "If the provider refuses this redirect URI, use instead:"));
+  for (const choice of p.redirect_choices.slice(1)) {
+    group.append(el("button", {
+      type: "button", dataKey: `${key}:redirect-${choice.kind}`, dataRedirectKind: choice.kind,
+      onclick: async (e) => {
+        if ((await run("set_redirect", { providerId: p.id, kind: choice.kind }, e.currentTarget)) !== undefined) {
+          announce(`${p.name} will use ${REDIRECT_LABELS[choice.kind] || choice.kind}: register ${choice.uri}`);
+        }
+      },
+    }, `${REDIRECT_LABELS[choice.kind] || choice.kind}: ${choice.uri}`));
+  }
+  return group;
+}
+
 // The scopes sign-ins ask for, editable; they apply from the next Connect. Folded under its own
 // line for a provider that is set up; part of the set-up instructions for one that is not.
 function scopesForm(p, key, inSetup = false) {
@@ -176,7 +196,9 @@ function scopesForm(p, key, inSetup = false) {
   const details = el("details", { class: "scopes", dataKey: key + ":permissions" },
     el("summary", {}, `Permissions: ${summary}`),
     el("p", { class: "details" }, "Changes apply the next time you connect. Connected accounts keep what they granted."),
-    form);
+    form,
+    p.redirect_choices.length > 1 ? el("p", { class: "details" }, `Redirect URI in use: ${p.redirect_uri}`) : null,
+    redirectChoice(p, key));
   if (openScopes.has(p.id)) details.open = true;
   details.addEventListener("toggle", () => (details.open ? openScopes.add(p.id) : openScopes.delete(p.id)));
   return details;
@@ -233,6 +255,7 @@ function providerCard(p) {
       el("p", {}, `To connect ${p.name}, ${p.setup_hint} before starting Latchkey, or enter the registration here.`),
       el("p", {}, `Register this redirect URI with ${p.name}:`),
       copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
+      redirectChoice(p, key),
       clientForm(p, key),
       scopesForm(p, key, true));
     if (openSetup.has(p.id)) details.open = true;

@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::core::catalog;
 use crate::core::http::HttpClient;
 use crate::core::metadata::write_atomically;
+use crate::core::provider::RedirectKind;
 use crate::core::providers::env_var;
 use crate::core::vault::Vault;
 use crate::core::{AuthError, AuthProvider, ProviderId};
@@ -27,11 +28,19 @@ pub struct Settings {
     pub custom: BTreeMap<ProviderId, CustomProvider>,
     /// Scopes the person chose, replacing a provider's own.
     pub scopes: BTreeMap<ProviderId, Vec<String>>,
+    /// The redirect kind the person chose among those a provider accepts.
+    pub redirects: BTreeMap<ProviderId, RedirectKind>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { demo_provider: true, clients: BTreeMap::new(), custom: BTreeMap::new(), scopes: BTreeMap::new() }
+        Self {
+            demo_provider: true,
+            clients: BTreeMap::new(),
+            custom: BTreeMap::new(),
+            scopes: BTreeMap::new(),
+            redirects: BTreeMap::new(),
+        }
     }
 }
 
@@ -163,6 +172,13 @@ pub async fn build_providers(
         let mut config = entry.config(client_id, client_secret)?;
         if let Some(scopes) = settings.scopes.get(&entry.id).cloned().or_else(|| typed.and_then(|c| c.scopes.clone())) {
             config.scopes = scopes;
+        }
+        if let Some(&kind) = settings.redirects.get(&entry.id) {
+            if kind != config.redirect && config.redirect_alternatives.contains(&kind) {
+                config.redirect_alternatives.retain(|k| *k != kind);
+                config.redirect_alternatives.insert(0, config.redirect);
+                config.redirect = kind;
+            }
         }
         out.push(catalog::provider_for(&entry, config, http)?);
     }

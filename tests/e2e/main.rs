@@ -232,6 +232,12 @@ async fn click(session: &Session, css: &str) {
     }
 }
 
+/// The value of the input `css` (re-read each time: re-renders replace elements).
+async fn input_value(session: &Session, css: &str) -> String {
+    let script = format!("return document.querySelector({css:?})?.value ?? ''");
+    session.execute(&script).await.as_str().unwrap_or_default().to_owned()
+}
+
 /// Waits for the Demo row to show a connection and returns its id and nickname.
 async fn connected(session: &Session) -> (String, String) {
     // Re-read until the element found is still the one in the page (re-renders replace it).
@@ -732,5 +738,41 @@ async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
         }
     }
     assert!(secrets.len() >= 9, "the scan looked for every secret: {}", secrets.len());
+    session.end().await;
+}
+
+/// Where a provider's redirect rules are not confirmed, the window offers the other kind: the
+/// URI to register changes, and the next sign-in uses it.
+#[tokio::test]
+async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    let gitlab = "[data-provider=gitlab]";
+    click(&session, &format!("{gitlab} details summary")).await;
+    let field = format!("{gitlab} [data-key='prov:gitlab:redirect:field']");
+    assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/gitlab");
+    click(&session, &format!("{gitlab} [data-redirect-kind=loopback]")).await;
+    let start = Instant::now();
+    while input_value(&session, &field).await != "http://127.0.0.1/oauth/callback/gitlab" {
+        assert!(start.elapsed() < WAIT, "the loopback URI is not shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await; // let the paint catch up with the DOM
+    session.screenshot(&world.shot("setup.png")).await;
+    let settings =
+        std::fs::read_to_string(world.dir.path().join("home/.config/dev.latchkey.desktop/settings.json")).unwrap();
+    assert!(settings.contains("\"gitlab\": \"loopback\""), "{settings}");
+
+    // Set up, the sign-in goes out with a loopback redirect.
+    let id = session.wait_for(&format!("{gitlab} input[name=client-id]"), WAIT).await;
+    session.send_keys(&id, "gl-client").await;
+    click(&session, &format!("{gitlab} .client-form button")).await;
+    click(&session, &format!("{gitlab} [data-action=connect]")).await;
+    session.wait_for(&format!("{gitlab} [data-flow]"), WAIT).await;
+    let opened = std::fs::read_to_string(world.dir.path().join("opened.txt")).unwrap();
+    let url = url::Url::parse(opened.trim()).unwrap();
+    let redirect = url.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned()).unwrap();
+    assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/oauth/callback/gitlab"), "{redirect}");
+    click(&session, &format!("{gitlab} [data-action=cancel]")).await;
     session.end().await;
 }

@@ -110,6 +110,7 @@ pub fn fake_config(name: &str, base: &str, client_id: &str, client_secret: Optio
         issuer: None,
         requires_iss: false,
         redirect: Default::default(),
+        redirect_alternatives: vec![],
         setup_hint: "set FAKE_CLIENT_ID".into(),
         quirks: Default::default(),
     }

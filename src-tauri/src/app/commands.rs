@@ -8,6 +8,7 @@ use tauri::State;
 
 use super::Core;
 use crate::core::manager::Snapshot;
+use crate::core::provider::RedirectKind;
 use crate::core::{AuthError, ConnectionId, ProviderId};
 use crate::settings::Settings;
 
@@ -130,6 +131,23 @@ pub async fn set_scopes(core: Core_<'_>, provider_id: String, scopes: String) ->
     })?;
     core.load_providers().await?;
     tracing::info!(provider = %provider, "scopes changed");
+    Ok(())
+}
+
+/// Chooses the redirect kind of a provider that accepts several: "private-use" or "loopback".
+/// Takes effect at the next sign-in.
+#[tauri::command]
+pub async fn set_redirect(core: Core_<'_>, provider_id: String, kind: RedirectKind) -> Result<(), UiError> {
+    let provider = provider(&provider_id)?;
+    let offered = core.manager.snapshot().providers.into_iter().find(|p| p.id == provider);
+    if !offered.is_some_and(|p| p.redirect_choices.iter().any(|c| c.kind == kind)) {
+        return Err(UiError(format!("{provider_id} does not accept that kind of redirect")));
+    }
+    core.settings.update(|s| {
+        s.redirects.insert(provider.clone(), kind);
+    })?;
+    core.load_providers().await?;
+    tracing::info!(provider = %provider, ?kind, "redirect kind chosen");
     Ok(())
 }
 

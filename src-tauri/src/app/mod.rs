@@ -133,6 +133,7 @@ pub fn run() {
             commands::save_client,
             commands::forget_client,
             commands::set_scopes,
+            commands::set_redirect,
             commands::get_marks,
             commands::add_provider,
             commands::add_oauth2_provider,

@@ -42,6 +42,15 @@ pub enum Redirect {
     Loopback,
 }
 
+impl Redirect {
+    pub fn kind(self) -> RedirectKind {
+        match self {
+            Redirect::PrivateUse => RedirectKind::PrivateUse,
+            Redirect::Loopback => RedirectKind::Loopback,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Pkce {
@@ -217,10 +226,8 @@ impl Entry {
             },
             issuer: self.issuer.clone(),
             requires_iss: false,
-            redirect: match self.redirect.first() {
-                Some(Redirect::Loopback) => RedirectKind::Loopback,
-                _ => RedirectKind::PrivateUse,
-            },
+            redirect: self.redirect.first().map_or(RedirectKind::PrivateUse, |r| r.kind()),
+            redirect_alternatives: self.redirect.iter().skip(1).map(|r| r.kind()).collect(),
             setup_hint,
             quirks: Quirks {
                 json_body: self.token_body == Body::Json,

@@ -160,6 +160,7 @@ pub fn added_provider(p: AddedProvider) -> OAuth2Config {
         issuer: p.issuer,
         requires_iss: p.requires_iss,
         redirect: RedirectKind::Loopback,
+        redirect_alternatives: vec![],
         setup_hint: "enter its client ID".into(),
         quirks: Default::default(),
     }

@@ -107,6 +107,9 @@ pub struct ProviderState {
     pub setup_hint: Option<String>,
     /// The redirect URI to register at the provider.
     pub redirect_uri: String,
+    /// The redirect kinds the person can choose among, the one in use first, each with the URI
+    /// to register for it.
+    pub redirect_choices: Vec<RedirectChoice>,
     /// The scopes a sign-in asks for.
     pub scopes: Vec<String>,
     /// Sign-ins waiting for the browser.
@@ -116,6 +119,12 @@ pub struct ProviderState {
     pub refreshing: Vec<ConnectionId>,
     /// The last sign-in's failure, in words, until the next attempt.
     pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RedirectChoice {
+    pub kind: RedirectKind,
+    pub uri: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -297,10 +306,12 @@ impl ConnectionManager {
                         other => other.to_string(),
                     }),
                     // What to register at the provider: loopback providers take any port.
-                    redirect_uri: match p.redirect_kind() {
-                        RedirectKind::PrivateUse => redirect::redirect_uri(&id),
-                        RedirectKind::Loopback => redirect::loopback_registration(&id),
-                    },
+                    redirect_uri: registration(p.redirect_kind(), &id),
+                    redirect_choices: p
+                        .redirect_choices()
+                        .into_iter()
+                        .map(|kind| RedirectChoice { kind, uri: registration(kind, &id) })
+                        .collect(),
                     scopes: p.scopes(),
                     flows,
                     connections: connections.iter().filter(|c| c.provider == id).cloned().collect(),
@@ -766,6 +777,14 @@ impl ConnectionManager {
     pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
         let metadata = self.metadata.lock().unwrap_or_else(|p| p.into_inner());
         metadata.get(id).cloned()
+    }
+}
+
+/// The redirect URI a person registers at the provider for `kind`.
+fn registration(kind: RedirectKind, provider: &ProviderId) -> String {
+    match kind {
+        RedirectKind::PrivateUse => redirect::redirect_uri(provider),
+        RedirectKind::Loopback => redirect::loopback_registration(provider),
     }
 }
 

@@ -82,6 +82,8 @@ pub struct OAuth2Config {
     pub requires_iss: bool,
     /// Private-use scheme (the default) or loopback.
     pub redirect: RedirectKind,
+    /// Other kinds the provider accepts, which a person may switch to.
+    pub redirect_alternatives: Vec<RedirectKind>,
     /// What to do when `client_id` is missing ("set LINEAR_CLIENT_ID").
     pub setup_hint: String,
     /// Where the provider departs from RFC 6749.
@@ -331,6 +333,12 @@ impl AuthProvider for GenericOAuth2Provider {
 
     fn redirect_kind(&self) -> RedirectKind {
         self.config.redirect
+    }
+
+    fn redirect_choices(&self) -> Vec<RedirectKind> {
+        let mut kinds = vec![self.config.redirect];
+        kinds.extend(self.config.redirect_alternatives.iter().filter(|k| **k != self.config.redirect));
+        kinds
     }
 
     fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {

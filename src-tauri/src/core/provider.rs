@@ -8,7 +8,8 @@ use url::Url;
 use super::{AuthError, ProviderId, TokenResponse};
 
 /// Where a provider sends the browser back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum RedirectKind {
     /// Latchkey's private-use URI scheme, delivered as a deep link (RFC 8252 §7.1).
     #[default]
@@ -58,6 +59,12 @@ pub trait AuthProvider: Send + Sync {
     /// Where the provider redirects the browser after consent.
     fn redirect_kind(&self) -> RedirectKind {
         RedirectKind::PrivateUse
+    }
+
+    /// Every redirect kind the provider is known or believed to accept, the one in use first.
+    /// A person may switch among them when the provider's console refuses one.
+    fn redirect_choices(&self) -> Vec<RedirectKind> {
+        vec![self.redirect_kind()]
     }
 
     /// Whether the provider always sends `iss` in its authorization response, so that a

@@ -63,6 +63,7 @@ pub fn config(base: &Url) -> OAuth2Config {
         issuer: Some(ISSUER.into()),
         requires_iss: true,
         redirect: crate::core::provider::RedirectKind::PrivateUse,
+        redirect_alternatives: vec![],
         setup_hint: String::new(),
         quirks: Default::default(),
     }

@@ -42,6 +42,9 @@ impl AuthProvider for LinearProvider {
     fn redirect_kind(&self) -> RedirectKind {
         self.inner.redirect_kind()
     }
+    fn redirect_choices(&self) -> Vec<RedirectKind> {
+        self.inner.redirect_choices()
+    }
     fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {
         self.inner.get_url(redirect_uri, state, pkce)
     }
