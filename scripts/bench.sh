@@ -7,8 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
-ensure_rust
-ensure_tauri_driver
+ensure_test_tools
 in_test_session cargo bench --locked -p latchkey --features custom-protocol,bench-baseline --bench window
 cargo bench --locked -p latchkey-tests --bench refresh

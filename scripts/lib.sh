@@ -58,6 +58,13 @@ in_test_session() {
   ' in-test-session "$@"
 }
 
+# ensure_test_tools: everything the tests and benchmarks run with.
+ensure_test_tools() {
+  ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
+  ensure_rust
+  ensure_tauri_driver
+}
+
 # ensure_tauri_driver: the WebDriver server that puts WebKitWebDriver in front of the app.
 ensure_tauri_driver() {
   if ! command -v tauri-driver >/dev/null || ! tauri-driver --help 2>&1 | grep -q -- --native-port; then

@@ -8,9 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
-ensure_rust
-ensure_tauri_driver
+ensure_test_tools
 ( in_test_session cargo test --workspace --locked "$@" )
 if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
   ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"

@@ -132,7 +132,6 @@ pub struct ClientSettings {
     pub scopes: Option<Vec<String>>,
 }
 
-/// The keychain entry of a provider's client secret typed in the window.
 /// Reads scopes typed by a person: separated by spaces or commas, each printable and short.
 /// An empty list means "the provider's own".
 pub fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
@@ -146,6 +145,7 @@ pub fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// The keychain entry of a provider's client secret typed in the window.
 pub fn secret_entry(provider: &ProviderId) -> String {
     format!("client-secret.{provider}")
 }

@@ -232,6 +232,15 @@ async fn click(session: &Session, css: &str) {
     }
 }
 
+/// Waits until `check` holds; fails saying `what` after `WAIT`.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < WAIT, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The value of the input `css` (re-read each time: re-renders replace elements).
 async fn input_value(session: &Session, css: &str) -> String {
     let script = format!("return document.querySelector({css:?})?.value ?? ''");
@@ -586,11 +595,7 @@ async fn scopes_edited_in_the_window_are_asked_for_at_the_next_sign_in() {
     session.clear(&field).await;
     session.send_keys(&field, "profile, email").await;
     click(&session, &format!("{DEMO} .scopes-form button[type=submit]")).await;
-    let start = Instant::now();
-    while permissions().await != "Permissions: profile, email" {
-        assert!(start.elapsed() < WAIT, "the new scopes are not shown");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("the new scopes are not shown", || async { permissions().await == "Permissions: profile, email" }).await;
     let settings =
         std::fs::read_to_string(world.dir.path().join("home/.config/dev.latchkey.desktop/settings.json")).unwrap();
     assert!(settings.contains("\"email\""), "kept in the settings: {settings}");
@@ -610,17 +615,12 @@ async fn scopes_edited_in_the_window_are_asked_for_at_the_next_sign_in() {
     session.clear(&field).await;
     session.send_keys(&field, "bad\"scope").await;
     click(&session, &format!("{DEMO} .scopes-form button[type=submit]")).await;
-    let start = Instant::now();
-    while !text_of(&session, "#status").await.contains("is not a scope") {
-        assert!(start.elapsed() < WAIT, "no error shown for a junk scope");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("no error shown for a junk scope", || async {
+        text_of(&session, "#status").await.contains("is not a scope")
+    })
+    .await;
     click(&session, &format!("{DEMO} [data-key$=scopes-reset]")).await;
-    let start = Instant::now();
-    while permissions().await != "Permissions: profile" {
-        assert!(start.elapsed() < WAIT, "the defaults are not back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("the defaults are not back", || async { permissions().await == "Permissions: profile" }).await;
     session.end().await;
 }
 
@@ -696,11 +696,7 @@ async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
     let link = world.recorded_callback();
     let code = url::Url::parse(&link).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     secrets.extend([access.clone(), refresh, code]);
-    let start = Instant::now();
-    while tokens_of(&id).0 == access {
-        assert!(start.elapsed() < WAIT, "no background refresh");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until("no background refresh", || async { tokens_of(&id).0 != access }).await;
     let (access, refresh) = tokens_of(&id);
     secrets.extend([access, refresh]);
 
@@ -752,11 +748,10 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     let field = format!("{gitlab} [data-key='prov:gitlab:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/gitlab");
     click(&session, &format!("{gitlab} [data-redirect-kind=loopback]")).await;
-    let start = Instant::now();
-    while input_value(&session, &field).await != "http://127.0.0.1/oauth/callback/gitlab" {
-        assert!(start.elapsed() < WAIT, "the loopback URI is not shown");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until("the loopback URI is not shown", || async {
+        input_value(&session, &field).await == "http://127.0.0.1/oauth/callback/gitlab"
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // let the paint catch up with the DOM
     session.screenshot(&world.shot("setup.png")).await;
     let settings =

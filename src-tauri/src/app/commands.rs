@@ -139,8 +139,7 @@ pub async fn set_scopes(core: Core_<'_>, provider_id: String, scopes: String) ->
 #[tauri::command]
 pub async fn set_redirect(core: Core_<'_>, provider_id: String, kind: RedirectKind) -> Result<(), UiError> {
     let provider = provider(&provider_id)?;
-    let offered = core.manager.snapshot().providers.into_iter().find(|p| p.id == provider);
-    if !offered.is_some_and(|p| p.redirect_choices.iter().any(|c| c.kind == kind)) {
+    if !core.manager.provider(&provider).is_some_and(|p| p.redirect_choices().contains(&kind)) {
         return Err(UiError(format!("{provider_id} does not accept that kind of redirect")));
     }
     core.settings.update(|s| {

@@ -347,8 +347,6 @@ impl ConnectionManager {
         self.changed();
     }
 
-    /// Brings back the sign-ins that were pending when the app last stopped (so that a
-    /// callback arriving with a cold start completes). Expired ones are dropped.
     /// Deletes tokens the keychain holds for connections that do not exist: what is left when
     /// Latchkey was stopped between writing a new connection's tokens and saving the connection.
     /// Run at start, before any sign-in can complete. Skipped when the connections file cannot be
@@ -390,6 +388,8 @@ impl ConnectionManager {
         Ok(removed)
     }
 
+    /// Brings back the sign-ins that were pending when the app last stopped (so that a
+    /// callback arriving with a cold start completes). Expired ones are dropped.
     pub async fn restore_pending(&self) -> Result<usize, AuthError> {
         let Some(bytes) = self.vault.load_raw(PENDING_ENTRY).await? else {
             return Ok(0);

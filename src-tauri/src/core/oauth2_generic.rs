@@ -13,14 +13,14 @@ use oauth2::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
     TokenUrl,
 };
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 pub use reqwest::Method;
 use tracing::{debug, warn};
 use url::Url;
 
 use super::http::{check_url, HttpClient};
 use super::provider::RedirectKind;
-use super::quirks::{form_to_json, Quirks, TokenTransport};
+use super::quirks::{Quirks, TokenTransport};
 use super::{AuthError, AuthProvider, ProviderId, TokenResponse};
 
 /// How the client proves itself at the token endpoint.
@@ -286,8 +286,7 @@ impl GenericOAuth2Provider {
             }
         }
         request = if self.config.quirks.json_body {
-            let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
-            request.header(CONTENT_TYPE, "application/json").body(form_to_json(body.as_bytes()))
+            request.json(&form.iter().copied().collect::<std::collections::BTreeMap<_, _>>())
         } else {
             request.form(&form)
         };

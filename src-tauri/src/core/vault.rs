@@ -107,14 +107,18 @@ fn forget_store() {
     GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Runs a keychain operation, once more on a fresh connection when the first attempt found
-/// the old one dead (the keychain daemon restarted, or was replaced after being unlocked).
-fn with_reconnect<T>(op: impl Fn() -> Result<T, AuthError>) -> Result<T, AuthError> {
-    let before = GENERATION.load(std::sync::atomic::Ordering::SeqCst);
-    match op() {
-        Err(_) if GENERATION.load(std::sync::atomic::Ordering::SeqCst) != before => op(),
-        result => result,
-    }
+/// Runs a keychain operation off the async threads, once more on a fresh connection when the
+/// first attempt found the old one dead (the keychain daemon restarted, or was replaced after
+/// being unlocked).
+async fn keychain<T: Send + 'static>(op: impl Fn() -> Result<T, AuthError> + Send + 'static) -> Result<T, AuthError> {
+    blocking(move || {
+        let before = GENERATION.load(std::sync::atomic::Ordering::SeqCst);
+        match op() {
+            Err(_) if GENERATION.load(std::sync::atomic::Ordering::SeqCst) != before => op(),
+            result => result,
+        }
+    })
+    .await
 }
 
 /// A message for a keychain error that never includes the bytes some variants carry.
@@ -180,7 +184,7 @@ impl Vault {
     /// Checks that the keychain can be reached and read.
     pub async fn probe(&self) -> Result<(), AuthError> {
         let vault = self.clone();
-        blocking(move || with_reconnect(|| vault.read_entry("probe").map(|_| ()))).await
+        keychain(move || vault.read_entry("probe").map(|_| ())).await
     }
 
     /// Writes both tokens of a connection in one step, replacing what was there.
@@ -224,21 +228,19 @@ impl Vault {
             return Ok(memory.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect());
         }
         let service = self.service.clone();
-        blocking(move || {
-            with_reconnect(|| {
-                let store = shared_store()?;
-                let spec = HashMap::from([("service", service.as_str())]);
-                let found = match Entry::search_in_store(&store, &spec) {
-                    Ok(found) => found,
-                    Err(KeyringError::NotSupportedByStore(_)) => return Ok(Vec::new()),
-                    Err(e) => return Err(keychain_error(e)),
-                };
-                Ok(found
-                    .iter()
-                    .filter_map(|entry| entry.get_attributes().ok()?.get("username").cloned())
-                    .filter(|name| !is_part_name(name))
-                    .collect())
-            })
+        keychain(move || {
+            let store = shared_store()?;
+            let spec = HashMap::from([("service", service.as_str())]);
+            let found = match Entry::search_in_store(&store, &spec) {
+                Ok(found) => found,
+                Err(KeyringError::NotSupportedByStore(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(keychain_error(e)),
+            };
+            Ok(found
+                .iter()
+                .filter_map(|entry| entry.get_attributes().ok()?.get("username").cloned())
+                .filter(|name| !is_part_name(name))
+                .collect())
         })
         .await
     }
@@ -251,7 +253,7 @@ impl Vault {
         }
         let vault = self.clone();
         let name = name.to_owned();
-        blocking(move || with_reconnect(|| vault.write_value(&name, &bytes))).await
+        keychain(move || vault.write_value(&name, &bytes)).await
     }
 
     pub async fn load_raw(&self, name: &str) -> Result<Option<Vec<u8>>, AuthError> {
@@ -260,7 +262,7 @@ impl Vault {
         }
         let vault = self.clone();
         let name = name.to_owned();
-        blocking(move || with_reconnect(|| vault.read_value(&name))).await
+        keychain(move || vault.read_value(&name)).await
     }
 
     pub async fn delete_raw(&self, name: &str) -> Result<(), AuthError> {
@@ -270,7 +272,7 @@ impl Vault {
         }
         let vault = self.clone();
         let name = name.to_owned();
-        blocking(move || with_reconnect(|| vault.delete_value(&name))).await
+        keychain(move || vault.delete_value(&name)).await
     }
 
     fn entry(&self, user: &str) -> Result<Entry, AuthError> {
