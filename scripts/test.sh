@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_test_tools
+# The core is kept free of Tauri by the compiler (its own crate); this keeps it free of it in
+# its dependency tree too.
+if cargo tree -p latchkey-core -e normal --locked --prefix none | grep -E '^(tauri|wry)(-[a-z-]+)? v'; then
+  echo "latchkey-core depends on Tauri (above): the core must stay free of it" >&2
+  exit 1
+fi
+echo "latchkey-core: no tauri or wry in its dependency tree"
 ( in_test_session cargo test --workspace --locked "$@" )
 if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
   ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"

@@ -2,7 +2,7 @@
 //! answers or refuses without panicking, and the form written to the log never keeps the query.
 #![no_main]
 
-use latchkey::core::redirect::{callback_from_args, parse_callback, redact_for_log, redirect_base, Outcome};
+use latchkey_core::redirect::{callback_from_args, parse_callback, redact_for_log, redirect_base, Outcome};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,8 +2,8 @@
 //! text is refused with an error, never a panic, and an accepted catalog only names https URLs.
 #![no_main]
 
-use latchkey::core::catalog;
-use latchkey::settings::{parse_scopes, Settings};
+use latchkey_core::catalog;
+use latchkey_core::settings::{parse_scopes, Settings};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

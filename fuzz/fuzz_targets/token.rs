@@ -2,8 +2,8 @@
 //! Slack-like answers. Nothing panics; what is accepted is sound; secrets stay out of `Debug`.
 #![no_main]
 
-use latchkey::core::quirks::{form_to_json, Quirks};
-use latchkey::core::token::{TokenResponse, MAX_LIFETIME_SECS};
+use latchkey_core::quirks::{form_to_json, Quirks};
+use latchkey_core::token::{TokenResponse, MAX_LIFETIME_SECS};
 use libfuzzer_sys::fuzz_target;
 use reqwest::StatusCode;
 

@@ -1,10 +1,7 @@
 //! Latchkey: connects a person's accounts at OAuth providers and keeps them connected.
 //!
-//! [`core`], [`demo`], [`settings`] and [`cli`] are plain Rust, with no Tauri types; [`app`] is
-//! the desktop shell.
+//! Everything that decides lives in `latchkey-core` (no Tauri); this crate is the desktop shell
+//! ([`app`]) and the command line ([`cli`]), both calling the core's one front door.
 
 pub mod app;
 pub mod cli;
-pub mod core;
-pub mod demo;
-pub mod settings;

@@ -12,11 +12,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use latchkey::core::manager::ManagerOptions;
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::refresh::Want;
-use latchkey::core::scheduler::Scheduler;
-use latchkey::core::{Browser, ConnectionManager};
+use latchkey_core::manager::ManagerOptions;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::refresh::Want;
+use latchkey_core::scheduler::Scheduler;
+use latchkey_core::{Browser, ConnectionManager};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -179,13 +179,13 @@ async fn bench() {
     let manager = Arc::new(ConnectionManager::in_memory(ManagerOptions::new(dir.path()), Arc::new(NoBrowser)));
     let mut config = latchkey_tests::fake_config("acme", &base, "bench", None);
     config.nickname.pointers = vec!["/email".into()];
-    let http = latchkey::core::http::HttpClient::new(Duration::from_secs(10)).unwrap();
+    let http = latchkey_core::http::HttpClient::new(Duration::from_secs(10)).unwrap();
     manager.add_provider(Arc::new(GenericOAuth2Provider::new(config, http).unwrap()));
     let (rss_before, _) = memory();
 
     // 10,000 connections through the real flow (connect, callback, exchange, nickname).
     let setup = Instant::now();
-    let provider = latchkey::core::ProviderId::new("acme").unwrap();
+    let provider = latchkey_core::ProviderId::new("acme").unwrap();
     let mut ids = Vec::with_capacity(CONNECTIONS);
     for chunk in (0..CONNECTIONS).collect::<Vec<_>>().chunks(64) {
         let mut tasks = tokio::task::JoinSet::new();
@@ -233,7 +233,7 @@ async fn bench() {
 
     let s: serde_json::Value = reqwest_get(&format!("{base}/stats")).await;
     let refreshes = stats.refreshes.load(Ordering::Relaxed);
-    let margin = latchkey::core::refresh::margin(Some(LIFETIME)).as_secs_f64();
+    let margin = latchkey_core::refresh::margin(Some(LIFETIME)).as_secs_f64();
     let expected = RUN.as_secs_f64() / (LIFETIME as f64 - margin * 1.1) * connected as f64;
     println!("run: {} s with {connected} connections of {LIFETIME} s tokens", RUN.as_secs());
     let provider_refreshes = s["refreshes"].as_u64().unwrap_or(0);

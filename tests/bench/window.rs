@@ -29,10 +29,6 @@ const BARE: &str = env!("CARGO_BIN_EXE_latchkey-bare");
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
 const RUNS: usize = 7;
 
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
 fn env_for(cmd: &mut Command, home: &Path) {
     cmd.env("HOME", home)
         .env("XDG_DATA_HOME", home.join(".local/share"))
@@ -43,14 +39,14 @@ fn env_for(cmd: &mut Command, home: &Path) {
 
 fn stop(child: &mut Child) {
     unsafe {
-        kill(-(child.id() as i32), 15);
+        libc::kill(-(child.id() as i32), libc::SIGTERM);
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     unsafe {
-        kill(-(child.id() as i32), 9);
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
     }
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(300));
@@ -250,7 +246,7 @@ async fn deep_links(n: usize) -> serde_json::Value {
     }
     session.end().await;
     unsafe {
-        kill(-(driver.id() as i32), 9);
+        libc::kill(-(driver.id() as i32), libc::SIGKILL);
     }
     let _ = driver.wait();
 

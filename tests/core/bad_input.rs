@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use latchkey::core::{AuthError, CallbackError};
+use latchkey_core::{AuthError, CallbackError};
 use latchkey_tests::wiremock::matchers::path;
 use latchkey_tests::wiremock::{Mock, ResponseTemplate};
 use latchkey_tests::{assert_not_logged, callback, unique, FakeProvider, Harness};
@@ -127,7 +127,7 @@ async fn an_unreachable_provider_is_a_network_error() {
     let mut config = fake.config();
     config.token_url = url::Url::parse("http://127.0.0.1:9/token").unwrap();
     let provider = std::sync::Arc::new(
-        latchkey::core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
+        latchkey_core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
     );
     let h = Harness::new(vec![provider]);
     h.manager.connect(&fake.name).await.unwrap();
@@ -172,7 +172,7 @@ async fn connecting_an_unconfigured_provider_says_what_to_set() {
     let mut config = fake.config();
     config.client_id = None;
     let provider = std::sync::Arc::new(
-        latchkey::core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
+        latchkey_core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
     );
     let h = Harness::new(vec![provider]);
     let err = h.manager.connect(&fake.name).await.unwrap_err();

@@ -1,8 +1,8 @@
 //! The provider catalog: every entry parses and is sound; the authorization URL of each carries
 //! what the provider needs.
 
-use latchkey::core::catalog::{self, BUILTIN};
-use latchkey::core::provider::RedirectKind;
+use latchkey_core::catalog::{self, BUILTIN};
+use latchkey_core::provider::RedirectKind;
 use latchkey_tests::{http, query};
 use oauth2::PkceCodeChallenge;
 
@@ -87,8 +87,8 @@ fn each_authorization_url_carries_what_its_provider_needs() {
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
     for p in &providers {
         let redirect = match p.redirect_kind() {
-            RedirectKind::PrivateUse => latchkey::core::redirect::redirect_uri(p.name()),
-            RedirectKind::Loopback => latchkey::core::redirect::loopback_uri(49152, p.name()),
+            RedirectKind::PrivateUse => latchkey_core::redirect::redirect_uri(p.name()),
+            RedirectKind::Loopback => latchkey_core::redirect::loopback_uri(49152, p.name()),
         };
         let url = p.get_url(&redirect, "st", Some(&challenge)).unwrap();
         assert_eq!(url.scheme(), "https", "{}", p.name());

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey::core::http::HttpClient;
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::redirect::{callback_from_args, redirect_uri, APP_IDENTIFIER, SCHEME};
-use latchkey::core::{AuthError, AuthProvider, CallbackError};
+use latchkey_core::http::HttpClient;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::redirect::{callback_from_args, redirect_uri, APP_IDENTIFIER, SCHEME};
+use latchkey_core::{AuthError, AuthProvider, CallbackError};
 use latchkey_tests::wiremock::matchers::{method, path};
 use latchkey_tests::wiremock::{Match, Mock, ResponseTemplate};
 use latchkey_tests::{assert_not_logged, callback, http, query, unique, FakeProvider, Harness};
@@ -69,10 +69,10 @@ async fn checklist_03_every_authorization_request_carries_an_s256_challenge() {
 
     // ...unless the provider's entry says PKCE breaks it.
     let mut config = fake.config();
-    config.name = latchkey::core::ProviderId::new("nopkce").unwrap();
+    config.name = latchkey_core::ProviderId::new("nopkce").unwrap();
     config.pkce = false;
     h.manager.add_provider(Arc::new(GenericOAuth2Provider::new(config, http()).unwrap()));
-    h.manager.connect(&latchkey::core::ProviderId::new("nopkce").unwrap()).await.unwrap();
+    h.manager.connect(&latchkey_core::ProviderId::new("nopkce").unwrap()).await.unwrap();
     let url = h.browser.last();
     assert!(query(&url, "code_challenge").is_none());
     assert!(query(&url, "code_challenge_method").is_none());
@@ -290,7 +290,7 @@ fn checklist_11_the_scheme_is_a_reverse_domain_name_with_one_slash() {
     let labels: Vec<&str> = SCHEME.split('.').collect();
     assert!(labels.len() >= 3, "reverse-domain, not a bare word");
     assert!(labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_lowercase())));
-    let uri = redirect_uri(&latchkey::core::ProviderId::new("acme").unwrap());
+    let uri = redirect_uri(&latchkey_core::ProviderId::new("acme").unwrap());
     assert!(uri.starts_with(&format!("{SCHEME}:/")));
     assert!(!uri.starts_with(&format!("{SCHEME}://")));
     // The Tauri app is registered under the same identifier and scheme.

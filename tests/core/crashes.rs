@@ -8,10 +8,10 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use latchkey::core::manager::{ConnectionStatus, ManagerOptions};
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::refresh::Want;
-use latchkey::core::{ConnectionId, ConnectionManager};
+use latchkey_core::manager::{ConnectionStatus, ManagerOptions};
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::refresh::Want;
+use latchkey_core::{ConnectionId, ConnectionManager};
 use latchkey_tests::wiremock::matchers::{method, path};
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use latchkey_tests::{fake_config, http, keychain_users, secret_tool_lookup, unique, NumberedTokens, Recorder};

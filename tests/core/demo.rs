@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::{AuthError, AuthProvider, ProviderId};
-use latchkey::demo::{self, DemoAuthority, DemoOptions};
+use latchkey_core::demo::{self, DemoAuthority, DemoOptions};
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::{AuthError, AuthProvider, ProviderId};
 use latchkey_tests::{demo_consent, http, query, Harness};
 
 async fn authority(key: [u8; 32], book: Option<std::path::PathBuf>) -> (DemoAuthority, Arc<GenericOAuth2Provider>) {

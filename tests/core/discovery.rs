@@ -1,8 +1,8 @@
 //! Providers given by an issuer URL (checklist line 26): discovery against a fake issuer.
 
-use latchkey::core::discovery::discover;
-use latchkey::core::provider::RedirectKind;
-use latchkey::core::{AuthError, ProviderId};
+use latchkey_core::discovery::discover;
+use latchkey_core::provider::RedirectKind;
+use latchkey_core::{AuthError, ProviderId};
 use latchkey_tests::http;
 use latchkey_tests::wiremock::matchers::path;
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
@@ -97,7 +97,7 @@ async fn bad_issuers_and_broken_metadata_give_clear_errors() {
 
 #[test]
 fn an_oauth2_provider_given_by_its_endpoints_is_checked_and_described() {
-    use latchkey::settings::CustomProvider;
+    use latchkey_core::settings::CustomProvider;
     let custom = CustomProvider::from_endpoints(
         "Tracker",
         "https://tracker.example/oauth/authorize",

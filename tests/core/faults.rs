@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use latchkey::core::manager::ConnectionStatus;
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::oauth2_generic::OAuth2Config;
-use latchkey::core::refresh::Want;
-use latchkey::core::AuthError;
+use latchkey_core::manager::ConnectionStatus;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::oauth2_generic::OAuth2Config;
+use latchkey_core::refresh::Want;
+use latchkey_core::AuthError;
 use latchkey_tests::wiremock::matchers::{method, path};
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use latchkey_tests::{assert_not_logged, callback, fake_config, http, unique, Harness};
@@ -172,8 +172,8 @@ fn check_message(message: &str, secrets: &[&str]) {
     assert!(!message.contains("127.0.0.1"), "an endpoint in the message: {message}");
 }
 
-async fn connect_with(s: &Scene) -> Result<latchkey::core::manager::Connection, AuthError> {
-    let provider = latchkey::core::ProviderId::new(&s.provider).unwrap();
+async fn connect_with(s: &Scene) -> Result<latchkey_core::manager::Connection, AuthError> {
+    let provider = latchkey_core::ProviderId::new(&s.provider).unwrap();
     s.harness.manager.connect(&provider).await.unwrap();
     s.harness.manager.complete(&callback(&s.harness.browser.last(), "&code=the-code")).await
 }

@@ -1,7 +1,7 @@
 //! Whole flows, as the app runs them: connect, callback, exchange, nickname, keychain, list,
 //! disconnect.
 
-use latchkey::core::{AuthError, ConnectionStatus};
+use latchkey_core::{AuthError, ConnectionStatus};
 use latchkey_tests::wiremock::matchers::{body_string_contains, header, method, path};
 use latchkey_tests::wiremock::{Mock, ResponseTemplate};
 use latchkey_tests::{assert_not_logged, callback, query, unique, FakeProvider, Harness};
@@ -136,9 +136,9 @@ async fn connections_survive_a_restart_of_the_manager() {
     h.manager.connect(&fake.name).await.unwrap();
     let connection = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
 
-    let mut options = latchkey::core::manager::ManagerOptions::new(h.data_dir.path());
+    let mut options = latchkey_core::manager::ManagerOptions::new(h.data_dir.path());
     options.keychain_service = h.service.clone();
-    let again = latchkey::core::ConnectionManager::new(options, h.browser.clone()).unwrap();
+    let again = latchkey_core::ConnectionManager::new(options, h.browser.clone()).unwrap();
     assert_eq!(again.list(), vec![connection.clone()]);
     let secrets = again.vault().load(&connection.id).await.unwrap().unwrap();
     assert_eq!(secrets.access_token.secret(), &access);
@@ -181,7 +181,7 @@ async fn cancel_forgets_the_flow_and_its_callback_is_refused() {
     assert!(h.manager.cancel(&pending.flow_id).await);
     assert!(!h.manager.cancel(&pending.flow_id).await, "cancelling twice finds nothing");
     let err = h.manager.complete(&callback(&pending.url, "&code=c")).await.unwrap_err();
-    assert!(matches!(err, AuthError::Callback(latchkey::core::CallbackError::UnknownState)), "{err:?}");
+    assert!(matches!(err, AuthError::Callback(latchkey_core::CallbackError::UnknownState)), "{err:?}");
 }
 
 #[tokio::test]
@@ -199,9 +199,9 @@ async fn a_sign_in_pending_when_the_app_stopped_completes_after_a_restart() {
     }
 
     // A new process (cold start by the callback) restores it and completes.
-    let mut options = latchkey::core::manager::ManagerOptions::new(h.data_dir.path());
+    let mut options = latchkey_core::manager::ManagerOptions::new(h.data_dir.path());
     options.keychain_service = h.service.clone();
-    let again = latchkey::core::ConnectionManager::new(options, h.browser.clone()).unwrap();
+    let again = latchkey_core::ConnectionManager::new(options, h.browser.clone()).unwrap();
     again.add_provider(fake.provider());
     assert_eq!(again.restore_pending().await.unwrap(), 1);
     let c = again.complete(&callback(&url, "&code=c")).await.unwrap();

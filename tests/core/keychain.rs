@@ -1,7 +1,7 @@
 //! The real keychain: reachable, read back by `secret-tool`, large bundles split and joined.
 
-use latchkey::core::vault::{Secrets, Vault};
-use latchkey::core::{ConnectionId, ProviderId};
+use latchkey_core::vault::{Secrets, Vault};
+use latchkey_core::{ConnectionId, ProviderId};
 use latchkey_tests::{require_session_bus, secret_tool_lookup, unique};
 
 use oauth2::{AccessToken, RefreshToken};
@@ -115,7 +115,7 @@ fn without_a_keychain_a_sign_in_fails_clearly_and_leaves_nothing_behind() {
 #[tokio::test]
 #[ignore = "run by without_a_keychain_a_sign_in_fails_clearly_and_leaves_nothing_behind"]
 async fn child_sign_in_without_a_keychain() {
-    use latchkey::core::manager::ManagerOptions;
+    use latchkey_core::manager::ManagerOptions;
     use latchkey_tests::wiremock::matchers::path;
     use latchkey_tests::wiremock::{Mock, ResponseTemplate};
     use latchkey_tests::{callback, FakeProvider, Recorder};
@@ -129,12 +129,12 @@ async fn child_sign_in_without_a_keychain() {
     let browser = Arc::new(Recorder::default());
     let mut options = ManagerOptions::new(dir.path());
     options.keychain_service = unique("dev.latchkey.test");
-    let manager = Arc::new(latchkey::core::ConnectionManager::new(options, browser.clone()).unwrap());
+    let manager = Arc::new(latchkey_core::ConnectionManager::new(options, browser.clone()).unwrap());
     manager.add_provider(fake.provider());
 
     manager.connect(&fake.name).await.unwrap();
     let err = manager.complete(&callback(&browser.last(), "&code=c")).await.unwrap_err();
-    assert!(matches!(err, latchkey::core::AuthError::Keychain(_)), "{err:?}");
+    assert!(matches!(err, latchkey_core::AuthError::Keychain(_)), "{err:?}");
     assert!(err.to_string().starts_with("the keychain is unavailable"), "{err}");
     assert!(manager.list().is_empty());
     assert!(!dir.path().join("connections.json").exists(), "no metadata written");

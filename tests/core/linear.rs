@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use latchkey::core::catalog;
-use latchkey::core::providers::linear::LinearProvider;
-use latchkey::core::{AuthError, AuthProvider};
+use latchkey_core::catalog;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::providers::linear;
+use latchkey_core::{AuthError, AuthProvider};
 use latchkey_tests::wiremock::matchers::{body_string_contains, header, method, path};
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use latchkey_tests::{callback, http, query, unique, Harness};
@@ -13,14 +14,14 @@ use oauth2::{PkceCodeChallenge, RefreshToken};
 use crate::support::*;
 
 /// Linear's description from the catalog, with these credentials.
-fn linear_config(id: Option<&str>, secret: Option<&str>) -> latchkey::core::oauth2_generic::OAuth2Config {
+fn linear_config(id: Option<&str>, secret: Option<&str>) -> latchkey_core::oauth2_generic::OAuth2Config {
     let entries = catalog::parse(catalog::BUILTIN).unwrap();
     let entry = entries.iter().find(|e| e.id.as_str() == "linear").unwrap();
     entry.config(id.map(str::to_owned), secret.map(str::to_owned)).unwrap()
 }
 
 /// Linear's real description with its endpoints moved to a local fake (tests only).
-fn linear_at(server: &MockServer, secret: Option<&str>) -> LinearProvider {
+fn linear_at(server: &MockServer, secret: Option<&str>) -> GenericOAuth2Provider {
     let mut config = linear_config(Some("lin-client"), secret);
     let base = url::Url::parse(&server.uri()).unwrap();
     for url in [&mut config.token_url, &mut config.nickname.url] {
@@ -31,12 +32,12 @@ fn linear_at(server: &MockServer, secret: Option<&str>) -> LinearProvider {
     config.token_url.set_path("/oauth/token");
     config.nickname.url.set_path("/graphql");
     config.revoke_url = Some(url::Url::parse(&format!("{}/oauth/revoke", server.uri())).unwrap());
-    LinearProvider::new(config, http()).unwrap()
+    linear::provider(config, http()).unwrap()
 }
 
 #[test]
 fn linear_without_a_client_id_is_not_configured_and_says_what_to_set() {
-    let provider = LinearProvider::new(linear_config(None, None), http()).unwrap();
+    let provider = linear::provider(linear_config(None, None), http()).unwrap();
     let err = provider.check_configured().unwrap_err();
     assert!(matches!(err, AuthError::NotConfigured { .. }));
     assert!(err.to_string().contains("set LINEAR_CLIENT_ID"), "{err}");
@@ -45,7 +46,7 @@ fn linear_without_a_client_id_is_not_configured_and_says_what_to_set() {
 
 #[test]
 fn linear_authorization_url_is_encoded_and_carries_pkce() {
-    let provider = LinearProvider::new(linear_config(Some("lin id"), None), http()).unwrap();
+    let provider = linear::provider(linear_config(Some("lin id"), None), http()).unwrap();
     let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
     let url = provider.get_url("dev.latchkey.desktop:/oauth/callback/linear", "st&ate", Some(&challenge)).unwrap();
     let text = url.as_str();

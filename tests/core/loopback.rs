@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::provider::RedirectKind;
-use latchkey::core::AuthProvider;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::provider::RedirectKind;
+use latchkey_core::AuthProvider;
 use latchkey_tests::{http, query, FakeProvider, Harness};
 
 use crate::support::*;

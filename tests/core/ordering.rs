@@ -15,7 +15,7 @@ use latchkey_tests::{callback, FakeProvider, Harness, NumberedTokens};
 /// second sign-in started. Returns the harness, the connection and the second sign-in's callback.
 async fn connected_with_a_slow_revocation(
     name: impl Fn(u32) -> String + Send + Sync + 'static,
-) -> (FakeProvider, Harness, latchkey::core::Connection, String) {
+) -> (FakeProvider, Harness, latchkey_core::Connection, String) {
     let fake = FakeProvider::start("acme").await;
     Mock::given(method("POST"))
         .and(path("/token"))

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use latchkey::core::catalog::{self, Entry, BUILTIN};
-use latchkey::core::{AuthError, AuthProvider};
+use latchkey_core::catalog::{self, Entry, BUILTIN};
+use latchkey_core::{AuthError, AuthProvider};
 use latchkey_tests::wiremock::matchers::{header, method, path};
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
 use latchkey_tests::{http, unique};
@@ -198,7 +198,7 @@ async fn every_catalog_provider_reads_its_documented_token_refresh_nickname_and_
                 .await;
         }
 
-        let redirect = latchkey::core::redirect::redirect_uri(&entry.id);
+        let redirect = latchkey_core::redirect::redirect_uri(&entry.id);
         let tokens =
             provider.exchange("the-code", &redirect, None).await.unwrap_or_else(|e| panic!("{}: {e}", entry.id));
         assert_eq!(tokens.access_token.secret(), &access, "{}", entry.id);

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use latchkey::core::manager::{ConnectionStatus, CoreEvent};
-use latchkey::core::refresh::Want;
-use latchkey::core::scheduler::{Clock, ManualClock, Scheduler};
-use latchkey::core::{AuthError, Connection};
+use latchkey_core::clock::{Clock, ManualClock};
+use latchkey_core::manager::ConnectionStatus;
+use latchkey_core::refresh::Want;
+use latchkey_core::scheduler::Scheduler;
+use latchkey_core::CoreEvent;
+use latchkey_core::{AuthError, Connection};
 use latchkey_tests::wiremock::matchers::{method, path};
 use latchkey_tests::wiremock::{Mock, Request, Respond, ResponseTemplate};
 use latchkey_tests::{callback, FakeProvider, Harness};
@@ -399,10 +401,10 @@ async fn while_a_provider_is_unreachable_one_connection_probes_and_all_recover_w
     let server = serve_plain(listener, counter.clone()).await;
     let config = latchkey_tests::fake_config("acme", &server.uri(), "client", None);
     let provider =
-        Arc::new(latchkey::core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap());
+        Arc::new(latchkey_core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap());
     let h = Harness::new(vec![provider]);
     for _ in 0..5 {
-        h.manager.connect(&latchkey::core::ProviderId::new("acme").unwrap()).await.unwrap();
+        h.manager.connect(&latchkey_core::ProviderId::new("acme").unwrap()).await.unwrap();
         h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
     }
     assert_eq!(h.manager.list().len(), 5);

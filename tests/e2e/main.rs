@@ -161,17 +161,13 @@ impl Drop for World {
             eprintln!("--- app log:\n{}", self.log());
         }
         // The driver, WebKitWebDriver, the app and anything it launched share a process group.
+        // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
         unsafe {
-            libc_kill(-(self.driver.id() as i32), 9);
+            libc::kill(-(self.driver.id() as i32), libc::SIGKILL);
         }
         let _ = self.driver.wait();
         std::thread::sleep(Duration::from_millis(300));
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 /// Every file under `dir`.
@@ -657,8 +653,9 @@ async fn two_instances_started_at_once_leave_one_running() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = world.log();
+    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
     unsafe {
-        libc_kill(-(running.id() as i32), 9);
+        libc::kill(-(running.id() as i32), libc::SIGKILL);
     }
     let _ = running.wait();
     assert!(log.contains("second launch"), "{log}");

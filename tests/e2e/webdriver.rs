@@ -1,59 +1,47 @@
-//! A small W3C WebDriver client over HTTP, enough to drive Latchkey's window through
-//! tauri-driver and WebKitWebDriver: sessions, finding elements, clicks, text, attributes.
+//! The WebDriver session of the end-to-end tests and the window benchmark: fantoccini speaking
+//! W3C WebDriver to tauri-driver (which puts WebKitWebDriver in front of the app), with the few
+//! waits the tests need. Every WebDriver failure fails the test, except the two that are
+//! answers: "no such element" (not there yet, or gone) and "stale element" (re-rendered).
 
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
 pub struct Session {
-    http: reqwest::Client,
-    base: String,
-    id: String,
+    client: Client,
 }
 
 impl Session {
     /// Starts the app at `application` with `args` through the driver at `port`.
     pub async fn start(port: u16, application: &str, args: &[String]) -> Session {
-        let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let body = json!({ "capabilities": { "alwaysMatch": {
+        let capabilities = json!({
             "browserName": "wry",
             "tauri:options": { "application": application, "args": args }
-        }}});
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&body)
-            .send()
+        });
+        let Value::Object(capabilities) = capabilities else { unreachable!("an object literal") };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("the WebDriver answers")
-            .json()
-            .await
-            .expect("JSON");
-        let id = answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();
-        Session { http, base, id }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.id);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request.send().await.expect("the WebDriver answers").json().await.expect("JSON");
-        answer["value"].clone()
+            .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
+        Session { client }
     }
 
     /// The element matching `css`, if any, now.
-    pub async fn find(&self, css: &str) -> Option<String> {
-        let v =
-            self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
-        v[ELEMENT].as_str().map(str::to_owned)
+    pub async fn find(&self, css: &str) -> Option<Element> {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => Some(element),
+            Err(e) if e.is_no_such_element() => None,
+            Err(e) => panic!("finding {css}: {e}"),
+        }
     }
 
     /// Waits up to `timeout` for an element matching `css`.
-    pub async fn wait_for(&self, css: &str, timeout: Duration) -> String {
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> Element {
         let start = Instant::now();
         loop {
             if let Some(e) = self.find(css).await {
@@ -77,40 +65,37 @@ impl Session {
         }
     }
 
-    /// Clicks; false when the element was gone (replaced by a re-render) or not clickable.
-    pub async fn click(&self, element: &str) -> bool {
-        let v = self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
-        v.get("error").is_none()
+    /// Clicks; false when the element was replaced by a re-render (or is not clickable yet).
+    pub async fn click(&self, element: &Element) -> bool {
+        match element.click().await {
+            Ok(()) => true,
+            Err(e) if e.is_stale_element_reference() || e.is_element_not_interactable() => false,
+            Err(CmdError::Standard(w)) if w.error == ErrorStatus::ElementClickIntercepted => false,
+            Err(e) => panic!("clicking: {e}"),
+        }
     }
 
     /// Empties an input (WebDriver "Element Clear").
-    pub async fn clear(&self, element: &str) {
-        self.call(reqwest::Method::POST, &format!("/element/{element}/clear"), Some(json!({}))).await;
+    pub async fn clear(&self, element: &Element) {
+        element.clear().await.unwrap_or_else(|e| panic!("clearing an input: {e}"));
     }
 
     /// Types `text` into an input.
-    pub async fn send_keys(&self, element: &str, text: &str) {
-        self.call(reqwest::Method::POST, &format!("/element/{element}/value"), Some(json!({ "text": text }))).await;
+    pub async fn send_keys(&self, element: &Element, text: &str) {
+        element.send_keys(text).await.unwrap_or_else(|e| panic!("typing into an input: {e}"));
     }
 
-    pub async fn text(&self, element: &str) -> String {
-        self.call(reqwest::Method::GET, &format!("/element/{element}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+    pub async fn text(&self, element: &Element) -> String {
+        element.text().await.unwrap_or_else(|e| panic!("reading an element's text: {e}"))
     }
 
-    pub async fn attribute(&self, element: &str, name: &str) -> Option<String> {
-        self.call(reqwest::Method::GET, &format!("/element/{element}/attribute/{name}"), None)
-            .await
-            .as_str()
-            .map(str::to_owned)
+    pub async fn attribute(&self, element: &Element, name: &str) -> Option<String> {
+        element.attr(name).await.unwrap_or_else(|e| panic!("reading attribute {name}: {e}"))
     }
 
     /// Runs `script` in the page and returns its result.
     pub async fn execute(&self, script: &str) -> Value {
-        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("running {script:?}: {e}"))
     }
 
     pub async fn text_of_body(&self) -> String {
@@ -123,15 +108,14 @@ impl Session {
     }
 
     pub async fn screenshot(&self, path: &std::path::Path) {
-        use base64::Engine;
-        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        if let Some(png) = v.as_str().and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok()) {
-            let _ = std::fs::write(path, png);
-        }
+        let png = self.client.screenshot().await.unwrap_or_else(|e| panic!("taking a screenshot: {e}"));
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 
     /// Ends the session; tauri-driver stops the app.
     pub async fn end(self) {
-        let _ = self.http.delete(format!("{}/session/{}", self.base, self.id)).send().await;
+        if let Err(e) = self.client.close().await {
+            eprintln!("ending the WebDriver session: {e}");
+        }
     }
 }

@@ -6,11 +6,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use latchkey::core::http::HttpClient;
-use latchkey::core::manager::{ManagerOptions, DEFAULT_FLOW_TTL};
-use latchkey::core::oauth2_generic::{ClientAuth, GenericOAuth2Provider, NicknameSource, OAuth2Config};
-use latchkey::core::vault::Vault;
-use latchkey::core::{AuthProvider, Browser, ConnectionManager, ProviderId};
+use latchkey_core::http::HttpClient;
+use latchkey_core::manager::{ManagerOptions, DEFAULT_FLOW_TTL};
+use latchkey_core::oauth2_generic::{ClientAuth, GenericOAuth2Provider, NicknameSource, OAuth2Config};
+use latchkey_core::vault::Vault;
+use latchkey_core::{AuthProvider, Browser, ConnectionManager, ProviderId};
 use url::Url;
 use wiremock::MockServer;
 
@@ -103,7 +103,7 @@ pub fn fake_config(name: &str, base: &str, client_id: &str, client_secret: Optio
         client_secret: client_secret.map(|s| oauth2::ClientSecret::new(s.to_owned())),
         nickname: NicknameSource {
             url: url("/userinfo"),
-            method: latchkey::core::oauth2_generic::Method::GET,
+            method: latchkey_core::oauth2_generic::Method::GET,
             body: None,
             pointers: vec!["/email".into(), "/login".into()],
         },
@@ -137,7 +137,7 @@ impl Harness {
     /// A harness whose manager runs on `clock` (the system clock when `None`).
     pub fn with_clock(
         providers: Vec<Arc<dyn AuthProvider>>,
-        clock: Option<Arc<dyn latchkey::core::scheduler::Clock>>,
+        clock: Option<Arc<dyn latchkey_core::clock::Clock>>,
     ) -> Self {
         Self::build(providers, DEFAULT_FLOW_TTL, clock)
     }
@@ -149,7 +149,7 @@ impl Harness {
     fn build(
         providers: Vec<Arc<dyn AuthProvider>>,
         ttl: Duration,
-        clock: Option<Arc<dyn latchkey::core::scheduler::Clock>>,
+        clock: Option<Arc<dyn latchkey_core::clock::Clock>>,
     ) -> Self {
         init_logs();
         require_session_bus();

@@ -1,17 +1,16 @@
 //! Deep links in: the callback URL from a second launch (forwarded by single-instance) or from
-//! the launch that started the app. Each goes to the core once it is ready; what is not a valid
-//! callback for a pending flow is logged without its query string and dropped.
+//! the launch that started the app. Each goes to the core, which waits until it is ready; what
+//! is not a valid callback for a pending flow is logged without its query string and dropped.
 
 use std::sync::Arc;
 
+use latchkey_core::redirect::redact_for_log;
+use latchkey_core::Latchkey;
 use tauri::AppHandle;
 use tauri_plugin_deep_link::DeepLinkExt;
 use tracing::{info, warn};
 
-use super::Core;
-use crate::core::redirect::redact_for_log;
-
-pub fn install(app: &AppHandle, core: Arc<Core>) {
+pub fn install(app: &AppHandle, core: Arc<Latchkey>) {
     #[cfg(windows)]
     if let Err(e) = app.deep_link().register_all() {
         warn!(error = %e, "could not register the URL scheme");
@@ -31,16 +30,12 @@ pub fn install(app: &AppHandle, core: Arc<Core>) {
     }
 }
 
-fn deliver(core: Arc<Core>, url: String) {
+fn deliver(core: Arc<Latchkey>, url: String) {
     info!(url = %redact_for_log(&url), "deep link received");
     tauri::async_runtime::spawn(async move {
-        let mut ready = core.ready.subscribe();
-        if ready.wait_for(|r| *r).await.is_err() {
-            return;
-        }
         // Errors are logged by the core (without the query) and shown on the provider's row
         // when they belong to a real sign-in; junk changes nothing.
-        if let Ok(connection) = core.manager.complete(&url).await {
+        if let Ok(connection) = core.complete(&url).await {
             info!(connection = %connection.id, "deep link completed a sign-in");
         }
     });

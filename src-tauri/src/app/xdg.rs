@@ -9,7 +9,7 @@ use std::process::Command;
 
 use tracing::{info, warn};
 
-use crate::core::redirect::SCHEME;
+use latchkey_core::redirect::SCHEME;
 
 const FILE_NAME: &str = "latchkey-handler.desktop";
 
@@ -59,7 +59,7 @@ fn register() -> Result<(), String> {
          Exec={} %u\nTerminal=false\nNoDisplay=true\nMimeType={mime};\n",
         exec.display()
     );
-    crate::core::metadata::write_atomically(&dir.join(FILE_NAME), entry.as_bytes()).map_err(|e| e.to_string())?;
+    latchkey_core::files::write_atomically(&dir.join(FILE_NAME), entry.as_bytes()).map_err(|e| e.to_string())?;
     // Optional: refreshes the MIME cache where desktop-file-utils is installed.
     let _ = Command::new("update-desktop-database").arg(&dir).output();
     let set = Command::new("xdg-mime")

@@ -10,10 +10,10 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use latchkey::core::manager::ManagerOptions;
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::refresh::Want;
-use latchkey::core::{AuthError, ConnectionId, ConnectionManager, ProviderId};
+use latchkey_core::manager::ManagerOptions;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::refresh::Want;
+use latchkey_core::{AuthError, ConnectionId, ConnectionManager, ProviderId};
 use latchkey_tests::{callback, fake_config, http, Recorder};
 
 #[tokio::main]

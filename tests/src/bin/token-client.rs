@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use latchkey::core::manager::ManagerOptions;
-use latchkey::core::oauth2_generic::GenericOAuth2Provider;
-use latchkey::core::refresh::Want;
-use latchkey::core::{ConnectionId, ConnectionManager};
+use latchkey_core::manager::ManagerOptions;
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::refresh::Want;
+use latchkey_core::{ConnectionId, ConnectionManager};
 
 #[tokio::main]
 async fn main() {

@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use super::error::printable;
+use super::error::{printable, OAuthErrorCode};
 use super::{CallbackError, ProviderId};
 
 /// The app's identifier, which is also its URI scheme and its Tauri identifier.
@@ -48,7 +48,7 @@ pub fn redirect_base(raw: &str) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Code(String),
-    Error { error: String, description: Option<String> },
+    Error { error: OAuthErrorCode, description: Option<String> },
 }
 
 /// A callback that passed the syntactic checks; whether it matches a flow is the manager's job.
@@ -127,9 +127,10 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
     let outcome = match (code, error) {
         (Some(_), Some(_)) => return Err(CallbackError::Malformed("it has both a code and an error".into())),
         (Some(code), None) if !code.is_empty() => Outcome::Code(code),
-        (None, Some(error)) if !error.is_empty() => {
-            Outcome::Error { error: printable(&error, 64), description: description.map(|d| printable(&d, 300)) }
-        }
+        (None, Some(error)) if !error.is_empty() => Outcome::Error {
+            error: OAuthErrorCode::parse(&error),
+            description: description.map(|d| printable(&d, 300)),
+        },
         _ => return Err(CallbackError::MissingCode),
     };
     let redirect = redirect_base(raw).ok_or_else(|| CallbackError::NotACallback("not a URL".into()))?;

@@ -10,7 +10,7 @@ use thiserror::Error;
 pub enum AuthError {
     /// The provider answered with an OAuth error (`access_denied`, `invalid_scope`, ...).
     #[error("{}", refused_message(.error, .description.as_deref()))]
-    ProviderRefused { error: String, description: Option<String> },
+    ProviderRefused { error: OAuthErrorCode, description: Option<String> },
 
     /// The grant is gone (`invalid_grant`): the person has to connect the account again.
     #[error("the provider no longer accepts this account's authorization; reconnect it")]
@@ -49,6 +49,14 @@ pub enum AuthError {
     #[error("{0}")]
     Callback(#[from] CallbackError),
 
+    /// What a person typed or asked for cannot be used; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// A name matches several connections; the message lists them.
+    #[error("{name} has several connections; name one: {candidates}")]
+    Ambiguous { name: String, candidates: String },
+
     #[error("there is no provider named {0:?}")]
     UnknownProvider(String),
 
@@ -61,6 +69,16 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Whether the person must connect the account again: the grant is gone, or the provider
+    /// no longer accepts the client registration it was made with.
+    pub fn needs_reconnect(&self) -> bool {
+        match self {
+            AuthError::NeedsReconnect { .. } => true,
+            AuthError::ProviderRefused { error, .. } => error.ends_the_grant(),
+            _ => false,
+        }
+    }
+
     /// Whether trying the same request again later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -71,15 +89,105 @@ impl AuthError {
     }
 }
 
-fn refused_message(error: &str, description: Option<&str>) -> String {
+/// An OAuth error code (RFC 6749 §4.1.2.1 and §5.2), read once where a provider's answer is
+/// read; codes outside the RFC are kept as sent, made printable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    InvalidToken,
+    Other(String),
+}
+
+impl OAuthErrorCode {
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_request" => Self::InvalidRequest,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_grant" => Self::InvalidGrant,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "unsupported_response_type" => Self::UnsupportedResponseType,
+            "invalid_scope" => Self::InvalidScope,
+            "access_denied" => Self::AccessDenied,
+            "server_error" => Self::ServerError,
+            "temporarily_unavailable" => Self::TemporarilyUnavailable,
+            "invalid_token" => Self::InvalidToken,
+            other => Self::Other(printable(other, 64)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::Other(code) => code,
+        }
+    }
+
+    /// Whether, at the token endpoint, this code means the grant can no longer be used.
+    pub fn ends_the_grant(&self) -> bool {
+        matches!(self, Self::InvalidGrant | Self::InvalidClient | Self::UnauthorizedClient)
+    }
+}
+
+impl From<&str> for OAuthErrorCode {
+    fn from(code: &str) -> Self {
+        Self::parse(code)
+    }
+}
+
+impl From<String> for OAuthErrorCode {
+    fn from(code: String) -> Self {
+        Self::parse(&code)
+    }
+}
+
+impl PartialEq<str> for OAuthErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for OAuthErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn refused_message(error: &OAuthErrorCode, description: Option<&str>) -> String {
+    use OAuthErrorCode as C;
     let base = match error {
-        "access_denied" => "access was declined at the provider".to_owned(),
-        "invalid_client" | "unauthorized_client" => {
+        C::AccessDenied => "access was declined at the provider".to_owned(),
+        C::InvalidClient | C::UnauthorizedClient => {
             "the provider does not accept Latchkey's client registration".to_owned()
         }
-        "invalid_scope" => "the provider refused the requested permissions".to_owned(),
-        "temporarily_unavailable" | "server_error" => "the provider is having trouble; try again later".to_owned(),
-        other => format!("the provider refused ({})", printable(other, 64)),
+        C::InvalidScope => "the provider refused the requested permissions".to_owned(),
+        C::TemporarilyUnavailable | C::ServerError => "the provider is having trouble; try again later".to_owned(),
+        other => format!("the provider refused ({other})"),
     };
     match description {
         Some(d) if !d.trim().is_empty() => format!("{base}: {}", printable(d, 300)),

@@ -17,8 +17,8 @@ pub use server::{DemoAuthority, DemoOptions};
 use reqwest::Method;
 use url::Url;
 
-use crate::core::oauth2_generic::{ClientAuth, NicknameSource, OAuth2Config};
-use crate::core::ProviderId;
+use crate::oauth2_generic::{ClientAuth, NicknameSource, OAuth2Config};
+use crate::ProviderId;
 
 /// The Demo provider's name, redirect path and client id.
 pub const NAME: &str = "demo";
@@ -27,6 +27,11 @@ pub const CLIENT_ID: &str = "latchkey-demo";
 pub const ISSUER: &str = "https://demo.latchkey.invalid";
 /// Environment variable that switches the Demo provider off (`0`, `false`, `off`).
 pub const ENV_SWITCH: &str = "LATCHKEY_DEMO";
+
+/// The Demo provider's id.
+pub fn id() -> ProviderId {
+    ProviderId::new(NAME).expect("a constant name")
+}
 
 /// Whether the environment switches the Demo provider off.
 pub fn disabled_by_env() -> bool {
@@ -39,7 +44,7 @@ pub fn disabled_by_env() -> bool {
 pub fn config(base: &Url) -> OAuth2Config {
     let at = |path: &str| base.join(path).expect("a fixed path joins a base URL");
     OAuth2Config {
-        name: ProviderId::new(NAME).expect("a constant name"),
+        name: id(),
         display_name: "Demo".into(),
         authorize_url: at("authorize"),
         token_url: at("token"),
@@ -62,7 +67,7 @@ pub fn config(base: &Url) -> OAuth2Config {
         },
         issuer: Some(ISSUER.into()),
         requires_iss: true,
-        redirect: crate::core::provider::RedirectKind::PrivateUse,
+        redirect: crate::provider::RedirectKind::PrivateUse,
         redirect_alternatives: vec![],
         setup_hint: String::new(),
         quirks: Default::default(),

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
-use super::error::printable;
+use super::error::{printable, OAuthErrorCode};
 use super::http::HttpClient;
 use super::AuthError;
 
@@ -64,7 +64,7 @@ impl Quirks {
             return (status, bytes.to_vec(), None); // oauth2 reports what it cannot parse
         };
         if let Some(error) = self.failure_in(&doc) {
-            let body = serde_json::json!({ "error": as_rfc6749_error(&error) , "error_description": error });
+            let body = serde_json::json!({ "error": as_rfc6749_error(&error).as_str(), "error_description": error });
             return (StatusCode::BAD_REQUEST, body.to_string().into_bytes(), None);
         }
         let nickname = Self::pick(&doc, &self.nickname_in_token);
@@ -84,17 +84,16 @@ impl Quirks {
 
 /// Error codes that do not follow RFC 6749 mapped onto it, so that a dead grant reads as
 /// "reconnect" and a bad client as "check the client settings" everywhere.
-fn as_rfc6749_error(error: &str) -> &str {
+fn as_rfc6749_error(error: &str) -> OAuthErrorCode {
     match error {
         "invalid_refresh_token"
         | "invalid_code"
         | "code_already_used"
         | "code_expired"
         | "token_revoked"
-        | "token_expired"
-        | "invalid_grant" => "invalid_grant",
-        "invalid_client_id" | "bad_client_secret" | "invalid_client" => "invalid_client",
-        other => other,
+        | "token_expired" => OAuthErrorCode::InvalidGrant,
+        "invalid_client_id" | "bad_client_secret" => OAuthErrorCode::InvalidClient,
+        other => OAuthErrorCode::parse(other),
     }
 }
 

@@ -3,19 +3,16 @@
 //! in this file: it goes to the keychain (entry `client-secret.<provider>`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::core::catalog;
-use crate::core::http::HttpClient;
-use crate::core::metadata::write_atomically;
-use crate::core::provider::RedirectKind;
-use crate::core::providers::env_var;
-use crate::core::vault::Vault;
-use crate::core::{AuthError, AuthProvider, ProviderId};
+use crate::files::LockedJson;
+use crate::provider::RedirectKind;
+use crate::sync::lock;
+use crate::{AuthError, ProviderId};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,7 +72,7 @@ impl CustomProvider {
         let parse = |what: &str, text: &str| {
             let url = url::Url::parse(text.trim())
                 .map_err(|_| AuthError::InvalidConfig(format!("the {what} URL is not a URL")))?;
-            crate::core::http::check_url(&url)?;
+            crate::http::check_url(&url)?;
             Ok::<_, AuthError>(url)
         };
         Ok(Self {
@@ -92,7 +89,7 @@ impl CustomProvider {
     }
 
     /// What discovery found, to keep.
-    pub fn from_config(config: &crate::core::oauth2_generic::OAuth2Config) -> Self {
+    pub fn from_config(config: &crate::oauth2_generic::OAuth2Config) -> Self {
         Self {
             name: config.display_name.clone(),
             issuer: config.issuer.clone().unwrap_or_default(),
@@ -106,8 +103,8 @@ impl CustomProvider {
         }
     }
 
-    pub fn config(&self, id: &ProviderId) -> crate::core::oauth2_generic::OAuth2Config {
-        use crate::core::discovery::{added_provider, AddedProvider};
+    pub fn config(&self, id: &ProviderId) -> crate::oauth2_generic::OAuth2Config {
+        use crate::discovery::{added_provider, AddedProvider};
         added_provider(AddedProvider {
             id: id.clone(),
             name: self.name.clone(),
@@ -140,7 +137,7 @@ pub fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
         return Err("that is more than 100 scopes".into());
     }
     match scopes.iter().find(|s| s.len() > 200 || s.chars().any(|c| c.is_control() || c == '"' || c == '\\')) {
-        Some(bad) => Err(format!("{:?} is not a scope", crate::core::error::printable(bad, 40))),
+        Some(bad) => Err(format!("{:?} is not a scope", crate::error::printable(bad, 40))),
         None => Ok(scopes),
     }
 }
@@ -150,92 +147,70 @@ pub fn secret_entry(provider: &ProviderId) -> String {
     format!("client-secret.{provider}")
 }
 
-/// The catalog's providers, with client registrations from the environment first
-/// (`<ID>_CLIENT_ID`, `<ID>_CLIENT_SECRET`) and from the settings (and keychain) otherwise.
-pub async fn build_providers(
-    http: &HttpClient,
-    settings: &Settings,
-    vault: &Vault,
-) -> Result<Vec<Arc<dyn AuthProvider>>, AuthError> {
-    let mut out = Vec::new();
-    for entry in catalog::parse(catalog::BUILTIN)? {
-        let (id_var, secret_var) = entry.env_names();
-        let typed = settings.clients.get(&entry.id);
-        let client_id = env_var(&id_var).or_else(|| typed.map(|c| c.client_id.clone()));
-        let client_secret = match env_var(&secret_var) {
-            Some(secret) => Some(secret),
-            None if typed.is_some() => {
-                vault.load_raw(&secret_entry(&entry.id)).await?.and_then(|bytes| String::from_utf8(bytes).ok())
-            }
-            None => None,
-        };
-        let mut config = entry.config(client_id, client_secret)?;
-        if let Some(scopes) = settings.scopes.get(&entry.id).cloned().or_else(|| typed.and_then(|c| c.scopes.clone())) {
-            config.scopes = scopes;
-        }
-        if let Some(&kind) = settings.redirects.get(&entry.id) {
-            if kind != config.redirect && config.redirect_alternatives.contains(&kind) {
-                config.redirect_alternatives.retain(|k| *k != kind);
-                config.redirect_alternatives.insert(0, config.redirect);
-                config.redirect = kind;
-            }
-        }
-        out.push(catalog::provider_for(&entry, config, http)?);
+/// Reads a client registration typed by a person: the id trimmed and required, the secret
+/// trimmed and optional (empty means none).
+pub fn parse_client(client_id: &str, client_secret: Option<&str>) -> Result<(String, Option<String>), AuthError> {
+    let client_id = client_id.trim().to_owned();
+    if client_id.is_empty() || client_id.len() > 512 || client_id.chars().any(char::is_control) {
+        return Err(AuthError::Invalid("enter the client ID your provider gave you".into()));
     }
-    for (id, custom) in &settings.custom {
-        let mut config = custom.config(id);
-        if let Some(scopes) = settings.scopes.get(id) {
-            config.scopes = scopes.clone();
-        }
-        if let Some(typed) = settings.clients.get(id) {
-            config.client_id = Some(typed.client_id.clone());
-            config.client_secret = vault
-                .load_raw(&secret_entry(id))
-                .await?
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .map(oauth2::ClientSecret::new);
-        }
-        match crate::core::oauth2_generic::GenericOAuth2Provider::new(config, http.clone()) {
-            Ok(provider) => out.push(Arc::new(provider)),
-            Err(e) => warn!(provider = %id, error = %e, "an added provider is unusable"),
-        }
+    let secret = client_secret.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if secret.as_ref().is_some_and(|s| s.len() > 4096) {
+        return Err(AuthError::Invalid("that client secret is too long".into()));
     }
-    Ok(out)
+    Ok((client_id, secret))
+}
+
+/// A provider id for the name a person gave an added provider, that none of `taken` has.
+pub fn new_provider_id(name: &str, taken: &[ProviderId]) -> Result<ProviderId, AuthError> {
+    if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+        return Err(AuthError::Invalid("give the provider a name".into()));
+    }
+    let slug = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let base: String = if slug.is_empty() { "custom".to_owned() } else { slug.chars().take(40).collect() };
+    (1..)
+        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .find(|candidate| !taken.iter().any(|t| t.as_str() == candidate))
+        .and_then(|candidate| ProviderId::new(candidate).ok())
+        .ok_or_else(|| AuthError::Invalid("cannot name that provider".into()))
 }
 
 pub struct SettingsStore {
-    path: PathBuf,
+    file: LockedJson<Settings>,
     current: Mutex<Settings>,
 }
 
 impl SettingsStore {
-    /// Reads the settings; a missing or unreadable file gives the defaults (and is logged).
+    /// Reads the settings; a missing file gives the defaults, and an unreadable one is set aside
+    /// (`settings.json.unreadable-<time>`, logged) before the defaults are used, so that nothing a
+    /// person typed is overwritten unseen.
     pub fn open(dir: &Path) -> Self {
-        let path = dir.join("settings.json");
-        let current = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                warn!(error = %e, path = %path.display(), "settings unreadable; using the defaults");
-                Settings::default()
-            }),
-            Err(_) => Settings::default(),
-        };
-        Self { path, current: Mutex::new(current) }
+        let file = LockedJson::new(dir.join("settings.json"));
+        let current = file.read().unwrap_or_else(|e| {
+            warn!(error = %e, "settings unavailable; using the defaults");
+            Settings::default()
+        });
+        Self { file, current: Mutex::new(current) }
     }
 
     pub fn get(&self) -> Settings {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.current).clone()
     }
 
-    /// Changes and saves the settings; on a write failure nothing changes.
-    pub fn update(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, String> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let mut next = current.clone();
-        change(&mut next);
-        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot save the settings: {e}"))?;
-        }
-        write_atomically(&self.path, &bytes).map_err(|e| format!("cannot save the settings: {e}"))?;
+    /// Changes and saves the settings, as the file has them now (a `latchkey` command may have
+    /// changed them); on a write failure nothing changes.
+    pub fn update(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings, AuthError> {
+        let mut current = lock(&self.current);
+        let (next, ()) =
+            self.file.update(change).map_err(|e| AuthError::Storage(format!("cannot save the settings: {e}")))?;
         *current = next.clone();
         Ok(next)
     }

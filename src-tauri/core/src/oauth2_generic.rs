@@ -114,16 +114,42 @@ type Client = oauth2::Client<
     EndpointSet,
 >;
 
+/// What a provider needs beyond data, as hooks with default methods (Linear's GraphQL errors).
+pub trait ProviderHooks: Send + Sync {
+    /// Reads the account details document for a failure the provider reports with HTTP 200.
+    fn check_account_document(&self, _doc: &serde_json::Value) -> Result<(), AuthError> {
+        Ok(())
+    }
+
+    /// What to say when the account details name nobody.
+    fn no_account_name(&self) -> &'static str {
+        "the account details carry no name"
+    }
+}
+
+/// The hooks of a provider that data describes fully.
+struct NoHooks;
+impl ProviderHooks for NoHooks {}
+
 /// An OAuth 2 provider described by an [`OAuth2Config`].
 pub struct GenericOAuth2Provider {
     config: OAuth2Config,
     http: HttpClient,
+    hooks: std::sync::Arc<dyn ProviderHooks>,
 }
 
 impl GenericOAuth2Provider {
     pub fn new(config: OAuth2Config, http: HttpClient) -> Result<Self, AuthError> {
+        Self::with_hooks(config, http, std::sync::Arc::new(NoHooks))
+    }
+
+    pub fn with_hooks(
+        config: OAuth2Config,
+        http: HttpClient,
+        hooks: std::sync::Arc<dyn ProviderHooks>,
+    ) -> Result<Self, AuthError> {
         config.validate()?;
-        Ok(Self { config, http })
+        Ok(Self { config, http, hooks })
     }
 
     pub fn config(&self) -> &OAuth2Config {
@@ -200,7 +226,7 @@ impl GenericOAuth2Provider {
         })?;
         if let Some(error) = self.config.quirks.failure_in(&doc) {
             return Err(AuthError::ProviderRefused {
-                error,
+                error: error.into(),
                 description: Some("the provider refused the account details request".into()),
             });
         }
@@ -213,7 +239,7 @@ impl GenericOAuth2Provider {
                 let description = response.error_description().cloned();
                 match response.error() {
                     BasicErrorResponseType::InvalidGrant => AuthError::NeedsReconnect { description },
-                    other => AuthError::ProviderRefused { error: other.as_ref().to_owned(), description },
+                    other => AuthError::ProviderRefused { error: other.as_ref().into(), description },
                 }
             }
             RequestTokenError::Request(error) => error,
@@ -402,8 +428,9 @@ impl AuthProvider for GenericOAuth2Provider {
 
     async fn get_nickname(&self, access_token: &AccessToken) -> Result<String, AuthError> {
         let doc = self.fetch_nickname_document(access_token).await?;
+        self.hooks.check_account_document(&doc)?;
         self.nickname_from_json(&doc).ok_or_else(|| AuthError::BadResponse {
-            what: "the account details carry no name".into(),
+            what: self.hooks.no_account_name().into(),
             status: None,
             body: super::RawBody::new(doc.to_string()),
         })

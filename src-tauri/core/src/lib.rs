@@ -1,11 +1,21 @@
 //! Latchkey's core: OAuth flows, providers, the keychain and the connection manager, in plain
 //! Rust with no Tauri types, so that a test can drive every flow without a window.
 
+#![forbid(unsafe_code)]
+
 pub mod catalog;
+pub mod clock;
+pub mod connections;
+pub mod demo;
 pub mod discovery;
+pub mod due;
 pub mod error;
+pub mod files;
+pub mod flows;
 pub mod http;
 pub mod ids;
+pub mod latchkey;
+pub mod locks;
 pub mod loopback;
 pub mod manager;
 pub mod metadata;
@@ -15,14 +25,21 @@ pub mod providers;
 pub mod quirks;
 pub mod redirect;
 pub mod refresh;
+pub mod registry;
 pub mod scheduler;
+pub mod settings;
+pub mod signals;
+pub mod sync;
 pub mod token;
 pub mod vault;
+pub mod view;
 
-pub use error::{AuthError, CallbackError, RawBody};
+pub use error::{AuthError, CallbackError, OAuthErrorCode, RawBody};
 pub use ids::{ConnectionId, ProviderId};
+pub use latchkey::Latchkey;
 pub use manager::{Browser, Connection, ConnectionManager, ConnectionStatus, PendingConnect};
 pub use provider::AuthProvider;
+pub use signals::CoreEvent;
 pub use token::TokenResponse;
 
 /// A named point where a debug build can be made to stop dead (`LATCHKEY_FAILPOINT=<name>`),

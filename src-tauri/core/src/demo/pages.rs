@@ -2,7 +2,7 @@
 //! elsewhere), every dynamic value escaped.
 
 use super::CLIENT_ID;
-use crate::core::error::html_escape as escape;
+use crate::error::html_escape as escape;
 
 const STYLE: &str = "
 :root { color-scheme: light dark; --accent: #0f766e; }

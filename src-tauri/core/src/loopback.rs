@@ -17,7 +17,7 @@ use super::ConnectionManager;
 
 /// Closes the listener when dropped (the flow was cancelled or forgotten). A callback already
 /// being completed is not interrupted.
-pub(super) struct Guard(#[allow(dead_code)] oneshot::Sender<()>);
+pub struct Guard(#[allow(dead_code)] oneshot::Sender<()>);
 
 /// Binds 127.0.0.1 on a port the OS picks.
 pub(super) async fn bind() -> std::io::Result<TcpListener> {

@@ -5,133 +5,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::clock::Clock;
 use super::refresh::Want;
 use super::{AuthError, ConnectionId, ConnectionManager, ProviderId};
 
 /// Longest wait between two attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const FIRST_BACKOFF: Duration = Duration::from_secs(5);
-
-/// The scheduler's time: a wall clock it can sleep on.
-#[async_trait]
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-    /// Returns at `deadline` by the wall clock, or earlier when the clock is set (a jump), so
-    /// that the caller looks again.
-    async fn sleep_until(&self, deadline: DateTime<Utc>);
-}
-
-/// The system's wall clock. On Linux it sleeps on a `timerfd` with an absolute
-/// `CLOCK_REALTIME` deadline that also wakes on clock changes (`TFD_TIMER_CANCEL_ON_SET`); a
-/// suspend that outlasts the deadline ends it on resume. Elsewhere it sleeps at most a minute at
-/// a time and looks at the clock again.
-pub struct SystemClock;
-
-#[async_trait]
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    async fn sleep_until(&self, deadline: DateTime<Utc>) {
-        #[cfg(target_os = "linux")]
-        if timerfd::sleep_until(deadline).await.is_ok() {
-            return;
-        }
-        let left = (deadline - Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(left.min(Duration::from_secs(60))).await;
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod timerfd {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-    use chrono::{DateTime, Utc};
-    use tokio::io::unix::AsyncFd;
-
-    /// Sleeps until `deadline` (wall clock) or until the clock is set.
-    pub async fn sleep_until(deadline: DateTime<Utc>) -> std::io::Result<()> {
-        // SAFETY: plain syscalls on a descriptor we own; the spec struct is fully initialised.
-        let fd = unsafe { libc::timerfd_create(libc::CLOCK_REALTIME, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let nanos = deadline.timestamp_subsec_nanos();
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec {
-                tv_sec: deadline.timestamp().max(0) as libc::time_t,
-                tv_nsec: nanos.max(1) as _,
-            },
-        };
-        let flags = libc::TFD_TIMER_ABSTIME | libc::TFD_TIMER_CANCEL_ON_SET;
-        if unsafe { libc::timerfd_settime(fd.as_raw_fd(), flags, &spec, std::ptr::null_mut()) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is an open timerfd owned by the AsyncFd until it is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        loop {
-            let mut guard = fd.readable().await?;
-            let mut expirations = 0u64;
-            let read = unsafe { libc::read(guard.get_inner().as_raw_fd(), (&mut expirations as *mut u64).cast(), 8) };
-            if read == 8 {
-                return Ok(());
-            }
-            let error = std::io::Error::last_os_error();
-            match error.raw_os_error() {
-                // The clock was set: wake the caller to look again.
-                Some(libc::ECANCELED) => return Ok(()),
-                Some(libc::EAGAIN) => guard.clear_ready(),
-                _ => return Err(error),
-            }
-        }
-    }
-}
-
-/// A clock that moves only when told: for tests of suspends and clock jumps.
-pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
-    moved: Notify,
-}
-
-impl ManualClock {
-    pub fn new(now: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(now), moved: Notify::new() }
-    }
-
-    /// Sets the time, as a resume or a clock change does, and wakes sleepers.
-    pub fn set(&self, now: DateTime<Utc>) {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
-        self.moved.notify_waiters();
-    }
-}
-
-#[async_trait]
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    async fn sleep_until(&self, deadline: DateTime<Utc>) {
-        let moved = self.moved.notified();
-        if self.now() >= deadline {
-            return;
-        }
-        moved.await;
-    }
-}
 
 /// What the scheduler did, for the benchmark and the log.
 #[derive(Debug, Default)]
@@ -198,12 +85,12 @@ impl Scheduler {
     /// Runs until the task is dropped. The queue of deadlines is rebuilt when connections come,
     /// go or change status, and updated one connection at a time after each refresh.
     pub async fn run(self) {
-        let mut roster = self.manager.roster();
+        let mut roster = self.manager.connections().signals().roster();
         let mut retries: HashMap<ConnectionId, Retry> = HashMap::new();
         let mut running: HashSet<ConnectionId> = HashSet::new();
         let mut tasks: JoinSet<(ConnectionId, Result<(), AuthError>)> = JoinSet::new();
         let mut queue = Queue::default();
-        queue.rebuild(self.manager.due_times());
+        queue.rebuild(self.manager.connections().due_times());
         // Providers that could not be reached, with the connection that probes them.
         let mut offline: HashMap<ProviderId, ConnectionId> = HashMap::new();
         let far = chrono::Duration::days(3650);
@@ -234,7 +121,7 @@ impl Scheduler {
                     if changed.is_err() {
                         return; // the manager is gone
                     }
-                    queue.rebuild(self.manager.due_times().into_iter().filter(|(_, id)| !running.contains(id)).collect());
+                    queue.rebuild(self.manager.connections().due_times().into_iter().filter(|(_, id)| !running.contains(id)).collect());
                     for (id, r) in &retries {
                         queue.delay(id, r.not_before);
                     }
@@ -247,7 +134,7 @@ impl Scheduler {
                             running.remove(&id);
                             let succeeded = result.is_ok();
                             let unreachable = self.finished(&mut retries, &id, result);
-                            if let Some(at) = self.manager.due_time(&id) {
+                            if let Some(at) = self.manager.connections().due_time(&id) {
                                 let at = retries.get(&id).map_or(at, |r| at.max(r.not_before));
                                 queue.insert(id.clone(), at);
                             }
@@ -261,7 +148,7 @@ impl Scheduler {
                                 }
                                 Some(p) if succeeded && offline.remove(&p).is_some() => {
                                     debug!(provider = %p, "provider reachable again");
-                                    queue.rebuild(self.manager.due_times().into_iter().filter(|(_, id)| !running.contains(id)).collect());
+                                    queue.rebuild(self.manager.connections().due_times().into_iter().filter(|(_, id)| !running.contains(id)).collect());
                                     for (id, r) in &retries {
                                         queue.delay(id, r.not_before);
                                     }
@@ -313,7 +200,7 @@ impl Scheduler {
     /// connection burning its own retries.
     fn park(&self, queue: &mut Queue, offline: &HashMap<ProviderId, ConnectionId>) {
         for (provider, probe) in offline {
-            for id in self.manager.connection_ids_of(provider) {
+            for id in self.manager.connections().ids_of(provider) {
                 if &id != probe {
                     queue.delay(&id, self.clock.now() + chrono::Duration::days(1));
                 }

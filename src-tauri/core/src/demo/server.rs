@@ -20,10 +20,11 @@ use url::Url;
 use super::pages;
 use super::tokens::{self, Access, Code, Refresh};
 use super::{CLIENT_ID, ISSUER, NAME};
-use crate::core::metadata::write_atomically;
-use crate::core::redirect::redirect_uri;
-use crate::core::vault::Vault;
-use crate::core::{AuthError, ProviderId};
+use crate::files::LockedJson;
+use crate::redirect::redirect_uri;
+use crate::sync::lock;
+use crate::vault::Vault;
+use crate::{AuthError, ProviderId};
 
 const CODE_SECONDS: i64 = 60;
 const KEY_ENTRY: &str = "demo-authority-key";
@@ -62,14 +63,14 @@ impl DemoOptions {
 }
 
 /// Grants the authority has issued: no secrets, only which rotation is current.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct Book {
     grants: BTreeMap<String, Grant>,
     /// Nonces of codes already exchanged, with their expiry.
     used_codes: BTreeMap<String, i64>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct Grant {
     user: String,
     generation: u32,
@@ -78,45 +79,49 @@ struct Grant {
 
 struct Inner {
     key: Vec<u8>,
-    book: Mutex<Book>,
-    book_path: Option<PathBuf>,
+    book: BookStore,
     access_seconds: i64,
     redirect_uri: String,
 }
 
 impl Inner {
     /// Changes the book as it is on disk now, under its lock: the app and a `latchkey` command
-    /// may both run an authority on the same book.
-    fn with_book<T>(&self, f: impl FnOnce(&mut Book) -> T) -> T {
-        let mut book = self.book.lock().unwrap_or_else(|p| p.into_inner());
-        let _lock = self.book_path.as_ref().and_then(|path| {
-            let lock = std::fs::File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path.with_extension("lock"))
-                .ok()?;
-            lock.lock().ok()?;
-            if let Some(on_disk) = std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
-                *book = on_disk;
-            }
-            Some(lock)
-        });
+    /// may both run an authority on the same book. Without its lock nothing changes: the request
+    /// fails with `server_error`.
+    fn with_book(&self, f: impl FnOnce(&mut Book) -> Response) -> Response {
         let now = now();
-        book.used_codes.retain(|_, exp| *exp > now);
-        let result = f(&mut book);
-        if let Some(path) = &self.book_path {
-            match serde_json::to_vec(&*book) {
-                Ok(bytes) => {
-                    if let Err(e) = write_atomically(path, &bytes) {
-                        warn!(error = %e, "the Demo authority could not save its grant book");
-                    }
+        let change = |book: &mut Book| {
+            book.used_codes.retain(|_, exp| *exp > now);
+            f(book)
+        };
+        match &self.book {
+            BookStore::Memory(book) => change(&mut lock(book)),
+            BookStore::File(file) => match file.update(change) {
+                Ok((_, response)) => response,
+                Err(e) => {
+                    warn!(error = %e, "the Demo authority could not use its grant book");
+                    oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the grant book is unavailable")
                 }
-                Err(e) => warn!(error = %e, "the Demo authority could not encode its grant book"),
-            }
+            },
         }
-        result
     }
+}
+
+impl Inner {
+    /// Whether a grant exists and is not revoked, as the book says now.
+    fn grant_is_live(&self, grant: &str) -> bool {
+        let live = |book: &Book| book.grants.get(grant).is_some_and(|g| !g.revoked);
+        match &self.book {
+            BookStore::Memory(book) => live(&lock(book)),
+            BookStore::File(file) => file.read().is_ok_and(|book| live(&book)),
+        }
+    }
+}
+
+/// Where the grant book lives.
+enum BookStore {
+    Memory(Mutex<Book>),
+    File(LockedJson<Book>),
 }
 
 /// A running Demo authority; it stops when dropped.
@@ -127,16 +132,13 @@ pub struct DemoAuthority {
 
 impl DemoAuthority {
     pub async fn start(options: DemoOptions) -> std::io::Result<Self> {
-        let book = options
-            .book_path
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let book = match options.book_path {
+            Some(path) => BookStore::File(LockedJson::new(path)),
+            None => BookStore::Memory(Mutex::default()),
+        };
         let inner = Arc::new(Inner {
             key: options.key,
-            book: Mutex::new(book),
-            book_path: options.book_path,
+            book,
             access_seconds: options.access_lifetime.as_secs().max(1) as i64,
             redirect_uri: redirect_uri(&ProviderId::new(NAME).expect("a constant name")),
         });
@@ -458,10 +460,11 @@ async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
         .map(|a| a.grant)
         .or_else(|| tokens::open::<Refresh>(&inner.key, "refresh", token).map(|r| r.grant));
     if let Some(grant) = grant {
-        inner.with_book(|book| {
+        return inner.with_book(|book| {
             if let Some(g) = book.grants.get_mut(&grant) {
                 g.revoked = true;
             }
+            StatusCode::OK.into_response()
         });
     }
     // RFC 7009 §2.2: 200 whether or not the token was known.
@@ -479,8 +482,7 @@ async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Respon
     let Some(access) = token.and_then(|t| tokens::open::<Access>(&inner.key, "access", t)) else {
         return unauthorized();
     };
-    let live =
-        inner.book.lock().unwrap_or_else(|p| p.into_inner()).grants.get(&access.grant).is_some_and(|g| !g.revoked);
+    let live = inner.grant_is_live(&access.grant);
     if access.exp <= now() || !live {
         return unauthorized();
     }

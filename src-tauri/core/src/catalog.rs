@@ -7,17 +7,21 @@ use std::sync::Arc;
 
 use oauth2::ClientSecret;
 use serde::Deserialize;
+use tracing::warn;
 use url::Url;
 
 use super::http::{check_url, HttpClient};
 use super::oauth2_generic::{ClientAuth, GenericOAuth2Provider, Method, NicknameSource, OAuth2Config, RevokeStyle};
 use super::provider::RedirectKind;
-use super::providers::linear::LinearProvider;
+use super::providers::env_var;
+use super::providers::linear;
 use super::quirks::Quirks;
+use super::settings::{self, Settings};
+use super::vault::Vault;
 use super::{AuthError, AuthProvider, ProviderId};
 
 /// The catalog shipped with Latchkey.
-pub const BUILTIN: &str = include_str!("../../catalog/providers.toml");
+pub const BUILTIN: &str = include_str!("../catalog/providers.toml");
 
 /// Names of the code overrides a catalog entry may ask for.
 pub const OVERRIDES: &[&str] = &["linear"];
@@ -293,7 +297,61 @@ pub fn provider_for(
     http: &HttpClient,
 ) -> Result<Arc<dyn AuthProvider>, AuthError> {
     Ok(match entry.code_override.as_deref() {
-        Some("linear") => Arc::new(LinearProvider::new(config, http.clone())?),
+        Some("linear") => Arc::new(linear::provider(config, http.clone())?),
         _ => Arc::new(GenericOAuth2Provider::new(config, http.clone())?),
     })
+}
+
+/// The catalog's providers and those the person added, with client registrations from the environment first
+/// (`<ID>_CLIENT_ID`, `<ID>_CLIENT_SECRET`) and from the settings (and keychain) otherwise.
+pub async fn build(
+    http: &HttpClient,
+    settings: &Settings,
+    vault: &Vault,
+) -> Result<Vec<Arc<dyn AuthProvider>>, AuthError> {
+    let mut out = Vec::new();
+    for entry in parse(BUILTIN)? {
+        let (id_var, secret_var) = entry.env_names();
+        let typed = settings.clients.get(&entry.id);
+        let client_id = env_var(&id_var).or_else(|| typed.map(|c| c.client_id.clone()));
+        let client_secret = match env_var(&secret_var) {
+            Some(secret) => Some(secret),
+            None if typed.is_some() => vault
+                .load_raw(&settings::secret_entry(&entry.id))
+                .await?
+                .and_then(|bytes| String::from_utf8(bytes).ok()),
+            None => None,
+        };
+        let mut config = entry.config(client_id, client_secret)?;
+        if let Some(scopes) = settings.scopes.get(&entry.id).cloned().or_else(|| typed.and_then(|c| c.scopes.clone())) {
+            config.scopes = scopes;
+        }
+        if let Some(&kind) = settings.redirects.get(&entry.id) {
+            if kind != config.redirect && config.redirect_alternatives.contains(&kind) {
+                config.redirect_alternatives.retain(|k| *k != kind);
+                config.redirect_alternatives.insert(0, config.redirect);
+                config.redirect = kind;
+            }
+        }
+        out.push(provider_for(&entry, config, http)?);
+    }
+    for (id, custom) in &settings.custom {
+        let mut config = custom.config(id);
+        if let Some(scopes) = settings.scopes.get(id) {
+            config.scopes = scopes.clone();
+        }
+        if let Some(typed) = settings.clients.get(id) {
+            config.client_id = Some(typed.client_id.clone());
+            config.client_secret = vault
+                .load_raw(&settings::secret_entry(id))
+                .await?
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .map(oauth2::ClientSecret::new);
+        }
+        match GenericOAuth2Provider::new(config, http.clone()) {
+            Ok(provider) => out.push(Arc::new(provider)),
+            Err(e) => warn!(provider = %id, error = %e, "an added provider is unusable"),
+        }
+    }
+    Ok(out)
 }

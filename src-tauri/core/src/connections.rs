@@ -1,0 +1,227 @@
+//! Where connections are kept: their facts in the metadata file and their tokens in the
+//! keychain, each connection changed under its lock, with who is told when they change.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use super::clock::Clock;
+use super::due::due_at;
+use super::locks::{ConnectionGuard, ConnectionLocks};
+use super::metadata::MetadataStore;
+use super::signals::{CoreEvent, Signals};
+use super::sync::lock;
+use super::vault::Vault;
+use super::{AuthError, ConnectionId, ProviderId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Connected,
+    /// The provider refused the grant; the person must connect again. Tokens are kept.
+    NeedsReconnect,
+}
+
+/// A connected account, without its secrets: this is what the window and the log may see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub provider: ProviderId,
+    pub nickname: String,
+    pub connected_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+    pub status: ConnectionStatus,
+    /// When the tokens were last refreshed, if ever.
+    #[serde(default)]
+    pub last_refreshed: Option<DateTime<Utc>>,
+    /// The access token's lifetime as the provider gave it, which sets the refresh margin.
+    #[serde(default)]
+    pub lifetime_secs: Option<u64>,
+}
+
+pub struct Connections {
+    vault: Vault,
+    metadata: Mutex<MetadataStore>,
+    data_dir: PathBuf,
+    locks: ConnectionLocks,
+    clock: Arc<dyn Clock>,
+    signals: Signals,
+    /// Connections whose refresh is in flight in this process (a count per connection).
+    refreshing: Mutex<HashMap<ConnectionId, usize>>,
+}
+
+impl Connections {
+    pub fn new(vault: Vault, metadata: MetadataStore, data_dir: PathBuf, clock: Arc<dyn Clock>) -> Self {
+        // The in-memory store of the benchmarks has no files to lock across processes.
+        let lock_dir = (!vault.is_in_memory()).then(|| data_dir.join("locks"));
+        Self {
+            vault,
+            metadata: Mutex::new(metadata),
+            data_dir,
+            locks: ConnectionLocks::new(lock_dir),
+            clock,
+            signals: Signals::default(),
+            refreshing: Mutex::default(),
+        }
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// Waits until this process, and then no other, holds the connection.
+    pub async fn lock(&self, id: &ConnectionId) -> Result<ConnectionGuard, AuthError> {
+        self.locks.lock(id).await
+    }
+
+    pub fn list(&self) -> Vec<Connection> {
+        lock(&self.metadata).list()
+    }
+
+    pub fn get(&self, id: &ConnectionId) -> Option<Connection> {
+        lock(&self.metadata).get(id).cloned()
+    }
+
+    /// The connection as the file has it now (another process may have changed it).
+    pub fn reload(&self, id: &ConnectionId) -> Result<Option<Connection>, AuthError> {
+        let mut metadata = lock(&self.metadata);
+        metadata.reload()?;
+        Ok(metadata.get(id).cloned())
+    }
+
+    /// The connection of `provider` with this `nickname`, if there is one.
+    pub fn find(&self, provider: &ProviderId, nickname: &str) -> Option<ConnectionId> {
+        lock(&self.metadata).find(|c| &c.provider == provider && c.nickname == nickname)
+    }
+
+    /// When each connected connection with an expiry is next due, without copying them all.
+    pub fn due_times(&self) -> Vec<(DateTime<Utc>, ConnectionId)> {
+        let mut out = Vec::new();
+        lock(&self.metadata).for_each(|c| {
+            if c.status == ConnectionStatus::Connected {
+                if let Some(at) = due_at(c) {
+                    out.push((at, c.id.clone()));
+                }
+            }
+        });
+        out
+    }
+
+    /// When one connection is next due, if it is connected and expires.
+    pub fn due_time(&self, id: &ConnectionId) -> Option<DateTime<Utc>> {
+        lock(&self.metadata).get(id).filter(|c| c.status == ConnectionStatus::Connected).and_then(due_at)
+    }
+
+    /// The connections of one provider.
+    pub fn ids_of(&self, provider: &ProviderId) -> Vec<ConnectionId> {
+        let mut out = Vec::new();
+        lock(&self.metadata).for_each(|c| {
+            if &c.provider == provider {
+                out.push(c.id.clone());
+            }
+        });
+        out
+    }
+
+    pub fn upsert(&self, connection: Connection) -> Result<(), AuthError> {
+        lock(&self.metadata).upsert(connection)
+    }
+
+    pub fn update(
+        &self,
+        id: &ConnectionId,
+        change: impl FnOnce(&mut Connection),
+    ) -> Result<Option<Connection>, AuthError> {
+        lock(&self.metadata).update(id, change)
+    }
+
+    /// Forgets a connection: its facts and its lock (its tokens are deleted by the caller).
+    pub fn remove(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        lock(&self.metadata).remove(id)?;
+        self.locks.forget(id);
+        Ok(())
+    }
+
+    /// Counts a refresh of `id` in or out of flight.
+    pub fn set_refreshing(&self, id: &ConnectionId, on: bool) {
+        {
+            let mut refreshing = lock(&self.refreshing);
+            let count = refreshing.entry(id.clone()).or_default();
+            if on {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    refreshing.remove(id);
+                }
+            }
+        }
+        self.signals.changed();
+    }
+
+    pub fn refreshing(&self) -> HashSet<ConnectionId> {
+        lock(&self.refreshing).keys().cloned().collect()
+    }
+
+    /// Marks a connection "needs reconnecting" (keeping its tokens) and tells the app.
+    pub fn mark_needs_reconnect(&self, connection: &Connection, reason: &str) -> AuthError {
+        warn!(connection = %connection.id, reason, "needs reconnecting");
+        match self.update(&connection.id, |c| c.status = ConnectionStatus::NeedsReconnect) {
+            Ok(Some(updated)) => self.signals.tell(CoreEvent::NeedsReconnect(updated)),
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "could not save the needs-reconnecting state"),
+        }
+        self.signals.roster_changed();
+        AuthError::NeedsReconnect { description: Some(reason.to_owned()) }
+    }
+
+    /// Deletes tokens the keychain holds for connections that do not exist: what is left when
+    /// Latchkey was stopped between writing a new connection's tokens and saving the connection.
+    /// Run at start, before any sign-in can complete. Skipped when the connections file cannot be
+    /// read or was set aside as unreadable (then nothing can be told apart). Returns how many
+    /// were removed.
+    pub async fn sweep_orphans(&self) -> Result<usize, AuthError> {
+        // A connections file set aside as unreadable still names tokens: leave them all.
+        if super::files::has_set_aside(&self.data_dir) {
+            warn!("a connections file was set aside as unreadable; keychain entries are left as they are");
+            return Ok(0);
+        }
+        let known: Vec<ConnectionId> = {
+            let mut metadata = lock(&self.metadata);
+            metadata.reload()?;
+            metadata.list().into_iter().map(|c| c.id).collect()
+        };
+        let mut removed = 0;
+        for name in self.vault.names().await? {
+            if !ConnectionId::is_generated(&name) || known.iter().any(|id| id.as_str() == name) {
+                continue;
+            }
+            let Ok(id) = ConnectionId::parse(&name) else { continue };
+            // A connection saved meanwhile by another process is not an orphan.
+            let _held = self.lock(&id).await?;
+            if self.reload(&id)?.is_none() {
+                self.vault.delete(&id).await?;
+                warn!(connection = %id, "removed tokens of a connection that was never saved");
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

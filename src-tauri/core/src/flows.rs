@@ -1,0 +1,227 @@
+//! Pending sign-ins: what is remembered of each between opening the browser and its callback
+//! (state, PKCE verifier, exact redirect URI), taken out once, expired by the core's clock and
+//! kept in the keychain so that a callback that starts Latchkey after a restart still completes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use oauth2::PkceCodeVerifier;
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+use url::Url;
+
+use super::clock::Clock;
+use super::sync::lock;
+use super::vault::Vault;
+use super::{AuthError, ProviderId};
+
+/// The keychain entry (user name) under which pending flows are kept.
+pub const PENDING_ENTRY: &str = "pending-sign-ins";
+
+/// The name of one sign-in in progress, for the window to cancel it or open it again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FlowId(String);
+
+impl FlowId {
+    fn generate() -> Self {
+        Self(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    /// A flow id as the window sends it back: 16 lower-case hex digits.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err("that is not a sign-in of Latchkey's".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for FlowId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<FlowId> for String {
+    fn from(id: FlowId) -> Self {
+        id.0
+    }
+}
+
+impl std::fmt::Display for FlowId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What is remembered of a sign-in until its callback. Not `Clone`: it is taken out once.
+pub struct PendingFlow {
+    pub flow_id: FlowId,
+    pub provider: ProviderId,
+    pub verifier: Option<PkceCodeVerifier>,
+    pub redirect_uri: String,
+    pub url: Url,
+    pub expires: DateTime<Utc>,
+    /// The one-shot listener of a loopback redirect; dropping it closes the port.
+    pub loopback: Option<super::loopback::Guard>,
+}
+
+/// A pending flow as kept in the keychain. The verifier is a secret: keychain only.
+#[derive(Serialize, Deserialize)]
+struct StoredFlow {
+    state: String,
+    flow_id: FlowId,
+    provider: ProviderId,
+    verifier: Option<String>,
+    redirect_uri: String,
+    url: Url,
+    expires: DateTime<Utc>,
+}
+
+pub struct PendingFlows {
+    /// By state.
+    flows: Mutex<HashMap<String, PendingFlow>>,
+    /// Serialises writes of the pending flows to the keychain, so the last write wins.
+    writes: tokio::sync::Mutex<()>,
+    vault: Vault,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl PendingFlows {
+    pub fn new(vault: Vault, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self { flows: Mutex::default(), writes: tokio::sync::Mutex::new(()), vault, ttl, clock }
+    }
+
+    /// How long a sign-in may take.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn lifetime(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::minutes(10))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// A new flow id, and when a flow started now expires.
+    pub fn next(&self) -> (FlowId, DateTime<Utc>) {
+        (FlowId::generate(), self.now() + self.lifetime())
+    }
+
+    /// Remembers a flow under its state.
+    pub fn insert(&self, state: String, flow: PendingFlow) {
+        let now = self.now();
+        let ttl = self.lifetime();
+        let mut flows = lock(&self.flows);
+        // Expired flows are kept for one more lifetime, so that a late callback hears
+        // "expired" rather than "unknown"; then they are forgotten.
+        flows.retain(|_, flow| flow.expires + ttl > now);
+        flows.insert(state, flow);
+    }
+
+    /// Takes the flow of `state` out, once.
+    pub fn take(&self, state: &str) -> Option<PendingFlow> {
+        lock(&self.flows).remove(state)
+    }
+
+    /// Forgets a flow; false if there was none.
+    pub fn cancel(&self, flow_id: &FlowId) -> bool {
+        let mut flows = lock(&self.flows);
+        let before = flows.len();
+        flows.retain(|_, flow| &flow.flow_id != flow_id);
+        flows.len() != before
+    }
+
+    /// The authorization URL of a pending flow, to open again.
+    pub fn url(&self, flow_id: &FlowId) -> Option<Url> {
+        lock(&self.flows).values().find(|f| &f.flow_id == flow_id).map(|f| f.url.clone())
+    }
+
+    /// The sign-ins in progress and not expired: (flow id, provider, URL, expiry).
+    pub fn active(&self) -> Vec<(FlowId, ProviderId, Url, DateTime<Utc>)> {
+        let now = self.now();
+        lock(&self.flows)
+            .values()
+            .filter(|f| f.expires > now)
+            .map(|f| (f.flow_id.clone(), f.provider.clone(), f.url.clone(), f.expires))
+            .collect()
+    }
+
+    /// Brings back the sign-ins that were pending when the app last stopped (so that a
+    /// callback arriving with a cold start completes). Expired ones are dropped.
+    pub async fn restore(&self) -> Result<usize, AuthError> {
+        let Some(bytes) = self.vault.load_raw(PENDING_ENTRY).await? else {
+            return Ok(0);
+        };
+        let stored: Vec<StoredFlow> = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            warn!(error = %e, "the saved sign-ins are unreadable; dropping them");
+            Vec::new()
+        });
+        let now = self.now();
+        let restored = {
+            let mut flows = lock(&self.flows);
+            let mut n = 0;
+            for f in stored.into_iter().filter(|f| f.expires > now) {
+                flows.entry(f.state).or_insert_with(|| {
+                    n += 1;
+                    PendingFlow {
+                        flow_id: f.flow_id,
+                        provider: f.provider,
+                        verifier: f.verifier.map(PkceCodeVerifier::new),
+                        redirect_uri: f.redirect_uri,
+                        url: f.url,
+                        expires: f.expires,
+                        loopback: None,
+                    }
+                });
+            }
+            n
+        };
+        self.persist().await;
+        Ok(restored)
+    }
+
+    /// Writes the pending flows to the keychain (or removes the entry when there are none).
+    /// A failure is logged: the flows still work in this process.
+    pub async fn persist(&self) {
+        let _order = self.writes.lock().await;
+        let stored: Vec<StoredFlow> = lock(&self.flows)
+            .iter()
+            // A loopback flow cannot outlive its listener, which ends with the process.
+            .filter(|(_, f)| f.loopback.is_none())
+            .map(|(state, f)| StoredFlow {
+                state: state.clone(),
+                flow_id: f.flow_id.clone(),
+                provider: f.provider.clone(),
+                verifier: f.verifier.as_ref().map(|v| v.secret().clone()),
+                redirect_uri: f.redirect_uri.clone(),
+                url: f.url.clone(),
+                expires: f.expires,
+            })
+            .collect();
+        let result = if stored.is_empty() {
+            self.vault.delete_raw(PENDING_ENTRY).await
+        } else {
+            match serde_json::to_vec(&stored) {
+                Ok(bytes) => self.vault.store_raw(PENDING_ENTRY, bytes).await,
+                Err(e) => Err(AuthError::Keychain(e.to_string())),
+            }
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "could not keep the pending sign-ins in the keychain; a callback after a restart would be refused");
+        }
+    }
+}

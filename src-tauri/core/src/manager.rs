@@ -1,0 +1,453 @@
+//! Sign-in and disconnect: starts flows, completes them from the callback, ends connections;
+//! the one type the app, the command line and the tests drive, built from the parts it
+//! coordinates (providers, pending flows, kept connections, the view).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use oauth2::{AccessToken, CsrfToken, PkceCodeChallenge};
+use serde::Serialize;
+use tracing::{info, instrument, warn, Span};
+use url::Url;
+
+use super::clock::{Clock, SystemClock};
+use super::connections::Connections;
+use super::flows::{FlowId, PendingFlow, PendingFlows};
+use super::metadata::MetadataStore;
+use super::provider::RedirectKind;
+use super::redirect::{self, redact_for_log, Outcome};
+use super::refresh::{self, Want};
+use super::registry::ProviderRegistry;
+use super::signals::CoreEvent;
+use super::vault::{Secrets, Vault};
+use super::view::{Snapshot, View, ViewInput};
+use super::{AuthError, AuthProvider, CallbackError, ConnectionId, ProviderId, TokenResponse};
+
+pub use super::connections::{Connection, ConnectionStatus};
+
+/// How long a sign-in may take before its state is refused.
+pub const DEFAULT_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// The seam through which the authorization URL reaches a browser: the app passes the system
+/// browser, tests pass a recorder.
+pub trait Browser: Send + Sync {
+    fn open(&self, url: &Url) -> Result<(), String>;
+}
+
+/// A sign-in that was started: the URL opened in the browser (also shown so a person can copy
+/// it) and the id that cancels it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingConnect {
+    pub flow_id: FlowId,
+    pub provider: ProviderId,
+    pub url: Url,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where the manager keeps things.
+#[derive(Clone, Debug)]
+pub struct ManagerOptions {
+    /// The keychain service name all entries are filed under.
+    pub keychain_service: String,
+    /// The directory of the metadata file.
+    pub data_dir: PathBuf,
+    pub flow_ttl: Duration,
+    /// The wall clock for expiries and refresh deadlines (a manual one in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ManagerOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            keychain_service: redirect::APP_IDENTIFIER.to_owned(),
+            data_dir: data_dir.into(),
+            flow_ttl: DEFAULT_FLOW_TTL,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+pub struct ConnectionManager {
+    providers: ProviderRegistry,
+    flows: PendingFlows,
+    store: Connections,
+    view: View,
+    browser: Arc<dyn Browser>,
+}
+
+impl ConnectionManager {
+    pub fn new(options: ManagerOptions, browser: Arc<dyn Browser>) -> Result<Self, AuthError> {
+        Self::with_vault(options.clone(), Vault::new(options.keychain_service), browser)
+    }
+
+    pub fn with_vault(options: ManagerOptions, vault: Vault, browser: Arc<dyn Browser>) -> Result<Self, AuthError> {
+        let metadata = MetadataStore::open(&options.data_dir)?;
+        Ok(Self::assemble(options, vault, metadata, browser))
+    }
+
+    /// A manager that keeps everything in memory: secrets and metadata (benchmarks only; the
+    /// app always uses the keychain and the file).
+    pub fn in_memory(options: ManagerOptions, browser: Arc<dyn Browser>) -> Self {
+        Self::assemble(options, Vault::in_memory(), MetadataStore::in_memory(), browser)
+    }
+
+    fn assemble(options: ManagerOptions, vault: Vault, metadata: MetadataStore, browser: Arc<dyn Browser>) -> Self {
+        Self {
+            providers: ProviderRegistry::default(),
+            flows: PendingFlows::new(vault.clone(), options.flow_ttl, options.clock.clone()),
+            store: Connections::new(vault, metadata, options.data_dir, options.clock),
+            view: View::default(),
+            browser,
+        }
+    }
+
+    /// The manager's wall clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.store.clock().clone()
+    }
+
+    /// Events the person should hear about (notifications).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<CoreEvent> {
+        self.store.signals().events()
+    }
+
+    /// A receiver that wakes whenever what [`ConnectionManager::snapshot`] shows has changed.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.store.signals().changes()
+    }
+
+    /// Adds a provider, replacing one of the same name.
+    pub fn add_provider(&self, provider: Arc<dyn AuthProvider>) {
+        self.providers.insert(provider);
+        self.store.signals().changed();
+    }
+
+    /// Removes a provider from the list; its connections stay (and show again when it returns).
+    pub fn remove_provider(&self, id: &ProviderId) {
+        self.providers.remove(id);
+        self.store.signals().changed();
+    }
+
+    pub fn providers(&self) -> Vec<Arc<dyn AuthProvider>> {
+        self.providers.all()
+    }
+
+    pub fn provider(&self, id: &ProviderId) -> Option<Arc<dyn AuthProvider>> {
+        self.providers.get(id)
+    }
+
+    pub fn vault(&self) -> &Vault {
+        self.store.vault()
+    }
+
+    /// The directory of the app's non-secret data.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.store.data_dir()
+    }
+
+    /// What the window shows: every provider with its state, flows and connections.
+    pub fn snapshot(&self) -> Snapshot {
+        self.view.snapshot(ViewInput {
+            providers: self.providers.all(),
+            flows: self.flows.active(),
+            connections: self.store.list(),
+            refreshing: self.store.refreshing(),
+        })
+    }
+
+    /// Forgets the last error shown for a provider.
+    pub fn dismiss_error(&self, provider: &ProviderId) {
+        if self.view.dismiss(provider) {
+            self.store.signals().changed();
+        }
+    }
+
+    fn set_error(&self, provider: &ProviderId, error: Option<&AuthError>) {
+        self.view.set_error(provider, error);
+        self.store.signals().changed();
+    }
+
+    /// Removes tokens the keychain holds for connections that were never saved (see
+    /// [`Connections::sweep_orphans`]).
+    pub async fn sweep_orphans(&self) -> Result<usize, AuthError> {
+        self.store.sweep_orphans().await
+    }
+
+    /// Brings back the sign-ins pending when the app last stopped.
+    pub async fn restore_pending(&self) -> Result<usize, AuthError> {
+        let restored = self.flows.restore().await?;
+        self.store.signals().changed();
+        Ok(restored)
+    }
+
+    /// Starts a sign-in: a fresh state (256 random bits) and PKCE verifier, remembered with the
+    /// provider and the exact redirect URI for the flow's lifetime; then opens the browser.
+    #[instrument(skip_all, fields(provider = %provider))]
+    pub async fn connect(self: &Arc<Self>, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+        let result = self.start_flow(provider).await;
+        match &result {
+            Ok(_) => {
+                self.set_error(provider, None);
+                self.flows.persist().await;
+            }
+            Err(e @ AuthError::UnknownProvider(_)) => warn!(error = %e, "cannot connect"),
+            Err(e) => self.set_error(provider, Some(e)),
+        }
+        result
+    }
+
+    async fn start_flow(self: &Arc<Self>, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
+        let p = self.providers.get(provider).ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
+        p.check_configured()?;
+
+        let state = CsrfToken::new_random_len(32);
+        let (challenge, verifier) = if p.uses_pkce() {
+            let (c, v) = PkceCodeChallenge::new_random_sha256();
+            (Some(c), Some(v))
+        } else {
+            (None, None)
+        };
+        let (redirect_uri, listener) = match p.redirect_kind() {
+            RedirectKind::PrivateUse => (redirect::redirect_uri(provider), None),
+            RedirectKind::Loopback => {
+                let listener = super::loopback::bind()
+                    .await
+                    .map_err(|e| AuthError::Network(format!("cannot listen on 127.0.0.1 for the sign-in: {e}")))?;
+                let port = listener.local_addr().map_err(|e| AuthError::Network(e.to_string()))?.port();
+                (redirect::loopback_uri(port, provider), Some(listener))
+            }
+        };
+        let url = p.get_url(&redirect_uri, state.secret(), challenge.as_ref())?;
+        let loopback = listener.map(|l| {
+            let path = format!("{}{provider}", redirect::CALLBACK_PATH);
+            super::loopback::serve(l, path, self.flows.ttl(), Arc::downgrade(self))
+        });
+        let (flow_id, expires_at) = self.flows.next();
+        let flow = PendingFlow {
+            flow_id: flow_id.clone(),
+            provider: provider.clone(),
+            verifier,
+            redirect_uri,
+            url: url.clone(),
+            expires: expires_at,
+            loopback,
+        };
+        self.flows.insert(state.secret().clone(), flow);
+        info!(flow = %flow_id, "sign-in started");
+        if let Err(e) = self.browser.open(&url) {
+            // The flow stays: the window offers the link to copy.
+            warn!(flow = %flow_id, error = %e, "the browser did not open");
+        }
+        Ok(PendingConnect { flow_id, provider: provider.clone(), url, expires_at })
+    }
+
+    /// Cancels a sign-in in progress; its callback will be refused. False if there was none.
+    pub async fn cancel(&self, flow_id: &FlowId) -> bool {
+        let cancelled = self.flows.cancel(flow_id);
+        if cancelled {
+            info!(flow = %flow_id, "sign-in cancelled");
+            self.flows.persist().await;
+            self.store.signals().changed();
+        }
+        cancelled
+    }
+
+    /// Opens a pending flow's authorization URL in the browser again.
+    pub fn reopen(&self, flow_id: &FlowId) -> Result<(), AuthError> {
+        let url = self.flows.url(flow_id).ok_or(CallbackError::UnknownState)?;
+        self.browser.open(&url).map_err(|e| AuthError::Network(format!("the browser did not open: {e}")))
+    }
+
+    /// The sign-ins in progress, as (flow id, provider).
+    pub fn pending_flows(&self) -> Vec<(FlowId, ProviderId)> {
+        self.flows.active().into_iter().map(|(id, provider, _, _)| (id, provider)).collect()
+    }
+
+    /// Completes a sign-in from the callback URL the browser was redirected to. The callback
+    /// is checked before any request is made: the pending flow is taken out once, the code is
+    /// exchanged only at the flow's provider with its verifier and exact redirect URI, then
+    /// the nickname is asked for and the tokens go to the keychain.
+    #[instrument(skip_all, fields(provider, flow))]
+    pub async fn complete(&self, callback_url: &str) -> Result<Connection, AuthError> {
+        let mut flow_provider = None;
+        let result = self.complete_inner(callback_url, &mut flow_provider).await;
+        if let Some(provider) = &flow_provider {
+            // A real flow ended, well or badly: the window shows which.
+            self.set_error(provider, result.as_ref().err());
+        }
+        if let Err(e) = &result {
+            warn!(url = %redact_for_log(callback_url), error = %e, "callback refused");
+        }
+        result
+    }
+
+    async fn complete_inner(
+        &self,
+        callback_url: &str,
+        flow_provider: &mut Option<ProviderId>,
+    ) -> Result<Connection, AuthError> {
+        let callback = redirect::parse_callback(callback_url)?;
+        Span::current().record("provider", callback.provider.as_str());
+        let provider = self.providers.get(&callback.provider).ok_or(CallbackError::UnknownProvider)?;
+
+        let flow = self.flows.take(&callback.state).ok_or(CallbackError::UnknownState)?;
+        Span::current().record("flow", flow.flow_id.as_str());
+        *flow_provider = Some(flow.provider.clone());
+        // Used once, even if the app stops before the exchange ends.
+        self.flows.persist().await;
+        if self.flows.now() >= flow.expires {
+            return Err(CallbackError::Expired.into());
+        }
+        if flow.provider != callback.provider
+            || redirect::redirect_base(&flow.redirect_uri).as_deref() != Some(callback.redirect.as_str())
+        {
+            return Err(CallbackError::ProviderMismatch.into());
+        }
+        match (&callback.iss, provider.issuer()) {
+            (Some(iss), Some(expected)) if iss != expected => return Err(CallbackError::IssuerMismatch.into()),
+            (None, Some(_)) if provider.requires_iss() => return Err(CallbackError::MissingIssuer.into()),
+            _ => {}
+        }
+        let code = match callback.outcome {
+            Outcome::Code(code) => code,
+            Outcome::Error { error, description } => {
+                return Err(AuthError::ProviderRefused { error, description });
+            }
+        };
+
+        let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
+        super::failpoint("connect-after-exchange");
+        let named = match tokens.account.clone() {
+            Some(name) => Ok(name),
+            None => provider.get_nickname(&tokens.access_token).await,
+        };
+        let nickname = match named {
+            Ok(nickname) => nickname,
+            Err(e) => {
+                self.abandon(&*provider, &tokens).await;
+                return Err(e);
+            }
+        };
+
+        // The same account connected again (a reconnect) keeps its connection and its id.
+        let id = self
+            .store
+            .find(&callback.provider, &nickname)
+            .unwrap_or_else(|| ConnectionId::generate(&callback.provider));
+        // A reconnect replaces the tokens of a connection that a refresh (here or in another
+        // process) may be about to write back: wait for it, as disconnect does.
+        let _held = match self.store.lock(&id).await {
+            Ok(held) => held,
+            Err(e) => {
+                self.abandon(&*provider, &tokens).await;
+                return Err(e);
+            }
+        };
+        let connection = Connection {
+            id: id.clone(),
+            provider: callback.provider.clone(),
+            nickname,
+            connected_at: self.store.clock().now(),
+            expires_at: expires_at(self.store.clock().now(), &tokens),
+            scopes: tokens.scope_list(),
+            status: ConnectionStatus::Connected,
+            last_refreshed: None,
+            lifetime_secs: tokens.expires_in,
+        };
+        let secrets =
+            Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
+        if let Err(e) = self.store.vault().store(&id, &secrets).await {
+            self.abandon(&*provider, &tokens).await;
+            return Err(e);
+        }
+        super::failpoint("connect-after-keychain-write");
+        if let Err(e) = self.store.upsert(connection.clone()) {
+            if let Err(cleanup) = self.store.vault().delete(&id).await {
+                warn!(error = %cleanup, "could not remove the tokens of a connection that was not saved");
+            }
+            self.abandon(&*provider, &tokens).await;
+            return Err(e);
+        }
+        info!(connection = %id, "connected");
+        self.store.signals().roster_changed();
+        Ok(connection)
+    }
+
+    /// Tokens obtained for a connection that could not be completed are revoked, so that no
+    /// grant is left that nobody holds.
+    async fn abandon(&self, provider: &dyn AuthProvider, tokens: &TokenResponse) {
+        match provider.revoke(&tokens.access_token).await {
+            Ok(_) => info!("tokens of the unfinished connection revoked"),
+            Err(e) => warn!(error = %e, "could not revoke the tokens of the unfinished connection"),
+        }
+    }
+
+    /// Disconnects: revokes at the provider where it can, then always deletes the local secrets
+    /// and the connection, even when revocation fails. Returns whether the provider confirmed the
+    /// revocation (or there was nothing to revoke), so that the person can be told to revoke
+    /// access there when it did not.
+    #[instrument(skip_all, fields(connection = %id))]
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<bool, AuthError> {
+        // A refresh in flight (here or in another process) finishes first, so that it cannot
+        // write tokens back after they are deleted.
+        let _held = self.store.lock(id).await?;
+        let connection = self.store.reload(id)?.ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
+        let secrets = self.store.vault().load(id).await?;
+        let revoked = match (self.providers.get(&connection.provider), secrets) {
+            (Some(provider), Some(secrets)) => match provider.revoke(&secrets.access_token).await {
+                Ok(true) => {
+                    info!("revoked at the provider");
+                    true
+                }
+                Ok(false) => {
+                    warn!("the provider did not confirm revocation; deleting locally anyway");
+                    false
+                }
+                Err(e) => {
+                    warn!(error = %e, "revocation failed; deleting locally anyway");
+                    false
+                }
+            },
+            (None, _) => {
+                warn!(provider = %connection.provider, "provider unknown; deleting locally only");
+                false
+            }
+            (_, None) => {
+                warn!("the keychain held no tokens for this connection");
+                true
+            }
+        };
+        self.store.vault().delete(id).await?;
+        self.store.remove(id)?;
+        info!(revoked, "disconnected");
+        self.store.signals().roster_changed();
+        Ok(revoked)
+    }
+
+    /// A usable access token for `id`, refreshed first when it is near expiry (single-flight in
+    /// and across processes; see [`refresh::access_token`]).
+    pub async fn access_token(&self, id: &ConnectionId, want: Want) -> Result<AccessToken, AuthError> {
+        refresh::access_token(&self.store, &self.providers, id, want).await
+    }
+
+    /// The kept connections, for the scheduler's deadlines.
+    pub fn connections(&self) -> &Connections {
+        &self.store
+    }
+
+    /// Every connection, without secrets.
+    pub fn list(&self) -> Vec<Connection> {
+        self.store.list()
+    }
+
+    pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
+        self.store.get(id)
+    }
+}
+
+fn expires_at(now: DateTime<Utc>, tokens: &TokenResponse) -> Option<DateTime<Utc>> {
+    let secs = i64::try_from(tokens.expires_in?).ok()?;
+    now.checked_add_signed(chrono::Duration::seconds(secs))
+}

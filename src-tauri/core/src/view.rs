@@ -1,0 +1,144 @@
+//! The view model for the window: every provider with its set-up state, sign-ins in progress,
+//! connections and last error, and nothing secret.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use url::Url;
+
+use super::flows::FlowId;
+use super::provider::RedirectKind;
+use super::redirect;
+use super::sync::lock;
+use super::{AuthError, AuthProvider, Connection, ConnectionId, ProviderId};
+
+/// Everything the window shows, and nothing secret.
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub providers: Vec<ProviderState>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProviderState {
+    pub id: ProviderId,
+    pub name: String,
+    /// `None` when configured; otherwise what to set.
+    pub setup_hint: Option<String>,
+    /// The redirect URI to register at the provider.
+    pub redirect_uri: String,
+    /// The redirect kinds the person can choose among, the one in use first, each with the URI
+    /// to register for it.
+    pub redirect_choices: Vec<RedirectChoice>,
+    /// The scopes a sign-in asks for.
+    pub scopes: Vec<String>,
+    /// Sign-ins waiting for the browser.
+    pub flows: Vec<FlowState>,
+    pub connections: Vec<Connection>,
+    /// Connections whose refresh is in flight.
+    pub refreshing: Vec<ConnectionId>,
+    /// The last sign-in's failure, in words, until the next attempt.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RedirectChoice {
+    pub kind: RedirectKind,
+    pub uri: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FlowState {
+    pub flow_id: FlowId,
+    /// The authorization URL, for a person to copy if the browser did not open.
+    pub url: Url,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What goes into a snapshot.
+pub struct ViewInput {
+    pub providers: Vec<std::sync::Arc<dyn AuthProvider>>,
+    pub flows: Vec<(FlowId, ProviderId, Url, DateTime<Utc>)>,
+    pub connections: Vec<Connection>,
+    pub refreshing: HashSet<ConnectionId>,
+}
+
+/// The per-provider error lines, the only state of its own the view keeps.
+#[derive(Default)]
+pub struct View {
+    errors: Mutex<HashMap<ProviderId, String>>,
+}
+
+impl View {
+    /// Shows (or, with `None`, clears) a provider's last sign-in error.
+    pub fn set_error(&self, provider: &ProviderId, error: Option<&AuthError>) {
+        let mut errors = lock(&self.errors);
+        match error {
+            Some(e) => errors.insert(provider.clone(), e.to_string()),
+            None => errors.remove(provider),
+        };
+    }
+
+    /// Forgets a provider's error; true if there was one.
+    pub fn dismiss(&self, provider: &ProviderId) -> bool {
+        lock(&self.errors).remove(provider).is_some()
+    }
+
+    pub fn snapshot(&self, input: ViewInput) -> Snapshot {
+        let errors = lock(&self.errors);
+        let providers = input
+            .providers
+            .into_iter()
+            .map(|p| {
+                let id = p.name().clone();
+                let mut flows: Vec<FlowState> = input
+                    .flows
+                    .iter()
+                    .filter(|(_, provider, _, _)| *provider == id)
+                    .map(|(flow_id, _, url, expires_at)| FlowState {
+                        flow_id: flow_id.clone(),
+                        url: url.clone(),
+                        expires_at: *expires_at,
+                    })
+                    .collect();
+                flows.sort_by_key(|f| f.expires_at);
+                let connections: Vec<Connection> =
+                    input.connections.iter().filter(|c| c.provider == id).cloned().collect();
+                ProviderState {
+                    name: p.display_name().to_owned(),
+                    setup_hint: p.check_configured().err().map(|e| match e {
+                        AuthError::NotConfigured { hint, .. } => hint,
+                        other => other.to_string(),
+                    }),
+                    // What to register at the provider: loopback providers take any port.
+                    redirect_uri: registration(p.redirect_kind(), &id),
+                    redirect_choices: p
+                        .redirect_choices()
+                        .into_iter()
+                        .map(|kind| RedirectChoice { kind, uri: registration(kind, &id) })
+                        .collect(),
+                    scopes: p.scopes(),
+                    flows,
+                    refreshing: connections
+                        .iter()
+                        .filter(|c| input.refreshing.contains(&c.id))
+                        .map(|c| c.id.clone())
+                        .collect(),
+                    connections,
+                    error: errors.get(&id).cloned(),
+                    id,
+                }
+            })
+            .collect();
+        Snapshot { providers }
+    }
+}
+
+/// The redirect URI a person registers at the provider for `kind`.
+fn registration(kind: RedirectKind, provider: &ProviderId) -> String {
+    match kind {
+        RedirectKind::PrivateUse => redirect::redirect_uri(provider),
+        RedirectKind::Loopback => redirect::loopback_registration(provider),
+    }
+}
