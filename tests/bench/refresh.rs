@@ -178,7 +178,7 @@ async fn bench() {
     let dir = tempfile::tempdir().unwrap();
     let manager = Arc::new(ConnectionManager::in_memory(ManagerOptions::new(dir.path()), Arc::new(NoBrowser)));
     let mut config = latchkey_tests::fake_config("acme", &base, "bench", None);
-    config.nickname.pointers = vec!["/email".into()];
+    config.spec.nickname.pointers = vec!["/email".into()];
     let http = latchkey_core::http::HttpClient::new(Duration::from_secs(10)).unwrap();
     manager.add_provider(Arc::new(GenericOAuth2Provider::new(config, http).unwrap()));
     let (rss_before, _) = memory();

@@ -125,7 +125,7 @@ async fn a_provider_slower_than_the_timeout_is_a_timeout() {
 async fn an_unreachable_provider_is_a_network_error() {
     let fake = FakeProvider::start("acme").await;
     let mut config = fake.config();
-    config.token_url = url::Url::parse("http://127.0.0.1:9/token").unwrap();
+    config.spec.token_url = url::Url::parse("http://127.0.0.1:9/token").unwrap();
     let provider = std::sync::Arc::new(
         latchkey_core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
     );

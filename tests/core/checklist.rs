@@ -69,8 +69,8 @@ async fn checklist_03_every_authorization_request_carries_an_s256_challenge() {
 
     // ...unless the provider's entry says PKCE breaks it.
     let mut config = fake.config();
-    config.name = latchkey_core::ProviderId::new("nopkce").unwrap();
-    config.pkce = false;
+    config.spec.id = latchkey_core::ProviderId::new("nopkce").unwrap();
+    config.spec.pkce = latchkey_core::description::Pkce::None;
     h.manager.add_provider(Arc::new(GenericOAuth2Provider::new(config, http()).unwrap()));
     h.manager.connect(&latchkey_core::ProviderId::new("nopkce").unwrap()).await.unwrap();
     let url = h.browser.last();
@@ -224,8 +224,8 @@ async fn checklist_08_the_code_is_exchanged_only_at_the_flows_provider() {
 async fn iss_harness(issuer: Option<&str>, requires: bool) -> (FakeProvider, Harness) {
     let fake = FakeProvider::start("oidc").await;
     let mut config = fake.config();
-    config.issuer = issuer.map(str::to_owned);
-    config.requires_iss = requires;
+    config.spec.issuer = issuer.map(str::to_owned);
+    config.spec.requires_iss = requires;
     let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
     let h = Harness::new(vec![provider]);
     (fake, h)
@@ -458,11 +458,11 @@ async fn checklist_18_error_messages_carry_no_token() {
 async fn checklist_19_every_provider_endpoint_must_use_tls() {
     let fake = FakeProvider::start("acme").await;
     let mut config = fake.config();
-    config.token_url = url::Url::parse("http://tokens.example/token").unwrap();
+    config.spec.token_url = url::Url::parse("http://tokens.example/token").unwrap();
     let err = GenericOAuth2Provider::new(config, http()).err().expect("refused");
     assert!(matches!(err, AuthError::InvalidConfig(_)), "{err:?}");
     let mut config = fake.config();
-    config.revoke_url = Some(url::Url::parse("http://localhost:1/revoke").unwrap());
+    config.spec.revoke_url = Some(url::Url::parse("http://localhost:1/revoke").unwrap());
     assert!(GenericOAuth2Provider::new(config, http()).is_err(), "the name localhost is not loopback enough");
     // Loopback test servers (and the Demo provider) are the only plain-HTTP exception.
     assert!(GenericOAuth2Provider::new(fake.config(), http()).is_ok());
@@ -498,7 +498,7 @@ async fn checklist_24_disconnect_revokes_with_a_form_post_and_deletes() {
 async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option<&str>) {
     let fake = FakeProvider::start("acme").await;
     let mut config = fake.config();
-    config.revoke_url = revoke_url.map(|u| url::Url::parse(&u.replace("{server}", &fake.server.uri())).unwrap());
+    config.spec.revoke_url = revoke_url.map(|u| url::Url::parse(&u.replace("{server}", &fake.server.uri())).unwrap());
     let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
     let h = Harness::new(vec![provider]);
     mount_happy_path(&fake, Some("rt")).await;

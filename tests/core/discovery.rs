@@ -1,5 +1,6 @@
 //! Providers given by an issuer URL (checklist line 26): discovery against a fake issuer.
 
+use latchkey_core::description::Pkce;
 use latchkey_core::discovery::discover;
 use latchkey_core::provider::RedirectKind;
 use latchkey_core::{AuthError, ProviderId};
@@ -39,12 +40,12 @@ async fn checklist_26_an_issuer_s_metadata_gives_endpoints_pkce_revocation_and_i
     assert_eq!(config.token_url.as_str(), format!("{issuer}/token"));
     assert_eq!(config.revoke_url.unwrap().as_str(), format!("{issuer}/revoke"));
     assert_eq!(config.nickname.url.as_str(), format!("{issuer}/userinfo"));
-    assert!(config.pkce, "S256 is offered");
+    assert_eq!(config.pkce, Pkce::S256, "S256 is offered");
     assert!(config.requires_iss, "the server promises iss");
     assert_eq!(config.issuer.as_deref(), Some(issuer.as_str()));
     assert_eq!(config.scopes, vec!["openid", "email", "profile", "offline_access"]);
-    assert_eq!(config.redirect, RedirectKind::Loopback);
-    assert_eq!(config.display_name, "Company SSO");
+    assert_eq!(config.redirect, vec![RedirectKind::Loopback]);
+    assert_eq!(config.name, "Company SSO");
 }
 
 #[tokio::test]
@@ -60,7 +61,7 @@ async fn checklist_26_rfc_8414_metadata_is_read_when_there_is_no_openid_configur
         .mount(&server)
         .await;
     let config = discover(&http(), id(), "Tenant", &url::Url::parse(&issuer).unwrap()).await.unwrap();
-    assert!(!config.pkce, "plain only: no PKCE rather than plain");
+    assert_eq!(config.pkce, Pkce::None, "plain only: no PKCE rather than plain");
     assert!(!config.requires_iss);
 }
 
@@ -97,8 +98,9 @@ async fn bad_issuers_and_broken_metadata_give_clear_errors() {
 
 #[test]
 fn an_oauth2_provider_given_by_its_endpoints_is_checked_and_described() {
-    use latchkey_core::settings::CustomProvider;
-    let custom = CustomProvider::from_endpoints(
+    use latchkey_core::discovery::from_endpoints;
+    let spec = from_endpoints(
+        id(),
         "Tracker",
         "https://tracker.example/oauth/authorize",
         "https://tracker.example/oauth/token",
@@ -107,24 +109,15 @@ fn an_oauth2_provider_given_by_its_endpoints_is_checked_and_described() {
         "read write,admin",
     )
     .unwrap();
-    let config = custom.config(&id());
-    assert_eq!(config.display_name, "Tracker");
-    assert_eq!(config.scopes, vec!["read", "write", "admin"]);
-    assert!(config.pkce);
-    assert!(config.revoke_url.is_none());
-    assert_eq!(config.issuer, None);
-    assert_eq!(config.redirect, RedirectKind::Loopback);
-    assert!(config.client_id.is_none(), "not configured until a client id is entered");
-    let plain = CustomProvider::from_endpoints(
-        "T",
-        "http://tracker.example/a",
-        "https://t.example/t",
-        "https://t.example/me",
-        None,
-        "",
-    );
+    assert_eq!(spec.name, "Tracker");
+    assert_eq!(spec.scopes, vec!["read", "write", "admin"]);
+    assert_eq!(spec.pkce, Pkce::S256);
+    assert!(spec.revoke_url.is_none());
+    assert_eq!(spec.issuer, None);
+    assert_eq!(spec.redirect, vec![RedirectKind::Loopback]);
+    let plain =
+        from_endpoints(id(), "T", "http://tracker.example/a", "https://t.example/t", "https://t.example/me", None, "");
     assert!(plain.unwrap_err().to_string().contains("https"));
-    let junk =
-        CustomProvider::from_endpoints("T", "not a url", "https://t.example/t", "https://t.example/me", None, "");
+    let junk = from_endpoints(id(), "T", "not a url", "https://t.example/t", "https://t.example/me", None, "");
     assert!(junk.unwrap_err().to_string().contains("authorization URL"));
 }

@@ -121,9 +121,9 @@ async fn scene(faulty: &str, fault: Fault, access: &str, refresh: &str) -> Scene
             drop(closed);
             let url = url::Url::parse(&dead).unwrap();
             match faulty {
-                "/token" => config.token_url = url,
-                "/userinfo" => config.nickname.url = url,
-                _ => config.revoke_url = Some(url),
+                "/token" => config.spec.token_url = url,
+                "/userinfo" => config.spec.nickname.url = url,
+                _ => config.spec.revoke_url = Some(url),
             }
         }
     }
@@ -315,7 +315,7 @@ async fn refault(s: Scene, fault: Fault, access: &str, refresh: &str) -> Scene {
             let dead = url::Url::parse(&format!("http://{}/token", closed.local_addr().unwrap())).unwrap();
             drop(closed);
             let mut config = fake_config(&s.provider, &s.server.uri(), "client-id", Some(&s.client_secret));
-            config.token_url = dead;
+            config.spec.token_url = dead;
             s.harness.manager.add_provider(std::sync::Arc::new(GenericOAuth2Provider::new(config, http()).unwrap()));
             mount_good(&s.server, access, refresh).await;
             s

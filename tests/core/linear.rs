@@ -17,21 +17,21 @@ use crate::support::*;
 fn linear_config(id: Option<&str>, secret: Option<&str>) -> latchkey_core::oauth2_generic::OAuth2Config {
     let entries = catalog::parse(catalog::BUILTIN).unwrap();
     let entry = entries.iter().find(|e| e.id.as_str() == "linear").unwrap();
-    entry.config(id.map(str::to_owned), secret.map(str::to_owned)).unwrap()
+    entry.config(id.map(str::to_owned), secret.map(str::to_owned))
 }
 
 /// Linear's real description with its endpoints moved to a local fake (tests only).
 fn linear_at(server: &MockServer, secret: Option<&str>) -> GenericOAuth2Provider {
     let mut config = linear_config(Some("lin-client"), secret);
     let base = url::Url::parse(&server.uri()).unwrap();
-    for url in [&mut config.token_url, &mut config.nickname.url] {
+    for url in [&mut config.spec.token_url, &mut config.spec.nickname.url] {
         url.set_scheme("http").unwrap();
         url.set_host(base.host_str()).unwrap();
         url.set_port(base.port()).unwrap();
     }
-    config.token_url.set_path("/oauth/token");
-    config.nickname.url.set_path("/graphql");
-    config.revoke_url = Some(url::Url::parse(&format!("{}/oauth/revoke", server.uri())).unwrap());
+    config.spec.token_url.set_path("/oauth/token");
+    config.spec.nickname.url.set_path("/graphql");
+    config.spec.revoke_url = Some(url::Url::parse(&format!("{}/oauth/revoke", server.uri())).unwrap());
     linear::provider(config, http()).unwrap()
 }
 

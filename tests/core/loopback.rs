@@ -12,7 +12,7 @@ use crate::support::*;
 
 fn loopback_provider(fake: &FakeProvider) -> Arc<dyn AuthProvider> {
     let mut config = fake.config();
-    config.redirect = RedirectKind::Loopback;
+    config.spec.redirect = vec![RedirectKind::Loopback];
     Arc::new(GenericOAuth2Provider::new(config, http()).unwrap())
 }
 

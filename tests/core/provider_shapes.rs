@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use latchkey_core::catalog::{self, Entry, BUILTIN};
+use latchkey_core::catalog::{self, BUILTIN};
+use latchkey_core::description::ProviderSpec as Entry;
 use latchkey_core::{AuthError, AuthProvider};
 use latchkey_tests::wiremock::matchers::{header, method, path};
 use latchkey_tests::wiremock::{Mock, MockServer, ResponseTemplate};
@@ -136,15 +137,15 @@ fn refresh_answer(id: &str) -> serde_json::Value {
 /// The entry with its URLs pointed at `server` (same paths).
 fn moved(entry: &Entry, server: &MockServer) -> Arc<dyn AuthProvider> {
     let base = url::Url::parse(&server.uri()).unwrap();
-    let mut config = entry.config(Some("client-id".into()), Some("client-secret".into())).unwrap();
-    let mut urls = vec![&mut config.authorize_url, &mut config.token_url, &mut config.nickname.url];
-    urls.extend(config.refresh_url.iter_mut());
-    urls.extend(config.revoke_url.iter_mut());
+    let mut config = entry.config(Some("client-id".into()), Some("client-secret".into()));
+    let mut urls = vec![&mut config.spec.authorize_url, &mut config.spec.token_url, &mut config.spec.nickname.url];
+    urls.extend(config.spec.refresh_url.iter_mut());
+    urls.extend(config.spec.revoke_url.iter_mut());
     for u in urls {
         let path = format!("/{}{}", u.host_str().unwrap(), u.path());
         *u = base.join(&path).unwrap();
     }
-    catalog::provider_for(entry, config, &http()).unwrap()
+    catalog::provider_for(config, &http()).unwrap()
 }
 
 fn host_path(url: &url::Url) -> String {
@@ -295,10 +296,10 @@ async fn notion_token_requests_are_json_with_http_basic() {
 async fn reddit_installed_apps_send_basic_with_an_empty_secret() {
     let server = MockServer::start().await;
     let e = entry("reddit");
-    let mut config = e.config(Some("installed-id".into()), None).unwrap();
+    let mut config = e.config(Some("installed-id".into()), None);
     let base = url::Url::parse(&server.uri()).unwrap();
-    config.token_url = base.join("/www.reddit.com/api/v1/access_token").unwrap();
-    let reddit = catalog::provider_for(&e, config, &http()).unwrap();
+    config.spec.token_url = base.join("/www.reddit.com/api/v1/access_token").unwrap();
+    let reddit = catalog::provider_for(config, &http()).unwrap();
     assert!(reddit.check_configured().is_ok(), "an installed app has no secret");
     Mock::given(method("POST"))
         .and(path("/www.reddit.com/api/v1/access_token"))

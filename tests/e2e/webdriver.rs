@@ -23,10 +23,15 @@ impl Session {
             "tauri:options": { "application": application, "args": args }
         });
         let Value::Object(capabilities) = capabilities else { unreachable!("an object literal") };
-        let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        // Creating a session launches the app; one that never answers fails the test instead of
+        // holding the suite (and CI) forever.
+        let driver = format!("http://127.0.0.1:{port}");
+        let connecting = builder.connect(&driver);
+        let client = tokio::time::timeout(Duration::from_secs(90), connecting)
             .await
+            .unwrap_or_else(|_| panic!("no WebDriver session within 90 s"))
             .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
         Session { client }
     }

@@ -6,9 +6,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
+use latchkey_core::description::{Nickname, OAuth2Config, ProviderSpec};
 use latchkey_core::http::HttpClient;
 use latchkey_core::manager::{ManagerOptions, DEFAULT_FLOW_TTL};
-use latchkey_core::oauth2_generic::{ClientAuth, GenericOAuth2Provider, NicknameSource, OAuth2Config};
+use latchkey_core::oauth2_generic::GenericOAuth2Provider;
 use latchkey_core::vault::Vault;
 use latchkey_core::{AuthProvider, Browser, ConnectionManager, ProviderId};
 use url::Url;
@@ -85,35 +86,19 @@ impl FakeProvider {
 /// The description of a provider faked at `base`: `/authorize`, `/token`, `/revoke`, `/userinfo`.
 pub fn fake_config(name: &str, base: &str, client_id: &str, client_secret: Option<&str>) -> OAuth2Config {
     let url = |path: &str| Url::parse(&format!("{base}{path}")).unwrap();
-    OAuth2Config {
-        name: ProviderId::new(name).unwrap(),
-        display_name: format!("Fake {name}"),
-        authorize_url: url("/authorize"),
-        token_url: url("/token"),
-        refresh_url: None,
-        revoke_url: Some(url("/revoke")),
-        revoke_style: Default::default(),
-        scopes: vec!["read".into(), "profile".into()],
-        scope_separator: " ".into(),
-        extra_auth_params: vec![],
-        extra_token_params: vec![],
-        pkce: true,
-        client_auth: ClientAuth::RequestBody,
-        client_id: Some(client_id.to_owned()),
-        client_secret: client_secret.map(|s| oauth2::ClientSecret::new(s.to_owned())),
-        nickname: NicknameSource {
-            url: url("/userinfo"),
-            method: latchkey_core::oauth2_generic::Method::GET,
-            body: None,
-            pointers: vec!["/email".into(), "/login".into()],
-        },
-        issuer: None,
-        requires_iss: false,
-        redirect: Default::default(),
-        redirect_alternatives: vec![],
-        setup_hint: "set FAKE_CLIENT_ID".into(),
-        quirks: Default::default(),
-    }
+    let nickname = Nickname::get(url("/userinfo"), &["/email", "/login"]);
+    let mut spec = ProviderSpec::new(
+        ProviderId::new(name).unwrap(),
+        format!("Fake {name}"),
+        url("/authorize"),
+        url("/token"),
+        nickname,
+    );
+    spec.revoke_url = Some(url("/revoke"));
+    spec.scopes = vec!["read".into(), "profile".into()];
+    let mut config = spec.config(Some(client_id.to_owned()), client_secret.map(str::to_owned));
+    config.setup_hint = "set FAKE_CLIENT_ID".into();
+    config
 }
 
 /// The HTTP client tests use: short timeout so that "slower than the timeout" is quick.

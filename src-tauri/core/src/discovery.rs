@@ -1,14 +1,15 @@
-//! Providers given by an issuer URL: their endpoints, PKCE methods, revocation endpoint and
-//! `authorization_response_iss_parameter_supported` read from OpenID Connect Discovery, or
-//! RFC 8414 server metadata when there is no OpenID configuration. Checklist line 26.
+//! Providers a person adds: by an issuer URL, their endpoints, PKCE methods, revocation endpoint
+//! and `authorization_response_iss_parameter_supported` read from OpenID Connect Discovery, or
+//! RFC 8414 server metadata when there is no OpenID configuration (checklist line 26); or by
+//! their endpoints, typed.
 
 use reqwest::header::ACCEPT;
 use reqwest::Method;
 use serde::Deserialize;
 use url::Url;
 
+use super::description::{Nickname, Pkce, ProviderSpec};
 use super::http::{check_url, HttpClient};
-use super::oauth2_generic::{ClientAuth, NicknameSource, OAuth2Config, RevokeStyle};
 use super::provider::RedirectKind;
 use super::{AuthError, ProviderId};
 
@@ -47,7 +48,7 @@ fn metadata_urls(issuer: &Url) -> Vec<Url> {
 }
 
 /// Reads `issuer`'s metadata and describes it as a provider named `id`.
-pub async fn discover(http: &HttpClient, id: ProviderId, name: &str, issuer: &Url) -> Result<OAuth2Config, AuthError> {
+pub async fn discover(http: &HttpClient, id: ProviderId, name: &str, issuer: &Url) -> Result<ProviderSpec, AuthError> {
     check_url(issuer)?;
     let mut last_error = AuthError::InvalidConfig(format!("{issuer} publishes no metadata"));
     for url in metadata_urls(issuer) {
@@ -79,7 +80,7 @@ pub async fn discover(http: &HttpClient, id: ProviderId, name: &str, issuer: &Ur
     Err(last_error)
 }
 
-fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<OAuth2Config, AuthError> {
+fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<ProviderSpec, AuthError> {
     // The metadata must be the issuer's own (RFC 8414 §3.3, OpenID Discovery §4.3).
     if m.issuer.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
         return Err(AuthError::InvalidConfig(format!(
@@ -103,65 +104,51 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
         .filter(|s| supported(s))
         .map(str::to_owned)
         .collect();
-    Ok(added_provider(AddedProvider {
+    let mut spec = added(id, name, m.authorization_endpoint, m.token_endpoint, userinfo);
+    spec.revoke_url = m.revocation_endpoint;
+    spec.scopes = scopes;
+    // Absent methods mean no PKCE (RFC 8414 §2); S256 only, never plain.
+    let s256 = m.code_challenge_methods_supported.as_ref().is_some_and(|all| all.iter().any(|x| x == "S256"));
+    spec.pkce = if s256 { Pkce::S256 } else { Pkce::None };
+    spec.issuer = Some(m.issuer);
+    spec.requires_iss = m.authorization_response_iss_parameter_supported;
+    Ok(spec)
+}
+
+/// A provider a person added: the nickname from its userinfo endpoint, loopback redirects (any
+/// port, nothing to register), the rest as RFC 6749 gives it.
+fn added(id: ProviderId, name: &str, authorize_url: Url, token_url: Url, userinfo_url: Url) -> ProviderSpec {
+    let nickname = Nickname::get(userinfo_url, &["/email", "/preferred_username", "/name", "/sub"]);
+    let mut spec = ProviderSpec::new(id, name.trim(), authorize_url, token_url, nickname);
+    spec.redirect = vec![RedirectKind::Loopback];
+    spec
+}
+
+/// A plain OAuth 2 provider given by its endpoints. Every URL must be https; the nickname
+/// comes from `userinfo_url` (email, preferred_username, name or sub). PKCE S256 is sent.
+pub fn from_endpoints(
+    id: ProviderId,
+    name: &str,
+    authorize_url: &str,
+    token_url: &str,
+    userinfo_url: &str,
+    revoke_url: Option<&str>,
+    scopes: &str,
+) -> Result<ProviderSpec, AuthError> {
+    let parse = |what: &str, text: &str| {
+        let url =
+            Url::parse(text.trim()).map_err(|_| AuthError::InvalidConfig(format!("the {what} URL is not a URL")))?;
+        check_url(&url)?;
+        Ok::<_, AuthError>(url)
+    };
+    let mut spec = added(
         id,
-        name: name.to_owned(),
-        authorize_url: m.authorization_endpoint,
-        token_url: m.token_endpoint,
-        revoke_url: m.revocation_endpoint,
-        userinfo_url: userinfo,
-        scopes,
-        // Absent methods mean no PKCE (RFC 8414 §2); S256 only, never plain.
-        pkce: m.code_challenge_methods_supported.as_ref().is_some_and(|all| all.iter().any(|x| x == "S256")),
-        issuer: Some(m.issuer),
-        requires_iss: m.authorization_response_iss_parameter_supported,
-    }))
-}
-
-/// What describes a provider the person added (by issuer or by endpoints).
-pub struct AddedProvider {
-    pub id: ProviderId,
-    pub name: String,
-    pub authorize_url: Url,
-    pub token_url: Url,
-    pub revoke_url: Option<Url>,
-    pub userinfo_url: Url,
-    pub scopes: Vec<String>,
-    pub pkce: bool,
-    pub issuer: Option<String>,
-    pub requires_iss: bool,
-}
-
-/// The generic provider's description of an added provider: body client authentication, the
-/// nickname from its userinfo endpoint, loopback redirects (any port, nothing to register).
-pub fn added_provider(p: AddedProvider) -> OAuth2Config {
-    OAuth2Config {
-        name: p.id,
-        display_name: p.name,
-        authorize_url: p.authorize_url,
-        token_url: p.token_url,
-        refresh_url: None,
-        revoke_url: p.revoke_url,
-        revoke_style: RevokeStyle::Rfc7009,
-        scopes: p.scopes,
-        scope_separator: " ".into(),
-        extra_auth_params: vec![],
-        extra_token_params: vec![],
-        pkce: p.pkce,
-        client_auth: ClientAuth::RequestBody,
-        client_id: None,
-        client_secret: None,
-        nickname: NicknameSource {
-            url: p.userinfo_url,
-            method: Method::GET,
-            body: None,
-            pointers: vec!["/email".into(), "/preferred_username".into(), "/name".into(), "/sub".into()],
-        },
-        issuer: p.issuer,
-        requires_iss: p.requires_iss,
-        redirect: RedirectKind::Loopback,
-        redirect_alternatives: vec![],
-        setup_hint: "enter its client ID".into(),
-        quirks: Default::default(),
-    }
+        name,
+        parse("authorization", authorize_url)?,
+        parse("token", token_url)?,
+        parse("account details", userinfo_url)?,
+    );
+    spec.revoke_url = revoke_url.filter(|u| !u.trim().is_empty()).map(|u| parse("revocation", u)).transpose()?;
+    spec.scopes = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    Ok(spec)
 }

@@ -15,54 +15,10 @@ use url::Url;
 use super::clock::Clock;
 use super::sync::lock;
 use super::vault::Vault;
-use super::{AuthError, ProviderId};
+use super::{AuthError, FlowId, ProviderId};
 
 /// The keychain entry (user name) under which pending flows are kept.
 pub const PENDING_ENTRY: &str = "pending-sign-ins";
-
-/// The name of one sign-in in progress, for the window to cancel it or open it again.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct FlowId(String);
-
-impl FlowId {
-    fn generate() -> Self {
-        Self(format!("{:016x}", rand::random::<u64>()))
-    }
-
-    /// A flow id as the window sends it back: 16 lower-case hex digits.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let valid = text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if valid {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err("that is not a sign-in of Latchkey's".into())
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for FlowId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<FlowId> for String {
-    fn from(id: FlowId) -> Self {
-        id.0
-    }
-}
-
-impl std::fmt::Display for FlowId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// What is remembered of a sign-in until its callback. Not `Clone`: it is taken out once.
 pub struct PendingFlow {

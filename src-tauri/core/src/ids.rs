@@ -1,8 +1,65 @@
-//! Identifier newtypes, so that a provider name and a connection id cannot be swapped.
+//! Identifier newtypes, so that a provider name, a connection id and a sign-in id cannot be
+//! swapped; each is checked when it is made, and serialised as its text.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// What every id here has: its text, made only through its checking constructor (also when
+/// read from JSON), and written as that text.
+macro_rules! text_id {
+    ($name:ident, $check:path) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                $check(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_id!(ProviderId, ProviderId::new);
+text_id!(ConnectionId, ConnectionId::parse);
+text_id!(FlowId, FlowId::parse);
+
+/// The name of one sign-in in progress, for the window to cancel it or open it again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FlowId(String);
+
+impl FlowId {
+    pub fn generate() -> Self {
+        Self(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    /// A flow id as the window sends it back: 16 lower-case hex digits.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = text.len() == 16 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err("that is not a sign-in of Latchkey's".into())
+        }
+    }
+}
 
 /// A provider's unique name (`linear`, `github`, ...): lower-case ASCII letters, digits and
 /// dashes, so that it is safe in a redirect path and a keychain entry name.
@@ -22,29 +79,6 @@ impl ProviderId {
         } else {
             Err(format!("invalid provider name {name:?}: use a-z, 0-9 and '-'"))
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ProviderId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::new(value)
-    }
-}
-
-impl From<ProviderId> for String {
-    fn from(id: ProviderId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -70,10 +104,6 @@ impl ConnectionId {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether `name` has the form [`ConnectionId::generate`] gives (a provider id, a dash and
     /// 16 hex digits), as opposed to the app's other keychain entries.
     pub fn is_generated(name: &str) -> bool {
@@ -85,25 +115,6 @@ impl ConnectionId {
             }
             None => false,
         }
-    }
-}
-
-impl TryFrom<String> for ConnectionId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ConnectionId> for String {
-    fn from(id: ConnectionId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

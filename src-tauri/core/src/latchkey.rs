@@ -13,17 +13,18 @@ use tracing::{error, info, warn};
 use url::Url;
 
 use crate::demo::{self, DemoAuthority, DemoOptions};
-use crate::flows::FlowId;
+
+use crate::description::ProviderSpec;
 use crate::http::HttpClient;
 use crate::manager::{Browser, ConnectionManager, ManagerOptions, PendingConnect};
 use crate::provider::RedirectKind;
 use crate::redirect::APP_IDENTIFIER;
 use crate::refresh::Want;
 use crate::scheduler::Scheduler;
-use crate::settings::{self, ClientSettings, CustomProvider, Settings, SettingsStore};
+use crate::settings::{self, ClientSettings, Settings, SettingsStore};
 use crate::signals::CoreEvent;
 use crate::view::Snapshot;
-use crate::{catalog, discovery, AuthError, Connection, ConnectionId, ConnectionStatus, ProviderId};
+use crate::{catalog, discovery, AuthError, Connection, ConnectionId, ConnectionStatus, FlowId, ProviderId};
 
 /// Where Latchkey keeps things and how it opens the browser.
 pub struct Options {
@@ -300,15 +301,16 @@ impl Latchkey {
         let id = self.new_provider_id(name)?;
         let issuer = Url::parse(issuer.trim())
             .map_err(|_| AuthError::Invalid("the issuer must be a URL, like https://id.example.com".into()))?;
-        let config = discovery::discover(&self.http, id.clone(), name, &issuer).await?;
-        self.keep_added(id, CustomProvider::from_config(&config)).await
+        let spec = discovery::discover(&self.http, id, name, &issuer).await?;
+        self.keep_added(spec).await
     }
 
     /// Adds a plain OAuth 2 provider by its endpoints.
     pub async fn add_provider_by_endpoints(&self, name: &str, at: Endpoints<'_>) -> Result<ProviderId, AuthError> {
         let name = name.trim();
         let id = self.new_provider_id(name)?;
-        let added = CustomProvider::from_endpoints(
+        let spec = discovery::from_endpoints(
+            id,
             name,
             at.authorize_url,
             at.token_url,
@@ -316,7 +318,7 @@ impl Latchkey {
             at.revoke_url,
             at.scopes,
         )?;
-        self.keep_added(id, added).await
+        self.keep_added(spec).await
     }
 
     /// Removes a provider the person added, once it has no connections.
@@ -342,7 +344,7 @@ impl Latchkey {
         let mut marks: BTreeMap<String, (String, String)> = catalog::parse(catalog::BUILTIN)
             .unwrap_or_default()
             .into_iter()
-            .map(|e| (e.id.to_string(), (e.icon.letter, e.icon.color)))
+            .filter_map(|e| Some((e.id.to_string(), (e.icon.as_ref()?.letter.clone(), e.icon?.color))))
             .collect();
         marks.insert(demo::NAME.into(), ("D".into(), "#0f766e".into()));
         marks
@@ -353,9 +355,10 @@ impl Latchkey {
         settings::new_provider_id(name, &taken)
     }
 
-    async fn keep_added(&self, id: ProviderId, added: CustomProvider) -> Result<ProviderId, AuthError> {
+    async fn keep_added(&self, spec: ProviderSpec) -> Result<ProviderId, AuthError> {
+        let id = spec.id.clone();
         self.settings.update(|s| {
-            s.custom.insert(id.clone(), added);
+            s.custom.insert(id.clone(), spec);
         })?;
         self.load_providers().await?;
         info!(provider = %id, "provider added");
@@ -381,8 +384,8 @@ impl Latchkey {
     /// The Demo provider served by `authority`, with the scopes the person chose.
     fn add_demo_provider(&self, authority: &DemoAuthority) -> Result<(), AuthError> {
         let mut config = demo::config(&authority.base_url());
-        if let Some(scopes) = self.settings.get().scopes.get(&config.name) {
-            config.scopes = scopes.clone();
+        if let Some(scopes) = self.settings.get().scopes.get(&config.spec.id) {
+            config.spec.scopes = scopes.clone();
         }
         let provider = crate::oauth2_generic::GenericOAuth2Provider::new(config, self.http.clone())?;
         self.manager.add_provider(Arc::new(provider));

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod clock;
 pub mod connections;
 pub mod demo;
+pub mod description;
 pub mod discovery;
 pub mod due;
 pub mod error;
@@ -35,7 +36,7 @@ pub mod vault;
 pub mod view;
 
 pub use error::{AuthError, CallbackError, OAuthErrorCode, RawBody};
-pub use ids::{ConnectionId, ProviderId};
+pub use ids::{ConnectionId, FlowId, ProviderId};
 pub use latchkey::Latchkey;
 pub use manager::{Browser, Connection, ConnectionManager, ConnectionStatus, PendingConnect};
 pub use provider::AuthProvider;

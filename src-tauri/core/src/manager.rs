@@ -14,7 +14,7 @@ use url::Url;
 
 use super::clock::{Clock, SystemClock};
 use super::connections::Connections;
-use super::flows::{FlowId, PendingFlow, PendingFlows};
+use super::flows::{PendingFlow, PendingFlows};
 use super::metadata::MetadataStore;
 use super::provider::RedirectKind;
 use super::redirect::{self, redact_for_log, Outcome};
@@ -23,7 +23,7 @@ use super::registry::ProviderRegistry;
 use super::signals::CoreEvent;
 use super::vault::{Secrets, Vault};
 use super::view::{Snapshot, View, ViewInput};
-use super::{AuthError, AuthProvider, CallbackError, ConnectionId, ProviderId, TokenResponse};
+use super::{AuthError, AuthProvider, CallbackError, ConnectionId, FlowId, ProviderId, TokenResponse};
 
 pub use super::connections::{Connection, ConnectionStatus};
 

@@ -9,97 +9,22 @@ use oauth2::basic::{
     BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
 use oauth2::{
-    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
     TokenUrl,
 };
 use reqwest::header::{ACCEPT, AUTHORIZATION};
-pub use reqwest::Method;
 use tracing::{debug, warn};
 use url::Url;
 
-use super::http::{check_url, HttpClient};
+use super::description::NoHooks;
+pub use super::description::{
+    ClientAuth, Method, Nickname, OAuth2Config, Pkce, ProviderHooks, ProviderSpec, RevokeStyle,
+};
+use super::http::HttpClient;
 use super::provider::RedirectKind;
 use super::quirks::{Quirks, TokenTransport};
 use super::{AuthError, AuthProvider, ProviderId, TokenResponse};
-
-/// How the client proves itself at the token endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum ClientAuth {
-    /// `client_id` (and `client_secret`, when there is one) in the form body.
-    #[default]
-    RequestBody,
-    /// HTTP Basic with the client id and secret.
-    BasicAuth,
-}
-
-/// How tokens are revoked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum RevokeStyle {
-    /// RFC 7009: a form POST of `token` and `token_type_hint`, the client authenticated.
-    #[default]
-    Rfc7009,
-    /// A POST carrying the token as bearer, with no body (Dropbox).
-    BearerPost,
-}
-
-/// Where the account's nickname comes from: an endpoint called with the access token, and the
-/// JSON pointers (RFC 6901) tried in order; the first that names a non-empty string wins.
-#[derive(Clone, Debug)]
-pub struct NicknameSource {
-    pub url: Url,
-    pub method: Method,
-    /// A JSON body to send (a GraphQL query, say); `None` sends none.
-    pub body: Option<serde_json::Value>,
-    pub pointers: Vec<String>,
-}
-
-/// Everything the generic provider needs to know about one provider.
-#[derive(Clone, Debug)]
-pub struct OAuth2Config {
-    pub name: ProviderId,
-    pub display_name: String,
-    pub authorize_url: Url,
-    pub token_url: Url,
-    /// A separate refresh endpoint (Figma); `None` refreshes at `token_url`.
-    pub refresh_url: Option<Url>,
-    /// RFC 7009 revocation endpoint; `None` when the provider has none.
-    pub revoke_url: Option<Url>,
-    pub revoke_style: RevokeStyle,
-    pub scopes: Vec<String>,
-    /// How scopes are joined in the authorization URL (" " by the RFC, "," for some).
-    pub scope_separator: String,
-    pub extra_auth_params: Vec<(String, String)>,
-    pub extra_token_params: Vec<(String, String)>,
-    pub pkce: bool,
-    pub client_auth: ClientAuth,
-    /// `None` means not configured: see `setup_hint`.
-    pub client_id: Option<String>,
-    /// Not really secret in a desktop app (checklist line 15); never logged all the same.
-    pub client_secret: Option<ClientSecret>,
-    pub nickname: NicknameSource,
-    pub issuer: Option<String>,
-    pub requires_iss: bool,
-    /// Private-use scheme (the default) or loopback.
-    pub redirect: RedirectKind,
-    /// Other kinds the provider accepts, which a person may switch to.
-    pub redirect_alternatives: Vec<RedirectKind>,
-    /// What to do when `client_id` is missing ("set LINEAR_CLIENT_ID").
-    pub setup_hint: String,
-    /// Where the provider departs from RFC 6749.
-    pub quirks: Quirks,
-}
-
-impl OAuth2Config {
-    /// Checks what can be checked before any request: every provider URL is https (or
-    /// loopback http, for tests and the Demo provider).
-    pub fn validate(&self) -> Result<(), AuthError> {
-        let mut urls = vec![&self.authorize_url, &self.token_url, &self.nickname.url];
-        urls.extend(self.refresh_url.iter());
-        urls.extend(self.revoke_url.iter());
-        urls.into_iter().try_for_each(check_url)
-    }
-}
 
 type Client = oauth2::Client<
     BasicErrorResponse,
@@ -114,26 +39,13 @@ type Client = oauth2::Client<
     EndpointSet,
 >;
 
-/// What a provider needs beyond data, as hooks with default methods (Linear's GraphQL errors).
-pub trait ProviderHooks: Send + Sync {
-    /// Reads the account details document for a failure the provider reports with HTTP 200.
-    fn check_account_document(&self, _doc: &serde_json::Value) -> Result<(), AuthError> {
-        Ok(())
-    }
-
-    /// What to say when the account details name nobody.
-    fn no_account_name(&self) -> &'static str {
-        "the account details carry no name"
-    }
-}
-
-/// The hooks of a provider that data describes fully.
-struct NoHooks;
-impl ProviderHooks for NoHooks {}
-
 /// An OAuth 2 provider described by an [`OAuth2Config`].
 pub struct GenericOAuth2Provider {
     config: OAuth2Config,
+    /// Read once from the description.
+    quirks: Quirks,
+    nickname_method: Method,
+    nickname_body: Option<serde_json::Value>,
     http: HttpClient,
     hooks: std::sync::Arc<dyn ProviderHooks>,
 }
@@ -149,7 +61,14 @@ impl GenericOAuth2Provider {
         hooks: std::sync::Arc<dyn ProviderHooks>,
     ) -> Result<Self, AuthError> {
         config.validate()?;
-        Ok(Self { config, http, hooks })
+        Ok(Self {
+            quirks: Quirks::from(&config.spec),
+            nickname_method: config.nickname_method()?,
+            nickname_body: config.nickname_body()?,
+            config,
+            http,
+            hooks,
+        })
     }
 
     pub fn config(&self) -> &OAuth2Config {
@@ -162,18 +81,18 @@ impl GenericOAuth2Provider {
 
     fn client_id(&self) -> Result<&str, AuthError> {
         self.config.client_id.as_deref().filter(|id| !id.trim().is_empty()).ok_or_else(|| AuthError::NotConfigured {
-            provider: self.config.display_name.clone(),
+            provider: self.config.spec.name.clone(),
             hint: self.config.setup_hint.clone(),
         })
     }
 
     fn client(&self, token_url: &Url) -> Result<Client, AuthError> {
         let mut client = oauth2::Client::new(ClientId::new(self.client_id()?.to_owned()))
-            .set_auth_uri(AuthUrl::from_url(self.config.authorize_url.clone()))
+            .set_auth_uri(AuthUrl::from_url(self.config.spec.authorize_url.clone()))
             .set_token_uri(TokenUrl::from_url(token_url.clone()))
-            .set_auth_type(match self.config.client_auth {
-                ClientAuth::RequestBody => AuthType::RequestBody,
-                ClientAuth::BasicAuth => AuthType::BasicAuth,
+            .set_auth_type(match self.config.spec.client_auth {
+                ClientAuth::Body => AuthType::RequestBody,
+                ClientAuth::Basic => AuthType::BasicAuth,
             });
         if let Some(secret) = &self.config.client_secret {
             client = client.set_client_secret(secret.clone());
@@ -183,24 +102,23 @@ impl GenericOAuth2Provider {
 
     /// Reads the nickname from a JSON document by the configured pointers.
     pub fn nickname_from_json(&self, doc: &serde_json::Value) -> Option<String> {
-        Quirks::pick(doc, &self.config.nickname.pointers)
+        Quirks::pick(doc, &self.config.spec.nickname.pointers)
     }
 
     /// Calls the nickname endpoint with the token in the `Authorization` header (never in the
     /// URL: checklist line 17) and returns its JSON.
     pub async fn fetch_nickname_document(&self, access_token: &AccessToken) -> Result<serde_json::Value, AuthError> {
-        let source = &self.config.nickname;
-        let scheme = self.config.quirks.nickname_auth_scheme.as_deref().unwrap_or("Bearer");
+        let scheme = self.quirks.nickname_auth_scheme.as_deref().unwrap_or("Bearer");
         let mut request = self
             .http
             .inner()
-            .request(source.method.clone(), source.url.clone())
+            .request(self.nickname_method.clone(), self.config.spec.nickname.url.clone())
             .header(AUTHORIZATION, format!("{} {}", scheme, access_token.secret()))
             .header(ACCEPT, "application/json");
-        for (name, value) in &self.config.quirks.nickname_headers {
+        for (name, value) in &self.quirks.nickname_headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        if let Some(body) = &source.body {
+        if let Some(body) = &self.nickname_body {
             request = request.json(body);
         }
         let request = request.build().map_err(|e| AuthError::InvalidConfig(format!("nickname request: {e}")))?;
@@ -224,7 +142,7 @@ impl GenericOAuth2Provider {
             status: Some(status.as_u16()),
             body: response.body,
         })?;
-        if let Some(error) = self.config.quirks.failure_in(&doc) {
+        if let Some(error) = self.quirks.failure_in(&doc) {
             return Err(AuthError::ProviderRefused {
                 error: error.into(),
                 description: Some("the provider refused the account details request".into()),
@@ -283,11 +201,11 @@ impl GenericOAuth2Provider {
     /// provider no longer knows. Written here rather than with `oauth2`, which refuses plain
     /// HTTP endpoints and so the loopback Demo provider and test servers.
     pub async fn revoke_token(&self, token: &str, hint: &str) -> Result<bool, AuthError> {
-        let Some(url) = &self.config.revoke_url else {
+        let Some(url) = &self.config.spec.revoke_url else {
             return Ok(true);
         };
         let client_id = self.client_id()?;
-        if self.config.revoke_style == RevokeStyle::BearerPost {
+        if self.config.spec.revoke_style == RevokeStyle::BearerPost {
             let request = self
                 .http
                 .inner()
@@ -300,8 +218,8 @@ impl GenericOAuth2Provider {
         }
         let mut form = vec![("token", token), ("token_type_hint", hint)];
         let mut request = self.http.inner().post(url.clone()).header(ACCEPT, "application/json");
-        match (self.config.client_auth, &self.config.client_secret) {
-            (ClientAuth::BasicAuth, Some(secret)) => {
+        match (self.config.spec.client_auth, &self.config.client_secret) {
+            (ClientAuth::Basic, Some(secret)) => {
                 request = request.basic_auth(client_id, Some(secret.secret()));
             }
             (_, secret) => {
@@ -311,7 +229,7 @@ impl GenericOAuth2Provider {
                 }
             }
         }
-        request = if self.config.quirks.json_body {
+        request = if self.quirks.json_body {
             request.json(&form.iter().copied().collect::<std::collections::BTreeMap<_, _>>())
         } else {
             request.form(&form)
@@ -329,11 +247,11 @@ impl GenericOAuth2Provider {
 #[async_trait]
 impl AuthProvider for GenericOAuth2Provider {
     fn name(&self) -> &ProviderId {
-        &self.config.name
+        &self.config.spec.id
     }
 
     fn display_name(&self) -> &str {
-        &self.config.display_name
+        &self.config.spec.name
     }
 
     fn check_configured(&self) -> Result<(), AuthError> {
@@ -341,49 +259,53 @@ impl AuthProvider for GenericOAuth2Provider {
     }
 
     fn uses_pkce(&self) -> bool {
-        self.config.pkce
+        self.config.spec.pkce == Pkce::S256
     }
 
     fn scopes(&self) -> Vec<String> {
-        self.config.scopes.clone()
+        self.config.spec.scopes.clone()
     }
 
     fn issuer(&self) -> Option<&str> {
-        self.config.issuer.as_deref()
+        self.config.spec.issuer.as_deref()
     }
 
     fn requires_iss(&self) -> bool {
-        self.config.requires_iss
+        self.config.spec.requires_iss
     }
 
     fn redirect_kind(&self) -> RedirectKind {
-        self.config.redirect
+        self.config.spec.redirect_kind()
     }
 
     fn redirect_choices(&self) -> Vec<RedirectKind> {
-        let mut kinds = vec![self.config.redirect];
-        kinds.extend(self.config.redirect_alternatives.iter().filter(|k| **k != self.config.redirect));
+        let mut kinds = vec![self.redirect_kind()];
+        for kind in &self.config.spec.redirect {
+            if !kinds.contains(kind) {
+                kinds.push(*kind);
+            }
+        }
         kinds
     }
 
     fn get_url(&self, redirect_uri: &str, state: &str, pkce: Option<&PkceCodeChallenge>) -> Result<Url, AuthError> {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| AuthError::InvalidConfig(format!("redirect URI: {e}")))?;
-        let client = self.client(&self.config.token_url)?;
+        let client = self.client(&self.config.spec.token_url)?;
         let state = state.to_owned();
         let mut request = client.authorize_url(move || CsrfToken::new(state)).set_redirect_uri(Cow::Owned(redirect));
-        if !self.config.scopes.is_empty() {
+        if !self.config.spec.scopes.is_empty() {
             // Joined here so that a provider's own separator survives (oauth2 joins with " ").
-            let scopes = self.config.scopes.join(&self.config.scope_separator);
-            request = match &self.config.quirks.scope_param {
+            let scopes = self.config.spec.scopes.join(&self.config.spec.scope_separator);
+            request = match &self.quirks.scope_param {
                 Some(param) => request.add_extra_param(param.clone(), scopes),
                 None => request.add_scope(Scope::new(scopes)),
             };
         }
-        if let Some(challenge) = pkce.filter(|_| self.config.pkce) {
+        if let Some(challenge) = pkce.filter(|_| self.uses_pkce()) {
             request = request.set_pkce_challenge(challenge.clone());
         }
-        for (name, value) in &self.config.extra_auth_params {
+        for (name, value) in &self.config.spec.auth_params {
             request = request.add_extra_param(name.as_str(), value.as_str());
         }
         Ok(request.url().0)
@@ -397,31 +319,31 @@ impl AuthProvider for GenericOAuth2Provider {
     ) -> Result<TokenResponse, AuthError> {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| AuthError::InvalidConfig(format!("redirect URI: {e}")))?;
-        let client = self.client(&self.config.token_url)?;
+        let client = self.client(&self.config.spec.token_url)?;
         let mut request =
             client.exchange_code(AuthorizationCode::new(code.to_owned())).set_redirect_uri(Cow::Owned(redirect));
-        if let Some(verifier) = pkce_verifier.filter(|_| self.config.pkce) {
+        if let Some(verifier) = pkce_verifier.filter(|_| self.uses_pkce()) {
             request = request.set_pkce_verifier(verifier);
         }
-        for (name, value) in &self.config.extra_token_params {
+        for (name, value) in &self.config.spec.token_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        debug!(provider = %self.config.name, "exchanging the authorization code");
-        let transport = TokenTransport::new(&self.http, &self.config.quirks);
+        debug!(provider = %self.config.spec.id, "exchanging the authorization code");
+        let transport = TokenTransport::new(&self.http, &self.quirks);
         let mut tokens = request.request_async(&transport).await.map_err(|e| self.token_error(e))?;
         tokens.account = transport.take_nickname();
         self.checked(tokens)
     }
 
     async fn refresh(&self, refresh_token: &RefreshToken) -> Result<TokenResponse, AuthError> {
-        let url = self.config.refresh_url.as_ref().unwrap_or(&self.config.token_url);
+        let url = self.config.spec.refresh_url.as_ref().unwrap_or(&self.config.spec.token_url);
         let client = self.client(url)?;
         let mut request = client.exchange_refresh_token(refresh_token);
-        for (name, value) in &self.config.extra_token_params {
+        for (name, value) in &self.config.spec.token_params {
             request = request.add_extra_param(name.clone(), value.clone());
         }
-        debug!(provider = %self.config.name, "refreshing");
-        let transport = TokenTransport::new(&self.http, &self.config.quirks);
+        debug!(provider = %self.config.spec.id, "refreshing");
+        let transport = TokenTransport::new(&self.http, &self.quirks);
         let tokens = request.request_async(&transport).await.map_err(|e| self.token_error(e))?;
         self.checked(tokens)
     }

@@ -10,6 +10,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
+use super::description::{Body, ProviderSpec};
 use super::error::{printable, OAuthErrorCode};
 use super::http::HttpClient;
 use super::AuthError;
@@ -35,6 +36,21 @@ pub struct Quirks {
     pub nickname_auth_scheme: Option<String>,
     /// Extra headers for the nickname request (Notion: `Notion-Version`).
     pub nickname_headers: Vec<(String, String)>,
+}
+
+impl From<&ProviderSpec> for Quirks {
+    fn from(spec: &ProviderSpec) -> Self {
+        Self {
+            json_body: spec.token_body == Body::Json,
+            token_at: spec.token_answer.token_at.clone(),
+            ok_field: spec.token_answer.ok_field.clone(),
+            bearer_alias: spec.token_answer.bearer_alias.clone(),
+            nickname_in_token: spec.nickname.in_token_response.clone(),
+            scope_param: spec.scope_param.clone(),
+            nickname_auth_scheme: spec.nickname.auth_scheme.clone(),
+            nickname_headers: spec.nickname.headers.clone().into_iter().collect(),
+        }
+    }
 }
 
 impl Quirks {

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::description::{Nickname, Pkce, ProviderSpec};
 use crate::files::LockedJson;
 use crate::provider::RedirectKind;
 use crate::sync::lock;
@@ -21,8 +22,9 @@ pub struct Settings {
     pub demo_provider: bool,
     /// Client registrations typed in the window, by provider (secrets are in the keychain).
     pub clients: BTreeMap<ProviderId, ClientSettings>,
-    /// Providers the person added by their issuer URL, as discovered.
-    pub custom: BTreeMap<ProviderId, CustomProvider>,
+    /// Providers the person added (by issuer URL or by endpoints), as described then.
+    #[serde(deserialize_with = "added_providers")]
+    pub custom: BTreeMap<ProviderId, ProviderSpec>,
     /// Scopes the person chose, replacing a provider's own.
     pub scopes: BTreeMap<ProviderId, Vec<String>>,
     /// The redirect kind the person chose among those a provider accepts.
@@ -41,83 +43,53 @@ impl Default for Settings {
     }
 }
 
-/// A provider added by its issuer: what discovery found, kept so that it works offline.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A provider added before its description was a [`ProviderSpec`] (settings files written
+/// before 2026-11-29): read as it was, and saved in the new form at the next change.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CustomProvider {
-    pub name: String,
-    /// The issuer identifier exactly as its metadata states it (compared with `iss`).
-    pub issuer: String,
-    pub authorize_url: url::Url,
-    pub token_url: url::Url,
+struct EarlierAdded {
+    name: String,
+    issuer: String,
+    authorize_url: url::Url,
+    token_url: url::Url,
     #[serde(default)]
-    pub revoke_url: Option<url::Url>,
-    pub userinfo_url: url::Url,
-    pub scopes: Vec<String>,
-    pub pkce: bool,
-    pub requires_iss: bool,
+    revoke_url: Option<url::Url>,
+    userinfo_url: url::Url,
+    scopes: Vec<String>,
+    pkce: bool,
+    requires_iss: bool,
 }
 
-impl CustomProvider {
-    /// A plain OAuth 2 provider given by its endpoints. Every URL must be https; the nickname
-    /// comes from `userinfo_url` (email, preferred_username, name or sub). PKCE S256 is sent.
-    pub fn from_endpoints(
-        name: &str,
-        authorize_url: &str,
-        token_url: &str,
-        userinfo_url: &str,
-        revoke_url: Option<&str>,
-        scopes: &str,
-    ) -> Result<Self, AuthError> {
-        let parse = |what: &str, text: &str| {
-            let url = url::Url::parse(text.trim())
-                .map_err(|_| AuthError::InvalidConfig(format!("the {what} URL is not a URL")))?;
-            crate::http::check_url(&url)?;
-            Ok::<_, AuthError>(url)
-        };
-        Ok(Self {
-            name: name.trim().to_owned(),
-            issuer: String::new(),
-            authorize_url: parse("authorization", authorize_url)?,
-            token_url: parse("token", token_url)?,
-            revoke_url: revoke_url.filter(|u| !u.trim().is_empty()).map(|u| parse("revocation", u)).transpose()?,
-            userinfo_url: parse("account details", userinfo_url)?,
-            scopes: scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-            pkce: true,
-            requires_iss: false,
-        })
-    }
+#[derive(Deserialize)]
+#[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // read once when the settings are read, then converted
+enum Added {
+    Now(ProviderSpec),
+    Earlier(EarlierAdded),
+}
 
-    /// What discovery found, to keep.
-    pub fn from_config(config: &crate::oauth2_generic::OAuth2Config) -> Self {
-        Self {
-            name: config.display_name.clone(),
-            issuer: config.issuer.clone().unwrap_or_default(),
-            authorize_url: config.authorize_url.clone(),
-            token_url: config.token_url.clone(),
-            revoke_url: config.revoke_url.clone(),
-            userinfo_url: config.nickname.url.clone(),
-            scopes: config.scopes.clone(),
-            pkce: config.pkce,
-            requires_iss: config.requires_iss,
-        }
-    }
-
-    pub fn config(&self, id: &ProviderId) -> crate::oauth2_generic::OAuth2Config {
-        use crate::discovery::{added_provider, AddedProvider};
-        added_provider(AddedProvider {
-            id: id.clone(),
-            name: self.name.clone(),
-            authorize_url: self.authorize_url.clone(),
-            token_url: self.token_url.clone(),
-            revoke_url: self.revoke_url.clone(),
-            userinfo_url: self.userinfo_url.clone(),
-            scopes: self.scopes.clone(),
-            pkce: self.pkce,
-            issuer: Some(self.issuer.clone()).filter(|i| !i.is_empty()),
-            requires_iss: self.requires_iss,
+fn added_providers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<ProviderId, ProviderSpec>, D::Error> {
+    let read: BTreeMap<ProviderId, Added> = BTreeMap::deserialize(d)?;
+    Ok(read
+        .into_iter()
+        .map(|(id, added)| {
+            let spec = match added {
+                Added::Now(spec) => spec,
+                Added::Earlier(e) => {
+                    let nickname = Nickname::get(e.userinfo_url, &["/email", "/preferred_username", "/name", "/sub"]);
+                    let mut spec = ProviderSpec::new(id.clone(), e.name, e.authorize_url, e.token_url, nickname);
+                    spec.revoke_url = e.revoke_url;
+                    spec.scopes = e.scopes;
+                    spec.pkce = if e.pkce { Pkce::S256 } else { Pkce::None };
+                    spec.issuer = Some(e.issuer).filter(|i| !i.is_empty());
+                    spec.requires_iss = e.requires_iss;
+                    spec.redirect = vec![RedirectKind::Loopback];
+                    spec
+                }
+            };
+            (id, spec)
         })
-    }
+        .collect())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -213,5 +185,29 @@ impl SettingsStore {
             self.file.update(change).map_err(|e| AuthError::Storage(format!("cannot save the settings: {e}")))?;
         *current = next.clone();
         Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_added_in_the_earlier_form_reads_as_a_description() {
+        let earlier = r#"{"custom": {"company-sso": {
+            "name": "Company SSO", "issuer": "https://id.example.com",
+            "authorize_url": "https://id.example.com/authorize", "token_url": "https://id.example.com/token",
+            "userinfo_url": "https://id.example.com/userinfo", "scopes": ["openid", "email"],
+            "pkce": true, "requires_iss": true }}}"#;
+        let settings: Settings = serde_json::from_str(earlier).unwrap();
+        let spec = &settings.custom[&ProviderId::new("company-sso").unwrap()];
+        assert_eq!(spec.name, "Company SSO");
+        assert_eq!(spec.pkce, Pkce::S256);
+        assert_eq!(spec.issuer.as_deref(), Some("https://id.example.com"));
+        assert_eq!(spec.nickname.url.as_str(), "https://id.example.com/userinfo");
+        assert_eq!(spec.redirect, vec![RedirectKind::Loopback]);
+        // Saved again, it is the description itself, and reads back the same.
+        let again: Settings = serde_json::from_str(&serde_json::to_string(&settings).unwrap()).unwrap();
+        assert_eq!(&again.custom[&spec.id], spec);
     }
 }

@@ -8,11 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use url::Url;
 
-use super::flows::FlowId;
 use super::provider::RedirectKind;
 use super::redirect;
 use super::sync::lock;
-use super::{AuthError, AuthProvider, Connection, ConnectionId, ProviderId};
+use super::{AuthError, AuthProvider, Connection, ConnectionId, FlowId, ProviderId};
 
 /// Everything the window shows, and nothing secret.
 #[derive(Clone, Debug, Serialize)]

@@ -31,9 +31,12 @@ impl From<AuthError> for UiError {
 type Core<'a> = State<'a, Arc<Latchkey>>;
 type Answer<T> = Result<T, UiError>;
 
+/// (The log line marks the window becoming interactive, for the window benchmark.)
 #[tauri::command]
 pub fn get_state(core: Core) -> Snapshot {
-    core.snapshot()
+    let snapshot = core.snapshot();
+    tracing::debug!(providers = snapshot.providers.len(), "state sent to the window");
+    snapshot
 }
 
 #[tauri::command]

@@ -8,16 +8,16 @@
 //! Codes and tokens are sealed with a key kept in the keychain, so they survive a restart of the
 //! app (and a sign-in can complete after one); the grant bookkeeping (no secrets) is a JSON file.
 
+mod grants;
 mod pages;
 mod server;
 mod tokens;
 
 pub use server::{DemoAuthority, DemoOptions};
 
-use reqwest::Method;
 use url::Url;
 
-use crate::oauth2_generic::{ClientAuth, NicknameSource, OAuth2Config};
+use crate::description::{Nickname, OAuth2Config, ProviderSpec};
 use crate::ProviderId;
 
 /// The Demo provider's name, redirect path and client id.
@@ -40,36 +40,17 @@ pub fn disabled_by_env() -> bool {
         .unwrap_or(false)
 }
 
-/// The Demo provider's description for the generic OAuth2 provider, at `base`.
+/// The Demo provider's description for the generic OAuth2 provider, at `base`, with its
+/// client id.
 pub fn config(base: &Url) -> OAuth2Config {
     let at = |path: &str| base.join(path).expect("a fixed path joins a base URL");
-    OAuth2Config {
-        name: id(),
-        display_name: "Demo".into(),
-        authorize_url: at("authorize"),
-        token_url: at("token"),
-        refresh_url: None,
-        revoke_url: Some(at("revoke")),
-        revoke_style: Default::default(),
-        scopes: vec!["profile".into()],
-        scope_separator: " ".into(),
-        extra_auth_params: vec![],
-        extra_token_params: vec![],
-        pkce: true,
-        client_auth: ClientAuth::RequestBody,
-        client_id: Some(CLIENT_ID.into()),
-        client_secret: None,
-        nickname: NicknameSource {
-            url: at("userinfo"),
-            method: Method::GET,
-            body: None,
-            pointers: vec!["/preferred_username".into(), "/email".into()],
-        },
-        issuer: Some(ISSUER.into()),
-        requires_iss: true,
-        redirect: crate::provider::RedirectKind::PrivateUse,
-        redirect_alternatives: vec![],
-        setup_hint: String::new(),
-        quirks: Default::default(),
-    }
+    let nickname = Nickname::get(at("userinfo"), &["/preferred_username", "/email"]);
+    let mut spec = ProviderSpec::new(id(), "Demo", at("authorize"), at("token"), nickname);
+    spec.revoke_url = Some(at("revoke"));
+    spec.scopes = vec!["profile".into()];
+    spec.issuer = Some(ISSUER.into());
+    spec.requires_iss = true;
+    let mut config = spec.config(Some(CLIENT_ID.into()), None);
+    config.setup_hint = String::new();
+    config
 }

@@ -12,17 +12,18 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 use url::Url;
 
+use super::grants::{oauth_error, revoke, token, BookStore};
 use super::pages;
-use super::tokens::{self, Access, Code, Refresh};
+use super::tokens::{self, Access, Code};
 use super::{CLIENT_ID, ISSUER, NAME};
 use crate::files::LockedJson;
 use crate::redirect::redirect_uri;
-use crate::sync::lock;
+
 use crate::vault::Vault;
 use crate::{AuthError, ProviderId};
 
@@ -62,66 +63,11 @@ impl DemoOptions {
     }
 }
 
-/// Grants the authority has issued: no secrets, only which rotation is current.
-#[derive(Clone, Default, Serialize, Deserialize)]
-struct Book {
-    grants: BTreeMap<String, Grant>,
-    /// Nonces of codes already exchanged, with their expiry.
-    used_codes: BTreeMap<String, i64>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct Grant {
-    user: String,
-    generation: u32,
-    revoked: bool,
-}
-
-struct Inner {
-    key: Vec<u8>,
-    book: BookStore,
-    access_seconds: i64,
-    redirect_uri: String,
-}
-
-impl Inner {
-    /// Changes the book as it is on disk now, under its lock: the app and a `latchkey` command
-    /// may both run an authority on the same book. Without its lock nothing changes: the request
-    /// fails with `server_error`.
-    fn with_book(&self, f: impl FnOnce(&mut Book) -> Response) -> Response {
-        let now = now();
-        let change = |book: &mut Book| {
-            book.used_codes.retain(|_, exp| *exp > now);
-            f(book)
-        };
-        match &self.book {
-            BookStore::Memory(book) => change(&mut lock(book)),
-            BookStore::File(file) => match file.update(change) {
-                Ok((_, response)) => response,
-                Err(e) => {
-                    warn!(error = %e, "the Demo authority could not use its grant book");
-                    oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the grant book is unavailable")
-                }
-            },
-        }
-    }
-}
-
-impl Inner {
-    /// Whether a grant exists and is not revoked, as the book says now.
-    fn grant_is_live(&self, grant: &str) -> bool {
-        let live = |book: &Book| book.grants.get(grant).is_some_and(|g| !g.revoked);
-        match &self.book {
-            BookStore::Memory(book) => live(&lock(book)),
-            BookStore::File(file) => file.read().is_ok_and(|book| live(&book)),
-        }
-    }
-}
-
-/// Where the grant book lives.
-enum BookStore {
-    Memory(Mutex<Book>),
-    File(LockedJson<Book>),
+pub(super) struct Inner {
+    pub(super) key: Vec<u8>,
+    pub(super) book: BookStore,
+    pub(super) access_seconds: i64,
+    pub(super) redirect_uri: String,
 }
 
 /// A running Demo authority; it stops when dropped.
@@ -183,12 +129,12 @@ impl Drop for DemoAuthority {
     }
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// Parses a form or query string, refusing a parameter given twice (RFC 6749 §3.1).
-fn params(raw: &[u8]) -> Result<BTreeMap<String, String>, String> {
+pub(super) fn params(raw: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let mut map = BTreeMap::new();
     for (k, v) in url::form_urlencoded::parse(raw) {
         if map.insert(k.to_string(), v.into_owned()).is_some() {
@@ -343,132 +289,6 @@ async fn decide(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
         },
     );
     redirect_back(&inner, request.state.as_deref(), &[("code", &code)])
-}
-
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut response =
-        (status, Json(serde_json::json!({ "error": error, "error_description": description }))).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn issue(inner: &Inner, book: &mut Book, grant_id: String, user: String, generation: u32) -> Response {
-    let access = tokens::seal(
-        &inner.key,
-        "access",
-        &Access {
-            user: user.clone(),
-            grant: grant_id.clone(),
-            exp: now() + inner.access_seconds,
-            nonce: tokens::nonce(),
-        },
-    );
-    let refresh = tokens::seal(
-        &inner.key,
-        "refresh",
-        &Refresh { user: user.clone(), grant: grant_id.clone(), generation, nonce: tokens::nonce() },
-    );
-    book.grants.insert(grant_id, Grant { user, generation, revoked: false });
-    let mut response = Json(serde_json::json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": inner.access_seconds,
-        "refresh_token": refresh,
-        "scope": "profile",
-    }))
-    .into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
-    let p = match params(&body) {
-        Ok(p) => p,
-        Err(e) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e),
-    };
-    if p.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client");
-    }
-    match p.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => exchange_code(&inner, &p),
-        Some("refresh_token") => refresh(&inner, &p),
-        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "authorization_code or refresh_token"),
-    }
-}
-
-fn exchange_code(inner: &Inner, p: &BTreeMap<String, String>) -> Response {
-    let Some(code) = p.get("code").and_then(|c| tokens::open::<Code>(&inner.key, "code", c)) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown code");
-    };
-    if code.exp <= now() {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the code has expired");
-    }
-    if p.get("redirect_uri") != Some(&code.redirect_uri) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "redirect_uri differs from the authorization request",
-        );
-    }
-    let verified = p.get("code_verifier").is_some_and(|v| {
-        oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(v.clone())).as_str()
-            == code.challenge
-    });
-    if !verified {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
-    }
-    inner.with_book(|book| {
-        if book.used_codes.insert(code.nonce.clone(), code.exp).is_some() {
-            // A code used twice: revoke what the first use obtained (RFC 6749 §4.1.2).
-            for grant in book.grants.values_mut().filter(|g| g.user == code.user) {
-                grant.revoked = true;
-            }
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the code was already used");
-        }
-        issue(inner, book, tokens::nonce(), code.user, 0)
-    })
-}
-
-fn refresh(inner: &Inner, p: &BTreeMap<String, String>) -> Response {
-    let Some(presented) = p.get("refresh_token").and_then(|t| tokens::open::<Refresh>(&inner.key, "refresh", t)) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown refresh token");
-    };
-    inner.with_book(|book| {
-        let Some(grant) = book.grants.get_mut(&presented.grant) else {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown grant");
-        };
-        if grant.revoked {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the grant was revoked");
-        }
-        if presented.generation != grant.generation {
-            // An old refresh token came back: someone else may hold it. End the grant.
-            grant.revoked = true;
-            warn!("Demo authority: a rotated refresh token was reused; the grant is revoked");
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "refresh token reused; grant revoked");
-        }
-        let next = grant.generation + 1;
-        issue(inner, book, presented.grant, presented.user, next)
-    })
-}
-
-async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
-    let Ok(p) = params(&body) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "bad form");
-    };
-    let token = p.get("token").map(String::as_str).unwrap_or_default();
-    let grant = tokens::open::<Access>(&inner.key, "access", token)
-        .map(|a| a.grant)
-        .or_else(|| tokens::open::<Refresh>(&inner.key, "refresh", token).map(|r| r.grant));
-    if let Some(grant) = grant {
-        return inner.with_book(|book| {
-            if let Some(g) = book.grants.get_mut(&grant) {
-                g.revoked = true;
-            }
-            StatusCode::OK.into_response()
-        });
-    }
-    // RFC 7009 §2.2: 200 whether or not the token was known.
-    StatusCode::OK.into_response()
 }
 
 async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Response {
