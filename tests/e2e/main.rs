@@ -207,7 +207,7 @@ async fn text_of(session: &Session, css: &str) -> String {
     let start = Instant::now();
     loop {
         let e = session.wait_for(css, WAIT).await;
-        let text = session.text(&e).await;
+        let text = session.text(&e).await.unwrap_or_default();
         if !text.is_empty() || start.elapsed() > WAIT {
             return text;
         }
@@ -314,6 +314,22 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     disconnect(&session).await;
     assert_eq!(keychain(&id), None, "the keychain no longer holds the tokens");
     assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
+    session.end().await;
+}
+
+/// The WebDriver client's one allowance: an element a re-render replaced is "gone" (the helpers
+/// find it again); every other WebDriver failure fails the test.
+#[tokio::test]
+async fn an_element_replaced_by_a_re_render_reads_as_gone() {
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    let row = session.wait_for(DEMO, WAIT).await;
+    assert_eq!(session.attribute(&row, "data-provider").await.as_deref(), Some("demo"));
+    assert!(session.text(&row).await.is_some_and(|t| t.contains("Demo")));
+    session.execute(&format!("document.querySelector({DEMO:?}).remove(); return true")).await;
+    assert_eq!(session.text(&row).await, None, "a removed element has no text");
+    assert_eq!(session.attribute(&row, "data-provider").await, None);
+    assert!(!session.click(&row).await, "a removed element cannot be clicked");
     session.end().await;
 }
 

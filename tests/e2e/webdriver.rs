@@ -11,6 +11,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
+/// Whether an error says the element is no longer in the page (a re-render replaced it).
+fn gone(e: &CmdError) -> bool {
+    e.is_stale_element_reference() || e.is_no_such_element()
+}
+
 pub struct Session {
     client: Client,
 }
@@ -74,9 +79,9 @@ impl Session {
     pub async fn click(&self, element: &Element) -> bool {
         match element.click().await {
             Ok(()) => true,
-            Err(e) if e.is_stale_element_reference() || e.is_element_not_interactable() => false,
+            Err(e) if gone(&e) || e.is_element_not_interactable() => false,
             Err(CmdError::Standard(w)) if w.error == ErrorStatus::ElementClickIntercepted => false,
-            Err(e) => panic!("clicking: {e}"),
+            Err(e) => panic!("clicking: {e:?}"),
         }
     }
 
@@ -90,12 +95,22 @@ impl Session {
         element.send_keys(text).await.unwrap_or_else(|e| panic!("typing into an input: {e}"));
     }
 
-    pub async fn text(&self, element: &Element) -> String {
-        element.text().await.unwrap_or_else(|e| panic!("reading an element's text: {e}"))
+    /// The element's text; `None` when a re-render replaced the element meanwhile.
+    pub async fn text(&self, element: &Element) -> Option<String> {
+        match element.text().await {
+            Ok(text) => Some(text),
+            Err(e) if gone(&e) => None,
+            Err(e) => panic!("reading an element's text: {e:?}"),
+        }
     }
 
+    /// The element's attribute; `None` when it has none, or when a re-render replaced the element.
     pub async fn attribute(&self, element: &Element, name: &str) -> Option<String> {
-        element.attr(name).await.unwrap_or_else(|e| panic!("reading attribute {name}: {e}"))
+        match element.attr(name).await {
+            Ok(value) => value,
+            Err(e) if gone(&e) => None,
+            Err(e) => panic!("reading attribute {name}: {e:?}"),
+        }
     }
 
     /// Runs `script` in the page and returns its result.

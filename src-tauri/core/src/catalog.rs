@@ -59,6 +59,17 @@ pub fn parse(text: &str) -> Result<Vec<ProviderSpec>, AuthError> {
     Ok(catalog.provider)
 }
 
+/// The catalog's marks (letter and colour) by provider id, the Demo's included, for the window.
+pub fn marks() -> std::collections::BTreeMap<String, (String, String)> {
+    let mut marks: std::collections::BTreeMap<String, (String, String)> = parse(BUILTIN)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| Some((e.id.to_string(), (e.icon.as_ref()?.letter.clone(), e.icon?.color))))
+        .collect();
+    marks.insert(super::demo::NAME.into(), ("D".into(), "#0f766e".into()));
+    marks
+}
+
 /// The built-in providers, with client credentials from `lookup` (the environment, in the app).
 pub fn providers(
     http: &HttpClient,

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::clock::Clock;
+use super::connection::{Connection, ConnectionStatus};
 use super::due::due_at;
 use super::locks::{ConnectionGuard, ConnectionLocks};
 use super::metadata::MetadataStore;
@@ -17,32 +17,6 @@ use super::signals::{CoreEvent, Signals};
 use super::sync::lock;
 use super::vault::Vault;
 use super::{AuthError, ConnectionId, ProviderId};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectionStatus {
-    Connected,
-    /// The provider refused the grant; the person must connect again. Tokens are kept.
-    NeedsReconnect,
-}
-
-/// A connected account, without its secrets: this is what the window and the log may see.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Connection {
-    pub id: ConnectionId,
-    pub provider: ProviderId,
-    pub nickname: String,
-    pub connected_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub scopes: Vec<String>,
-    pub status: ConnectionStatus,
-    /// When the tokens were last refreshed, if ever.
-    #[serde(default)]
-    pub last_refreshed: Option<DateTime<Utc>>,
-    /// The access token's lifetime as the provider gave it, which sets the refresh margin.
-    #[serde(default)]
-    pub lifetime_secs: Option<u64>,
-}
 
 pub struct Connections {
     vault: Vault,

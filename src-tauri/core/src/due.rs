@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::connections::Connection;
+use super::connection::Connection;
 
 /// How long before expiry a token is refreshed: 10% of its lifetime, at least 30 s (or half the
 /// lifetime, for tokens shorter than a minute) and at most 10 minutes.

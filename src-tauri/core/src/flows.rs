@@ -13,9 +13,10 @@ use tracing::warn;
 use url::Url;
 
 use super::clock::Clock;
+use super::redirect::{self, Callback, Outcome};
 use super::sync::lock;
 use super::vault::Vault;
-use super::{AuthError, FlowId, ProviderId};
+use super::{AuthError, AuthProvider, CallbackError, FlowId, ProviderId};
 
 /// The keychain entry (user name) under which pending flows are kept.
 pub const PENDING_ENTRY: &str = "pending-sign-ins";
@@ -91,6 +92,35 @@ impl PendingFlows {
     /// Takes the flow of `state` out, once.
     pub fn take(&self, state: &str) -> Option<PendingFlow> {
         lock(&self.flows).remove(state)
+    }
+
+    /// Checks that a callback belongs to the flow it names, taken out before (see
+    /// [`PendingFlows::take`]): not expired, on the path of the provider the flow started with,
+    /// from the issuer that provider names. Returns the authorization code, or the provider's
+    /// refusal.
+    pub fn check(
+        &self,
+        flow: &PendingFlow,
+        callback: Callback,
+        provider: &dyn AuthProvider,
+    ) -> Result<String, AuthError> {
+        if self.now() >= flow.expires {
+            return Err(CallbackError::Expired.into());
+        }
+        if flow.provider != callback.provider
+            || redirect::redirect_base(&flow.redirect_uri).as_deref() != Some(callback.redirect.as_str())
+        {
+            return Err(CallbackError::ProviderMismatch.into());
+        }
+        match (&callback.iss, provider.issuer()) {
+            (Some(iss), Some(expected)) if iss != expected => return Err(CallbackError::IssuerMismatch.into()),
+            (None, Some(_)) if provider.requires_iss() => return Err(CallbackError::MissingIssuer.into()),
+            _ => {}
+        }
+        match callback.outcome {
+            Outcome::Code(code) => Ok(code),
+            Outcome::Error { error, description } => Err(AuthError::ProviderRefused { error, description }),
+        }
     }
 
     /// Forgets a flow; false if there was none.

@@ -189,24 +189,7 @@ impl Latchkey {
 
     /// The connection a name stands for: a connection id, or a provider with one connection.
     pub fn find(&self, name: &str) -> Result<Connection, AuthError> {
-        let connections = self.manager.list();
-        if let Some(c) = connections.iter().find(|c| c.id.as_str() == name) {
-            return Ok(c.clone());
-        }
-        let mut of_provider = connections.into_iter().filter(|c| c.provider.as_str() == name);
-        match (of_provider.next(), of_provider.next()) {
-            (Some(one), None) => Ok(one),
-            (None, _) => Err(AuthError::UnknownConnection(name.to_owned())),
-            (Some(first), Some(second)) => Err(AuthError::Ambiguous {
-                name: name.to_owned(),
-                candidates: [first, second]
-                    .into_iter()
-                    .chain(of_provider)
-                    .map(|c| format!("{} ({})", c.id, c.nickname))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+        crate::connection::named(self.manager.list(), name)
     }
 
     /// A fresh access token for the connection `name` stands for (see [`Latchkey::find`]),
@@ -341,13 +324,7 @@ impl Latchkey {
 
     /// The catalog's marks (letter and colour) by provider, for the window.
     pub fn marks(&self) -> BTreeMap<String, (String, String)> {
-        let mut marks: BTreeMap<String, (String, String)> = catalog::parse(catalog::BUILTIN)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|e| Some((e.id.to_string(), (e.icon.as_ref()?.letter.clone(), e.icon?.color))))
-            .collect();
-        marks.insert(demo::NAME.into(), ("D".into(), "#0f766e".into()));
-        marks
+        catalog::marks()
     }
 
     fn new_provider_id(&self, name: &str) -> Result<ProviderId, AuthError> {

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod connection;
 pub mod connections;
 pub mod demo;
 pub mod description;
@@ -35,10 +36,11 @@ pub mod token;
 pub mod vault;
 pub mod view;
 
+pub use connection::{Connection, ConnectionStatus};
 pub use error::{AuthError, CallbackError, OAuthErrorCode, RawBody};
 pub use ids::{ConnectionId, FlowId, ProviderId};
 pub use latchkey::Latchkey;
-pub use manager::{Browser, Connection, ConnectionManager, ConnectionStatus, PendingConnect};
+pub use manager::{Browser, ConnectionManager, PendingConnect};
 pub use provider::AuthProvider;
 pub use signals::CoreEvent;
 pub use token::TokenResponse;

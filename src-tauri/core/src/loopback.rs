@@ -13,7 +13,13 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::error::{html_escape as escape, printable};
-use super::ConnectionManager;
+use super::{AuthError, Connection};
+
+/// Where a loopback callback goes: the same completion path as a deep link.
+#[async_trait::async_trait]
+pub trait CompletesSignIn: Send + Sync {
+    async fn complete_sign_in(&self, callback_url: &str) -> Result<Connection, AuthError>;
+}
 
 /// Closes the listener when dropped (the flow was cancelled or forgotten). A callback already
 /// being completed is not interrupted.
@@ -25,7 +31,7 @@ pub(super) async fn bind() -> std::io::Result<TcpListener> {
 }
 
 /// Serves `path` once on `listener` for at most `ttl`.
-pub(super) fn serve(listener: TcpListener, path: String, ttl: Duration, manager: Weak<ConnectionManager>) -> Guard {
+pub(super) fn serve(listener: TcpListener, path: String, ttl: Duration, manager: Weak<dyn CompletesSignIn>) -> Guard {
     let (tx, mut cancelled) = oneshot::channel::<()>();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     tokio::spawn(async move {
@@ -55,7 +61,7 @@ pub(super) fn serve(listener: TcpListener, path: String, ttl: Duration, manager:
             let Some(manager) = manager.upgrade() else { return };
             let url = format!("http://127.0.0.1:{port}{target}");
             debug!("loopback callback received");
-            let (title, message) = match manager.complete(&url).await {
+            let (title, message) = match manager.complete_sign_in(&url).await {
                 Ok(connection) => (
                     "Connected".to_owned(),
                     format!(

@@ -15,9 +15,10 @@ use url::Url;
 use super::clock::{Clock, SystemClock};
 use super::connections::Connections;
 use super::flows::{PendingFlow, PendingFlows};
+use super::loopback::CompletesSignIn;
 use super::metadata::MetadataStore;
 use super::provider::RedirectKind;
-use super::redirect::{self, redact_for_log, Outcome};
+use super::redirect::{self, redact_for_log};
 use super::refresh::{self, Want};
 use super::registry::ProviderRegistry;
 use super::signals::CoreEvent;
@@ -25,7 +26,7 @@ use super::vault::{Secrets, Vault};
 use super::view::{Snapshot, View, ViewInput};
 use super::{AuthError, AuthProvider, CallbackError, ConnectionId, FlowId, ProviderId, TokenResponse};
 
-pub use super::connections::{Connection, ConnectionStatus};
+pub use super::connection::{Connection, ConnectionStatus};
 
 /// How long a sign-in may take before its state is refused.
 pub const DEFAULT_FLOW_TTL: Duration = Duration::from_secs(10 * 60);
@@ -222,7 +223,8 @@ impl ConnectionManager {
         let url = p.get_url(&redirect_uri, state.secret(), challenge.as_ref())?;
         let loopback = listener.map(|l| {
             let path = format!("{}{provider}", redirect::CALLBACK_PATH);
-            super::loopback::serve(l, path, self.flows.ttl(), Arc::downgrade(self))
+            let this: Arc<dyn CompletesSignIn> = self.clone();
+            super::loopback::serve(l, path, self.flows.ttl(), Arc::downgrade(&this))
         });
         let (flow_id, expires_at) = self.flows.next();
         let flow = PendingFlow {
@@ -297,25 +299,7 @@ impl ConnectionManager {
         *flow_provider = Some(flow.provider.clone());
         // Used once, even if the app stops before the exchange ends.
         self.flows.persist().await;
-        if self.flows.now() >= flow.expires {
-            return Err(CallbackError::Expired.into());
-        }
-        if flow.provider != callback.provider
-            || redirect::redirect_base(&flow.redirect_uri).as_deref() != Some(callback.redirect.as_str())
-        {
-            return Err(CallbackError::ProviderMismatch.into());
-        }
-        match (&callback.iss, provider.issuer()) {
-            (Some(iss), Some(expected)) if iss != expected => return Err(CallbackError::IssuerMismatch.into()),
-            (None, Some(_)) if provider.requires_iss() => return Err(CallbackError::MissingIssuer.into()),
-            _ => {}
-        }
-        let code = match callback.outcome {
-            Outcome::Code(code) => code,
-            Outcome::Error { error, description } => {
-                return Err(AuthError::ProviderRefused { error, description });
-            }
-        };
+        let code = self.flows.check(&flow, callback, &*provider)?;
 
         let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
         super::failpoint("connect-after-exchange");
@@ -332,10 +316,7 @@ impl ConnectionManager {
         };
 
         // The same account connected again (a reconnect) keeps its connection and its id.
-        let id = self
-            .store
-            .find(&callback.provider, &nickname)
-            .unwrap_or_else(|| ConnectionId::generate(&callback.provider));
+        let id = self.store.find(&flow.provider, &nickname).unwrap_or_else(|| ConnectionId::generate(&flow.provider));
         // A reconnect replaces the tokens of a connection that a refresh (here or in another
         // process) may be about to write back: wait for it, as disconnect does.
         let _held = match self.store.lock(&id).await {
@@ -347,7 +328,7 @@ impl ConnectionManager {
         };
         let connection = Connection {
             id: id.clone(),
-            provider: callback.provider.clone(),
+            provider: flow.provider.clone(),
             nickname,
             connected_at: self.store.clock().now(),
             expires_at: expires_at(self.store.clock().now(), &tokens),
@@ -444,6 +425,13 @@ impl ConnectionManager {
 
     pub fn connection(&self, id: &ConnectionId) -> Option<Connection> {
         self.store.get(id)
+    }
+}
+
+#[async_trait::async_trait]
+impl CompletesSignIn for ConnectionManager {
+    async fn complete_sign_in(&self, callback_url: &str) -> Result<Connection, AuthError> {
+        self.complete(callback_url).await
     }
 }
 

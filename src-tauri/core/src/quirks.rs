@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::description::{Body, ProviderSpec};
 use super::error::{printable, OAuthErrorCode};
 use super::http::HttpClient;
+use super::sync::lock;
 use super::AuthError;
 
 /// A provider's departures from RFC 6749, all optional.
@@ -134,7 +135,7 @@ impl<'a> TokenTransport<'a> {
     }
 
     pub fn take_nickname(&self) -> Option<String> {
-        self.nickname.lock().unwrap_or_else(|p| p.into_inner()).take()
+        lock(&self.nickname).take()
     }
 
     async fn call(&self, mut request: HttpRequest) -> Result<HttpResponse, AuthError> {
@@ -149,7 +150,7 @@ impl<'a> TokenTransport<'a> {
         }
         let (parts, body) = response.into_parts();
         let (status, body, nickname) = self.quirks.normalize(parts.status, &body);
-        *self.nickname.lock().unwrap_or_else(|p| p.into_inner()) = nickname;
+        *lock(&self.nickname) = nickname;
         let mut out = HttpResponse::from_parts(parts, body);
         *out.status_mut() = status;
         Ok(out)

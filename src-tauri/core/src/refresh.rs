@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use oauth2::AccessToken;
 use tracing::{info, instrument, warn};
 
-use super::connections::{ConnectionStatus, Connections};
+use super::connection::ConnectionStatus;
+use super::connections::Connections;
 use super::registry::ProviderRegistry;
 use super::vault::Secrets;
 use super::{AuthError, ConnectionId};

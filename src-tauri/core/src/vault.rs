@@ -23,6 +23,7 @@ use oauth2::{AccessToken, RefreshToken};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
+use super::sync::lock;
 use super::{AuthError, ConnectionId};
 
 /// The secrets of one connection.
@@ -82,7 +83,7 @@ fn platform_store() -> Result<Arc<CredentialStore>, KeyringError> {
 }
 
 fn shared_store() -> Result<Arc<CredentialStore>, AuthError> {
-    let mut slot = STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = lock(&STORE);
     if let Some(store) = slot.as_ref() {
         return Ok(store.clone());
     }
@@ -102,7 +103,7 @@ fn shared_store() -> Result<Arc<CredentialStore>, AuthError> {
 static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn forget_store() {
-    let mut slot = STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = lock(&STORE);
     *slot = None;
     GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
@@ -225,7 +226,7 @@ impl Vault {
     /// Empty where the platform's store cannot list (only the Secret Service is asked).
     pub async fn names(&self) -> Result<Vec<String>, AuthError> {
         if let Some(memory) = &self.memory {
-            return Ok(memory.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect());
+            return Ok(lock(memory).keys().cloned().collect());
         }
         let service = self.service.clone();
         keychain(move || {
@@ -248,7 +249,7 @@ impl Vault {
     /// Stores any secret value under `name`, split where the platform needs it.
     pub async fn store_raw(&self, name: &str, bytes: Vec<u8>) -> Result<(), AuthError> {
         if let Some(memory) = &self.memory {
-            memory.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), bytes);
+            lock(memory).insert(name.to_owned(), bytes);
             return Ok(());
         }
         let vault = self.clone();
@@ -258,7 +259,7 @@ impl Vault {
 
     pub async fn load_raw(&self, name: &str) -> Result<Option<Vec<u8>>, AuthError> {
         if let Some(memory) = &self.memory {
-            return Ok(memory.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned());
+            return Ok(lock(memory).get(name).cloned());
         }
         let vault = self.clone();
         let name = name.to_owned();
@@ -267,7 +268,7 @@ impl Vault {
 
     pub async fn delete_raw(&self, name: &str) -> Result<(), AuthError> {
         if let Some(memory) = &self.memory {
-            memory.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            lock(memory).remove(name);
             return Ok(());
         }
         let vault = self.clone();

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use latchkey_core::sync::lock;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -35,7 +36,7 @@ pub struct LogFileWriter(Arc<Mutex<Sink>>);
 
 impl Write for LogFileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sink = lock(&self.0);
         match &mut *sink {
             Sink::Open(f) => f.write(buf),
             Sink::Early => {
@@ -51,7 +52,7 @@ impl Write for LogFileWriter {
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        let mut sink = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sink = lock(&self.0);
         match &mut *sink {
             Sink::Open(f) => f.flush(),
             _ => Ok(()),
@@ -92,7 +93,7 @@ pub fn open_file(sink: &LogFile, dir: &Path) {
     match OpenOptions::new().create(true).append(true).open(&path) {
         Ok(mut file) => {
             {
-                let mut current = sink.0.lock().unwrap_or_else(|p| p.into_inner());
+                let mut current = lock(&sink.0);
                 if let Sink::Held(held) = &*current {
                     let _ = file.write_all(held);
                 }

@@ -1,77 +1,27 @@
-//! The Demo authority's grants: its book (no secrets, only which rotation of each grant is
-//! current), kept in a file under its lock, and the endpoints that change it: token (code and
-//! refresh grants) and revocation.
+//! The Demo authority's grant endpoints: token (code and refresh grants) and revocation, each
+//! changing the grant book under its lock.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use super::server::{now, params, Inner};
+use super::state::{now, params, Book, Grant, Inner};
 use super::tokens::{self, Access, Code, Refresh};
 use super::CLIENT_ID;
-use crate::files::LockedJson;
-use crate::sync::lock;
 
-/// Grants the authority has issued: no secrets, only which rotation is current.
-#[derive(Clone, Default, Serialize, Deserialize)]
-pub(super) struct Book {
-    grants: BTreeMap<String, Grant>,
-    /// Nonces of codes already exchanged, with their expiry.
-    used_codes: BTreeMap<String, i64>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct Grant {
-    user: String,
-    generation: u32,
-    revoked: bool,
-}
-
-impl Inner {
-    /// Changes the book as it is on disk now, under its lock: the app and a `latchkey` command
-    /// may both run an authority on the same book. Without its lock nothing changes: the request
-    /// fails with `server_error`.
-    pub(super) fn with_book(&self, f: impl FnOnce(&mut Book) -> Response) -> Response {
-        let now = now();
-        let change = |book: &mut Book| {
-            book.used_codes.retain(|_, exp| *exp > now);
-            f(book)
-        };
-        match &self.book {
-            BookStore::Memory(book) => change(&mut lock(book)),
-            BookStore::File(file) => match file.update(change) {
-                Ok((_, response)) => response,
-                Err(e) => {
-                    warn!(error = %e, "the Demo authority could not use its grant book");
-                    oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the grant book is unavailable")
-                }
-            },
-        }
-    }
-}
-
-impl Inner {
-    /// Whether a grant exists and is not revoked, as the book says now.
-    pub(super) fn grant_is_live(&self, grant: &str) -> bool {
-        let live = |book: &Book| book.grants.get(grant).is_some_and(|g| !g.revoked);
-        match &self.book {
-            BookStore::Memory(book) => live(&lock(book)),
-            BookStore::File(file) => file.read().is_ok_and(|book| live(&book)),
-        }
-    }
-}
-
-/// Where the grant book lives.
-pub(super) enum BookStore {
-    Memory(Mutex<Book>),
-    File(LockedJson<Book>),
+/// Changes the book under its lock (see [`BookStore::update`]); without the lock nothing
+/// changes and the request fails with `server_error`.
+fn with_book(inner: &Inner, f: impl FnOnce(&mut Book) -> Response) -> Response {
+    inner.book.update(f).unwrap_or_else(|e| {
+        warn!(error = %e, "the Demo authority could not use its grant book");
+        oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the grant book is unavailable")
+    })
 }
 
 pub(super) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -146,7 +96,7 @@ fn exchange_code(inner: &Inner, p: &BTreeMap<String, String>) -> Response {
     if !verified {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
     }
-    inner.with_book(|book| {
+    with_book(inner, |book| {
         if book.used_codes.insert(code.nonce.clone(), code.exp).is_some() {
             // A code used twice: revoke what the first use obtained (RFC 6749 §4.1.2).
             for grant in book.grants.values_mut().filter(|g| g.user == code.user) {
@@ -162,7 +112,7 @@ fn refresh(inner: &Inner, p: &BTreeMap<String, String>) -> Response {
     let Some(presented) = p.get("refresh_token").and_then(|t| tokens::open::<Refresh>(&inner.key, "refresh", t)) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown refresh token");
     };
-    inner.with_book(|book| {
+    with_book(inner, |book| {
         let Some(grant) = book.grants.get_mut(&presented.grant) else {
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown grant");
         };
@@ -189,7 +139,7 @@ pub(super) async fn revoke(State(inner): State<Arc<Inner>>, body: Bytes) -> Resp
         .map(|a| a.grant)
         .or_else(|| tokens::open::<Refresh>(&inner.key, "refresh", token).map(|r| r.grant));
     if let Some(grant) = grant {
-        return inner.with_book(|book| {
+        return with_book(&inner, |book| {
             if let Some(g) = book.grants.get_mut(&grant) {
                 g.revoked = true;
             }

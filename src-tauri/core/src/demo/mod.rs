@@ -11,6 +11,7 @@
 mod grants;
 mod pages;
 mod server;
+mod state;
 mod tokens;
 
 pub use server::{DemoAuthority, DemoOptions};

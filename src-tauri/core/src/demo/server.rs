@@ -17,8 +17,9 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 use url::Url;
 
-use super::grants::{oauth_error, revoke, token, BookStore};
+use super::grants::{oauth_error, revoke, token};
 use super::pages;
+use super::state::{now, params, BookStore, Inner};
 use super::tokens::{self, Access, Code};
 use super::{CLIENT_ID, ISSUER, NAME};
 use crate::files::LockedJson;
@@ -61,13 +62,6 @@ impl DemoOptions {
             access_lifetime: Duration::from_secs(seconds),
         })
     }
-}
-
-pub(super) struct Inner {
-    pub(super) key: Vec<u8>,
-    pub(super) book: BookStore,
-    pub(super) access_seconds: i64,
-    pub(super) redirect_uri: String,
 }
 
 /// A running Demo authority; it stops when dropped.
@@ -127,21 +121,6 @@ impl Drop for DemoAuthority {
             let _ = tx.send(());
         }
     }
-}
-
-pub(super) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Parses a form or query string, refusing a parameter given twice (RFC 6749 §3.1).
-pub(super) fn params(raw: &[u8]) -> Result<BTreeMap<String, String>, String> {
-    let mut map = BTreeMap::new();
-    for (k, v) in url::form_urlencoded::parse(raw) {
-        if map.insert(k.to_string(), v.into_owned()).is_some() {
-            return Err(format!("{k} appears twice"));
-        }
-    }
-    Ok(map)
 }
 
 fn secure_headers(mut response: Response) -> Response {
@@ -302,7 +281,7 @@ async fn userinfo(State(inner): State<Arc<Inner>>, headers: HeaderMap) -> Respon
     let Some(access) = token.and_then(|t| tokens::open::<Access>(&inner.key, "access", t)) else {
         return unauthorized();
     };
-    let live = inner.grant_is_live(&access.grant);
+    let live = inner.book.grant_is_live(&access.grant);
     if access.exp <= now() || !live {
         return unauthorized();
     }
