@@ -193,6 +193,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unreadable_settings_file_is_set_aside_not_overwritten() {
+        let dir = std::env::temp_dir().join(format!("latchkey-settings-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("settings.json"), b"{\"demo_provider\": fals").unwrap();
+        let store = SettingsStore::open(&dir);
+        assert!(store.get().demo_provider, "the defaults are used");
+        let aside: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|f| f.file_name().to_string_lossy().starts_with("settings.json.unreadable-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "the unreadable file is kept beside");
+        assert_eq!(std::fs::read(aside[0].path()).unwrap(), b"{\"demo_provider\": fals");
+        store.update(|s| s.demo_provider = false).unwrap();
+        assert!(!SettingsStore::open(&dir).get().demo_provider, "the next change is saved");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn a_provider_added_in_the_earlier_form_reads_as_a_description() {
         let earlier = r#"{"custom": {"company-sso": {
             "name": "Company SSO", "issuer": "https://id.example.com",
