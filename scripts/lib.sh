@@ -3,7 +3,7 @@
 # Debian/Ubuntu packages needed to build the app.
 BUILD_PACKAGES="build-essential pkg-config libwebkit2gtk-4.1-dev curl ca-certificates"
 # ...and to run its tests: a session bus, a keychain, a virtual display, a WebDriver.
-TEST_PACKAGES="xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools webkit2gtk-driver xdg-utils imagemagick"
+TEST_PACKAGES="xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools webkit2gtk-driver xdg-utils imagemagick git"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -1,13 +1,13 @@
-//! `latchkey token | list | status`: fresh tokens and the state of connections for scripts and
-//! local tools, without the window. Refreshes are single-flight with the app and with other
-//! `latchkey` processes (the lock files of `core::refresh`).
-//!
-//! Exit codes: 0 success; 1 another failure; 2 usage; 3 no such provider or connection (or
-//! several, when a provider is named); 4 needs reconnecting; 5 keychain unavailable; 6 the
-//! provider could not be reached or failed for now.
+//! The command line: fresh tokens and the state of connections for scripts, programs and git,
+//! without the window. Every command goes through the core's front door, so refreshes are
+//! single-flight with the app and with other `latchkey` processes. One clap definition gives the
+//! parsing, each command's `--help`, shell completions and the man page.
 
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
 use std::sync::Arc;
 
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use latchkey_core::latchkey::Options;
 use latchkey_core::redirect::callback_from_args;
 use latchkey_core::{AuthError, Browser, ConnectionStatus, Latchkey};
@@ -20,41 +20,117 @@ pub const EXIT_NEEDS_RECONNECT: i32 = 4;
 pub const EXIT_KEYCHAIN: i32 = 5;
 pub const EXIT_UNAVAILABLE: i32 = 6;
 
-const USAGE: &str = "\
-Usage:
-  latchkey                      start the app
-  latchkey token <provider|id>  print a fresh access token (refreshed first when near expiry)
-  latchkey list [--json]        list connections (no secrets)
-  latchkey status               the keychain, and whether any connection needs reconnecting
-  latchkey --version | --help
-
+const EXIT_CODES: &str = "\
 Exit codes: 0 ok, 2 usage, 3 no such (or more than one) connection, 4 needs reconnecting,
 5 keychain unavailable, 6 provider unreachable or failing for now, 1 anything else.";
 
+/// Connects your accounts at OAuth providers and keeps them connected. Without a command,
+/// starts the app.
+#[derive(Parser)]
+#[command(name = "latchkey", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a fresh access token (refreshed first when near expiry).
+    #[command(after_help = EXIT_CODES)]
+    Token {
+        /// A provider with one connection (`github`), or a connection id (`github-1f…`).
+        account: String,
+        /// Print the token with its type, expiry, scopes, account and provider as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the connections (no secrets).
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether the keychain can be reached and any connection needs reconnecting.
+    #[command(after_help = EXIT_CODES)]
+    Status,
+    /// Run a program with fresh tokens in its environment (never in its arguments).
+    #[command(after_help = "Example: latchkey exec --env GH_TOKEN=github -- gh repo list\n\n".to_owned() + EXIT_CODES)]
+    Exec {
+        /// NAME=ACCOUNT: put a fresh token of ACCOUNT (as for `token`) in the variable NAME.
+        #[arg(long = "env", value_name = "NAME=ACCOUNT", required = true, value_parser = binding)]
+        env: Vec<(String, String)>,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "PROGRAM")]
+        program: Vec<OsString>,
+    },
+    /// A git credential helper: `git config --global credential.helper "latchkey git-credential"`.
+    #[command(name = "git-credential")]
+    GitCredential {
+        #[arg(value_enum)]
+        operation: GitOperation,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), for `man -l -`.
+    Man,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GitOperation {
+    /// Answer with the user name and a fresh token for the host git asks about.
+    Get,
+    /// Accepted and ignored: the keychain already holds the tokens.
+    Store,
+    /// Accepted and ignored: disconnect in Latchkey to remove an account.
+    Erase,
+}
+
+/// `NAME=ACCOUNT`, with NAME a plain environment variable name.
+fn binding(text: &str) -> Result<(String, String), String> {
+    let (name, account) = text.split_once('=').ok_or("expected NAME=ACCOUNT")?;
+    let plain = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !plain || account.is_empty() {
+        return Err(format!("{text:?} is not NAME=ACCOUNT (NAME: letters, digits and _)"));
+    }
+    Ok((name.to_owned(), account.to_owned()))
+}
+
 /// Runs a command line, or returns `None` when the arguments are the app's (none, or a deep
 /// link as the only argument).
-pub fn run(args: &[String]) -> Option<i32> {
-    let first = args.get(1)?;
-    if callback_from_args(args).is_some() {
+pub fn run(args: &[OsString]) -> Option<i32> {
+    if args.len() < 2 || callback_from_args(&lossy(args)).is_some() {
         return None;
     }
-    let rest = &args[2..];
-    let code = match first.as_str() {
-        "--help" | "-h" | "help" => {
-            println!("{USAGE}");
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return Some(e.exit_code());
+        }
+    };
+    let command = cli.command?;
+    let code = match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "latchkey", &mut std::io::stdout());
             EXIT_OK
         }
-        "--version" | "-V" => {
-            println!("latchkey {}", env!("CARGO_PKG_VERSION"));
-            EXIT_OK
-        }
-        "token" | "list" | "status" => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(command(first, rest)),
+        Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+            Ok(()) => EXIT_OK,
+            Err(e) => fail(EXIT_FAILURE, &e.to_string()),
+        },
+        command => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(with_latchkey(command)),
             Err(e) => fail(EXIT_FAILURE, &format!("cannot start: {e}")),
         },
-        _ => fail(EXIT_USAGE, &format!("unknown command {first:?}\n\n{USAGE}")),
     };
     Some(code)
+}
+
+fn lossy(args: &[OsString]) -> Vec<String> {
+    args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 fn fail(code: i32, message: &str) -> i32 {
@@ -73,6 +149,19 @@ fn exit_code(error: &AuthError) -> i32 {
     }
 }
 
+/// The message for a failed token request for `account`.
+fn token_failure(account: &str, e: &AuthError) -> i32 {
+    match e {
+        AuthError::UnknownConnection(_) => {
+            fail(EXIT_NOT_FOUND, &format!("no connection or provider named {account:?} is connected"))
+        }
+        AuthError::NeedsReconnect { .. } => {
+            fail(EXIT_NEEDS_RECONNECT, &format!("{account} needs reconnecting: {e}; open Latchkey to reconnect"))
+        }
+        e => fail(exit_code(e), &e.to_string()),
+    }
+}
+
 /// The command line never opens a browser.
 struct NoBrowser;
 impl Browser for NoBrowser {
@@ -81,72 +170,129 @@ impl Browser for NoBrowser {
     }
 }
 
-/// The front door as a command needs it: providers loaded, and the Demo authority running
-/// while the command runs when a Demo account is connected, so that Demo tokens refresh with or
-/// without the app.
-async fn open() -> Result<Arc<Latchkey>, AuthError> {
-    let latchkey = Latchkey::open(Options::for_user(Arc::new(NoBrowser))?)?;
-    latchkey.start_for_tokens().await?;
-    Ok(latchkey)
-}
-
-async fn command(name: &str, args: &[String]) -> i32 {
-    let latchkey = match open().await {
+async fn with_latchkey(command: Command) -> i32 {
+    let latchkey = match Options::for_user(Arc::new(NoBrowser)).and_then(Latchkey::open) {
         Ok(l) => l,
         Err(e) => return fail(exit_code(&e), &e.to_string()),
     };
-    match (name, args) {
-        ("token", [target]) => match latchkey.fresh_token(target).await {
-            Ok((_, token)) => {
-                println!("{}", token.secret());
-                EXIT_OK
-            }
-            Err(AuthError::UnknownConnection(_)) => {
-                fail(EXIT_NOT_FOUND, &format!("no connection or provider named {target:?} is connected"))
-            }
-            Err(e @ AuthError::NeedsReconnect { .. }) => {
-                fail(EXIT_NEEDS_RECONNECT, &format!("{target} needs reconnecting: {e}; open Latchkey to reconnect"))
-            }
-            Err(e) => fail(exit_code(&e), &e.to_string()),
-        },
-        ("token", _) => fail(EXIT_USAGE, "usage: latchkey token <provider|connection-id>"),
-        ("list", flags) => {
-            let json = flags.iter().any(|f| f == "--json");
-            let connections = latchkey.list();
-            if json {
-                match serde_json::to_string_pretty(&connections) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => return fail(EXIT_FAILURE, &e.to_string()),
-                }
-            } else if connections.is_empty() {
-                println!("No connections. Open Latchkey to connect an account.");
-            } else {
-                println!("{:<28} {:<10} {:<16} {:<32} EXPIRES", "ID", "PROVIDER", "STATUS", "ACCOUNT");
-                for c in &connections {
-                    let status = match c.status {
-                        ConnectionStatus::Connected => "connected",
-                        ConnectionStatus::NeedsReconnect => "needs reconnecting",
-                    };
-                    let expires = c.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into());
-                    println!("{:<28} {:<10} {:<16} {:<32} {expires}", c.id, c.provider, status, c.nickname);
-                }
+    // The Demo authority runs here too while a command runs when a Demo account is connected,
+    // so that Demo tokens refresh with or without the app.
+    if let Err(e) = latchkey.start_for_tokens().await {
+        return fail(exit_code(&e), &e.to_string());
+    }
+    match command {
+        Command::Token { account, json } => token(&latchkey, &account, json).await,
+        Command::List { json } => list(&latchkey, json),
+        Command::Status => status(&latchkey).await,
+        Command::Exec { env, program } => exec(&latchkey, env, program).await,
+        Command::GitCredential { operation } => git_credential(&latchkey, operation).await,
+        Command::Completions { .. } | Command::Man => EXIT_OK,
+    }
+}
+
+async fn token(latchkey: &Latchkey, account: &str, json: bool) -> i32 {
+    let (connection, token) = match latchkey.fresh_token(account).await {
+        Ok(found) => found,
+        Err(e) => return token_failure(account, &e),
+    };
+    if json {
+        let doc = serde_json::json!({
+            "token": token.secret(),
+            "type": "Bearer",
+            "expires_at": connection.expires_at,
+            "scopes": connection.scopes,
+            "account": connection.nickname,
+            "provider": connection.provider,
+            "connection": connection.id,
+        });
+        println!("{doc:#}");
+    } else {
+        println!("{}", token.secret());
+    }
+    EXIT_OK
+}
+
+fn list(latchkey: &Latchkey, json: bool) -> i32 {
+    let connections = latchkey.list();
+    if json {
+        match serde_json::to_string_pretty(&connections) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return fail(EXIT_FAILURE, &e.to_string()),
+        }
+    } else if connections.is_empty() {
+        println!("No connections. Open Latchkey to connect an account.");
+    } else {
+        println!("{:<28} {:<10} {:<16} {:<32} EXPIRES", "ID", "PROVIDER", "STATUS", "ACCOUNT");
+        for c in &connections {
+            let status = match c.status {
+                ConnectionStatus::Connected => "connected",
+                ConnectionStatus::NeedsReconnect => "needs reconnecting",
+            };
+            let expires = c.expires_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "never".into());
+            println!("{:<28} {:<10} {:<16} {:<32} {expires}", c.id, c.provider, status, c.nickname);
+        }
+    }
+    EXIT_OK
+}
+
+async fn status(latchkey: &Latchkey) -> i32 {
+    let status = latchkey.status().await;
+    println!("keychain: {}", status.keychain.as_ref().map_or_else(|e| e.to_string(), |_| "reachable".to_owned()));
+    println!("data: {}", status.data_dir.display());
+    println!("connections: {} ({} need reconnecting)", status.connections, status.needs_reconnect);
+    match (status.keychain, status.needs_reconnect) {
+        (Err(_), _) => EXIT_KEYCHAIN,
+        (Ok(()), 0) => EXIT_OK,
+        (Ok(()), _) => EXIT_NEEDS_RECONNECT,
+    }
+}
+
+/// Runs `program` with a fresh token of each account in its variable; exits as it exits.
+async fn exec(latchkey: &Latchkey, env: Vec<(String, String)>, program: Vec<OsString>) -> i32 {
+    let mut command = std::process::Command::new(&program[0]);
+    command.args(&program[1..]);
+    for (name, account) in &env {
+        match latchkey.fresh_token(account).await {
+            Ok((_, token)) => command.env(name, token.secret()),
+            Err(e) => return token_failure(account, &e),
+        };
+    }
+    match command.status() {
+        Ok(status) => status.code().unwrap_or_else(|| {
+            // Killed by a signal: the shell's convention.
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        }),
+        Err(e) => fail(127, &format!("cannot run {}: {e}", program[0].to_string_lossy())),
+    }
+}
+
+/// git's credential protocol: `key=value` lines on stdin up to a blank line; for `get`, the
+/// answer's `username` and `password` on stdout. Nothing printed means "not mine".
+async fn git_credential(latchkey: &Latchkey, operation: GitOperation) -> i32 {
+    let mut asked = std::collections::BTreeMap::new();
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        if line.is_empty() {
+            break;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            asked.insert(key.to_owned(), value.to_owned());
+        }
+    }
+    if !matches!(operation, GitOperation::Get) || asked.get("protocol").is_some_and(|p| p != "https") {
+        return EXIT_OK;
+    }
+    let Some(host) = asked.get("host") else { return EXIT_OK };
+    match latchkey.git_credential(host, asked.get("username").map(String::as_str)).await {
+        Ok(Some((username, token))) => {
+            let mut out = std::io::stdout().lock();
+            let written = writeln!(out, "username={username}\npassword={}", token.secret());
+            if written.is_err() {
+                return EXIT_FAILURE;
             }
             EXIT_OK
         }
-        ("status", _) => {
-            let status = latchkey.status().await;
-            println!(
-                "keychain: {}",
-                status.keychain.as_ref().map_or_else(|e| e.to_string(), |_| "reachable".to_owned())
-            );
-            println!("data: {}", status.data_dir.display());
-            println!("connections: {} ({} need reconnecting)", status.connections, status.needs_reconnect);
-            match (status.keychain, status.needs_reconnect) {
-                (Err(_), _) => EXIT_KEYCHAIN,
-                (Ok(()), 0) => EXIT_OK,
-                (Ok(()), _) => EXIT_NEEDS_RECONNECT,
-            }
-        }
-        _ => fail(EXIT_USAGE, USAGE),
+        Ok(None) => EXIT_OK,
+        Err(e) => fail(exit_code(&e), &format!("no token for {host}: {e}")),
     }
 }

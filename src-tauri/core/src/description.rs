@@ -187,7 +187,11 @@ pub struct ProviderSpec {
     /// Whether a callback without `iss` is refused.
     #[serde(default, skip_serializing_if = "is_false")]
     pub requires_iss: bool,
-    /// The code hooks this provider needs, by name (see `catalog::HOOKS`).
+    /// The user name git sends with this provider's tokens over HTTPS, when it is not the
+    /// account's nickname (GitLab: `oauth2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_username: Option<String>,
+    /// The code hooks this provider needs, by name (see `catalog::OVERRIDES`).
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub code_override: Option<String>,
     /// Where the facts were checked, and how sure they are.
@@ -229,6 +233,7 @@ impl ProviderSpec {
             nickname,
             issuer: None,
             requires_iss: false,
+            git_username: None,
             code_override: None,
             checked: String::new(),
         }

@@ -200,6 +200,24 @@ impl Latchkey {
         Ok((connection, token))
     }
 
+    /// The git user name and a fresh token for HTTPS at `host` (`host[:port]`, as git names
+    /// it): from the connection whose provider signs in at that host (github.com, gitlab.com, a
+    /// self-hosted GitLab added by its address). `username`, when git gives one, picks among
+    /// several. `None` when no connection serves that host.
+    pub async fn git_credential(
+        &self,
+        host: &str,
+        username: Option<&str>,
+    ) -> Result<Option<(String, AccessToken)>, AuthError> {
+        let mut specs = catalog::parse(catalog::BUILTIN)?;
+        specs.extend(self.settings.get().custom.into_values());
+        let Some((user, connection)) = crate::git::account_for(&specs, self.manager.list(), host, username)? else {
+            return Ok(None);
+        };
+        let token = self.manager.access_token(&connection.id, Want::Fresh).await?;
+        Ok(Some((user, token)))
+    }
+
     pub async fn status(&self) -> Status {
         let connections = self.manager.list();
         Status {

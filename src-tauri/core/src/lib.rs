@@ -14,6 +14,7 @@ pub mod due;
 pub mod error;
 pub mod files;
 pub mod flows;
+pub mod git;
 pub mod http;
 pub mod ids;
 pub mod latchkey;
