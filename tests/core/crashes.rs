@@ -132,6 +132,25 @@ async fn killed_between_the_keychain_and_the_connections_file_the_orphaned_token
     assert!(place.stored(&id).contains("at-2"));
 }
 
+/// Issue 13: a start with no connections file (another `XDG_DATA_HOME`, a new profile, a file
+/// deleted by hand) took every Latchkey entry of the keychain for an orphan and deleted it.
+#[tokio::test]
+async fn a_start_without_the_connections_file_sweeps_none_of_the_keychain_s_tokens() {
+    let place = Place::new().await;
+    let id = place.connect();
+    // The same keychain, another data directory: no connections file there.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut options = ManagerOptions::new(elsewhere.path());
+    options.keychain_service = place.service.clone();
+    let other = ConnectionManager::new(options, Arc::new(Recorder::default())).unwrap();
+    assert_eq!(other.sweep_orphans().await.unwrap(), 0);
+    assert!(place.stored(&id).contains("at-1"), "the other directory's connection keeps its tokens");
+    // The connections file deleted by hand: still nothing is swept.
+    std::fs::remove_file(place.dir.path().join("connections.json")).unwrap();
+    assert_eq!(place.restarted().sweep_orphans().await.unwrap(), 0);
+    assert!(place.stored(&id).contains("at-1"), "tokens this start cannot account for are kept");
+}
+
 #[tokio::test]
 async fn tokens_are_never_swept_while_an_unreadable_connections_file_is_set_aside() {
     let place = Place::new().await;

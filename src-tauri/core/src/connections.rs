@@ -11,6 +11,7 @@ use tracing::warn;
 use super::clock::Clock;
 use super::connection::{Connection, ConnectionStatus};
 use super::due::due_at;
+use super::files::LockedJson;
 use super::locks::{ConnectionGuard, ConnectionLocks};
 use super::metadata::MetadataStore;
 use super::signals::{CoreEvent, Signals};
@@ -18,8 +19,14 @@ use super::sync::lock;
 use super::vault::Vault;
 use super::{AuthError, ConnectionId, ProviderId};
 
+/// The journal of first writes: connections whose tokens are being written to the keychain for
+/// the first time by this data directory, until their facts are saved too.
+const JOURNAL: &str = "first-writes.json";
+
 pub struct Connections {
     vault: Vault,
+    /// `None` for the in-memory store of the benchmarks.
+    journal: Option<LockedJson<Vec<ConnectionId>>>,
     metadata: Mutex<MetadataStore>,
     data_dir: PathBuf,
     locks: ConnectionLocks,
@@ -34,6 +41,7 @@ impl Connections {
         // The in-memory store of the benchmarks has no files to lock across processes.
         let lock_dir = (!vault.is_in_memory()).then(|| data_dir.join("locks"));
         Self {
+            journal: (!vault.is_in_memory()).then(|| LockedJson::new(data_dir.join(JOURNAL))),
             vault,
             metadata: Mutex::new(metadata),
             data_dir,
@@ -133,6 +141,30 @@ impl Connections {
         Ok(())
     }
 
+    /// Notes, before a new connection's tokens are first written to the keychain, that this data
+    /// directory is writing them: if Latchkey stops before the connection is saved, the next
+    /// start removes them (and only them). Without the note the tokens are not written.
+    pub fn note_first_write(&self, id: &ConnectionId) -> Result<(), AuthError> {
+        let Some(journal) = &self.journal else { return Ok(()) };
+        journal
+            .update(|ids| {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            })
+            .map(drop)
+            .map_err(|e| AuthError::Storage(e.0))
+    }
+
+    /// The first write of `id` is over: its connection was saved, or its tokens removed.
+    pub fn first_write_done(&self, id: &ConnectionId) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.update(|ids| ids.retain(|i| i != id)) {
+                warn!(error = %e, "could not update the journal of first writes; the next start checks that connection");
+            }
+        }
+    }
+
     /// Counts a refresh of `id` in or out of flight.
     pub fn set_refreshing(&self, id: &ConnectionId, on: bool) {
         {
@@ -166,35 +198,29 @@ impl Connections {
         AuthError::NeedsReconnect { description: Some(reason.to_owned()) }
     }
 
-    /// Deletes tokens the keychain holds for connections that do not exist: what is left when
-    /// Latchkey was stopped between writing a new connection's tokens and saving the connection.
-    /// Run at start, before any sign-in can complete. Skipped when the connections file cannot be
-    /// read or was set aside as unreadable (then nothing can be told apart). Returns how many
-    /// were removed.
+    /// Deletes the tokens of connections whose first write this data directory began and never
+    /// finished (Latchkey stopped between the keychain write and saving the connection), as the
+    /// journal of first writes names them; nothing else in the keychain is touched, whatever the
+    /// connections file says or lacks. Run at start, before any sign-in can complete. Skipped
+    /// while a connections file is set aside as unreadable. Returns how many were removed.
     pub async fn sweep_orphans(&self) -> Result<usize, AuthError> {
+        let Some(journal) = &self.journal else { return Ok(0) };
         // A connections file set aside as unreadable still names tokens: leave them all.
         if super::files::has_set_aside(&self.data_dir) {
             warn!("a connections file was set aside as unreadable; keychain entries are left as they are");
             return Ok(0);
         }
-        let known: Vec<ConnectionId> = {
-            let mut metadata = lock(&self.metadata);
-            metadata.reload()?;
-            metadata.list().into_iter().map(|c| c.id).collect()
-        };
+        let begun = journal.read().map_err(|e| AuthError::Storage(e.0))?;
         let mut removed = 0;
-        for name in self.vault.names().await? {
-            if !ConnectionId::is_generated(&name) || known.iter().any(|id| id.as_str() == name) {
-                continue;
-            }
-            let Ok(id) = ConnectionId::parse(&name) else { continue };
-            // A connection saved meanwhile by another process is not an orphan.
+        for id in begun {
+            // A sign-in of the same connection in another process finishes first.
             let _held = self.lock(&id).await?;
             if self.reload(&id)?.is_none() {
                 self.vault.delete(&id).await?;
                 warn!(connection = %id, "removed tokens of a connection that was never saved");
                 removed += 1;
             }
+            self.first_write_done(&id);
         }
         Ok(removed)
     }

@@ -339,17 +339,36 @@ impl ConnectionManager {
         };
         let secrets =
             Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
+        let first_write = self.store.get(&id).is_none();
+        if first_write {
+            if let Err(e) = self.store.note_first_write(&id) {
+                self.abandon(&*provider, &tokens).await;
+                return Err(e);
+            }
+        }
         if let Err(e) = self.store.vault().store(&id, &secrets).await {
+            if first_write {
+                self.store.first_write_done(&id);
+            }
             self.abandon(&*provider, &tokens).await;
             return Err(e);
         }
         super::failpoint("connect-after-keychain-write");
         if let Err(e) = self.store.upsert(connection.clone()) {
-            if let Err(cleanup) = self.store.vault().delete(&id).await {
-                warn!(error = %cleanup, "could not remove the tokens of a connection that was not saved");
+            match self.store.vault().delete(&id).await {
+                // Gone: nothing for the next start's sweep to do.
+                Ok(()) if first_write => self.store.first_write_done(&id),
+                Ok(()) => {}
+                // Still in the keychain: the journal keeps it for the next start's sweep.
+                Err(cleanup) => {
+                    warn!(error = %cleanup, "could not remove the tokens of a connection that was not saved")
+                }
             }
             self.abandon(&*provider, &tokens).await;
             return Err(e);
+        }
+        if first_write {
+            self.store.first_write_done(&id);
         }
         info!(connection = %id, "connected");
         self.store.signals().roster_changed();
