@@ -13,7 +13,7 @@ use latchkey_core::manager::ConnectionStatus;
 use latchkey_core::refresh::Want;
 use latchkey_core::scheduler::Scheduler;
 use latchkey_core::CoreEvent;
-use latchkey_core::{AuthError, Connection};
+use latchkey_core::{AuthError, AuthProvider, Connection};
 use latchkey_tests::wiremock::matchers::{method, path};
 use latchkey_tests::wiremock::{Mock, Request, Respond, ResponseTemplate};
 use latchkey_tests::{callback, FakeProvider, Harness};
@@ -269,6 +269,119 @@ async fn checklist_23_server_errors_429_and_timeouts_are_retried_and_recover_whi
     assert!(start.elapsed() >= Duration::from_secs(1));
     assert_eq!(manager.connection(&c.id).unwrap().status, ConnectionStatus::Connected);
     manager.vault().delete(&c.id).await.unwrap();
+}
+
+/// Issue 13: `Retry-After: 9000000000000` overflowed a date in the scheduler and panicked it,
+/// which stopped background refresh for every connection until a restart.
+#[tokio::test]
+async fn an_absurd_retry_after_delays_only_its_connection_and_the_scheduler_goes_on() {
+    let (slow, other) = (FakeProvider::start("slow").await, FakeProvider::start("other").await);
+    let (limited, fine) = (Rotating::new(2, true), Rotating::new(2, true));
+    for (fake, rotating) in [(&slow, &limited), (&other, &fine)] {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(Shared(rotating.clone()))
+            .mount(&fake.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/userinfo"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@example.com"})))
+            .mount(&fake.server)
+            .await;
+    }
+    let h = Harness::new(vec![slow.provider(), other.provider()]);
+    let mut ids = Vec::new();
+    for fake in [&slow, &other] {
+        h.manager.connect(&fake.name).await.unwrap();
+        ids.push(h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap().id);
+    }
+    limited.script(vec![Answer::RateLimited(9_000_000_000_000); 50]);
+    let task = tokio::spawn(Scheduler::new(h.manager.clone()).run());
+    let start = Instant::now();
+    while fine.refreshes() < 3 {
+        assert!(!task.is_finished(), "the scheduler stopped");
+        assert!(start.elapsed() < Duration::from_secs(20), "the other connection stopped being refreshed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!task.is_finished(), "the scheduler stopped");
+    task.abort();
+    assert_eq!(limited.requests(), 1, "the rate-limited connection waits (a day at most), not retrying at once");
+    assert_eq!(h.manager.connection(&ids[0]).unwrap().status, ConnectionStatus::Connected);
+    for id in &ids {
+        h.manager.vault().delete(id).await.unwrap();
+    }
+}
+
+/// A provider whose refresh panics (a bug of ours or of a dependency), otherwise the fake one.
+struct Panicking(Arc<dyn AuthProvider>);
+
+#[async_trait::async_trait]
+impl AuthProvider for Panicking {
+    fn name(&self) -> &latchkey_core::ProviderId {
+        self.0.name()
+    }
+    fn get_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        pkce: Option<&oauth2::PkceCodeChallenge>,
+    ) -> Result<url::Url, AuthError> {
+        self.0.get_url(redirect_uri, state, pkce)
+    }
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<oauth2::PkceCodeVerifier>,
+    ) -> Result<latchkey_core::TokenResponse, AuthError> {
+        self.0.exchange(code, redirect_uri, verifier).await
+    }
+    async fn refresh(&self, _: &oauth2::RefreshToken) -> Result<latchkey_core::TokenResponse, AuthError> {
+        panic!("a refresh that panics");
+    }
+    async fn get_nickname(&self, token: &oauth2::AccessToken) -> Result<String, AuthError> {
+        self.0.get_nickname(token).await
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_that_panics_costs_only_its_connection_and_is_retried() {
+    let (broken, other) = (FakeProvider::start("broken").await, FakeProvider::start("other").await);
+    let (first, fine) = (Rotating::new(2, true), Rotating::new(2, true));
+    for (fake, rotating) in [(&broken, &first), (&other, &fine)] {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(Shared(rotating.clone()))
+            .mount(&fake.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/userinfo"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@example.com"})))
+            .mount(&fake.server)
+            .await;
+    }
+    let h = Harness::new(vec![Arc::new(Panicking(broken.provider())), other.provider()]);
+    let mut ids = Vec::new();
+    for fake in [&broken, &other] {
+        h.manager.connect(&fake.name).await.unwrap();
+        ids.push(h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap().id);
+    }
+    let scheduler =
+        Scheduler::new(h.manager.clone()).with_backoff(Duration::from_millis(100), Duration::from_millis(200));
+    let stats = scheduler.stats();
+    let task = tokio::spawn(scheduler.run());
+    let start = Instant::now();
+    while fine.refreshes() < 3 || stats.failures.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        assert!(!task.is_finished(), "the scheduler stopped");
+        assert!(start.elapsed() < Duration::from_secs(20), "the scheduler stopped refreshing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    // The panicking connection was tried again (three failures booked), not left "running".
+    assert_eq!(h.manager.connection(&ids[0]).unwrap().status, ConnectionStatus::Connected);
+    for id in &ids {
+        h.manager.vault().delete(id).await.unwrap();
+    }
 }
 
 #[tokio::test]

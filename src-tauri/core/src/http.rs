@@ -28,9 +28,10 @@ impl Response {
         &self.bytes
     }
 
-    /// `Retry-After` in seconds, when the provider gave one as a number.
+    /// `Retry-After` in seconds from now (RFC 9110 §10.2.3: a number of seconds or an HTTP
+    /// date), at most a day: a provider cannot park a connection for longer, nor overflow a date.
     pub fn retry_after(&self) -> Option<u64> {
-        self.headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+        retry_after(self.headers.get(RETRY_AFTER)?.to_str().ok()?, chrono::Utc::now())
     }
 
     fn is_json(&self) -> bool {
@@ -135,6 +136,21 @@ impl<'c> oauth2::AsyncHttpClient<'c> for HttpClient {
     }
 }
 
+/// The longest wait a `Retry-After` can ask for.
+pub const MAX_RETRY_AFTER_SECS: u64 = 24 * 3600;
+
+/// Reads a `Retry-After` value at `now`: delta-seconds (any size, capped) or an HTTP date.
+pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is still "very long", not "now".
+        return Some(value.parse::<u64>().unwrap_or(u64::MAX).min(MAX_RETRY_AFTER_SECS));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let secs = (at.with_timezone(&chrono::Utc) - now).num_seconds().max(0);
+    Some(u64::try_from(secs).unwrap_or(0).min(MAX_RETRY_AFTER_SECS))
+}
+
 /// TLS for every call to a provider; plain HTTP only to a loopback address (tests and the
 /// built-in Demo provider). Checklist line 19.
 pub fn check_url(url: &Url) -> Result<(), AuthError> {
@@ -190,6 +206,21 @@ fn map_reqwest_error(error: reqwest::Error) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_never_asks_for_more_than_a_day() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("120", now), Some(120));
+        assert_eq!(retry_after(" 7 ", now), Some(7));
+        assert_eq!(retry_after("9000000000000", now), Some(MAX_RETRY_AFTER_SECS));
+        assert_eq!(retry_after("99999999999999999999999999", now), Some(MAX_RETRY_AFTER_SECS), "not read as 0");
+        assert_eq!(retry_after("Sun, 29 Nov 2026 12:01:30 GMT", now), Some(90));
+        assert_eq!(retry_after("Sun, 29 Nov 2026 11:00:00 GMT", now), Some(0), "a past date: now");
+        assert_eq!(retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(MAX_RETRY_AFTER_SECS));
+        for junk in ["", "-5", "soon", "1.5", "Sun, 99 Nov 2026"] {
+            assert_eq!(retry_after(junk, now), None, "{junk:?}");
+        }
+    }
 
     #[test]
     fn only_https_or_loopback_http_is_allowed() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use super::clock::Clock;
 use super::refresh::Want;
@@ -42,11 +42,18 @@ fn backoff(attempts: u32, error: &AuthError) -> Duration {
     backoff_within(FIRST_BACKOFF, MAX_BACKOFF, attempts, error)
 }
 
+/// `now` plus `wait`, or the latest date there is when that overflows.
+fn later(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(wait).ok().and_then(|w| now.checked_add_signed(w)).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 fn backoff_within(first: Duration, max: Duration, attempts: u32, error: &AuthError) -> Duration {
     let exp = first.saturating_mul(1 << attempts.saturating_sub(1).min(10));
     let wait = exp.min(max);
     match error {
-        AuthError::RateLimited { retry_after: Some(s) } => wait.max(Duration::from_secs(*s)),
+        AuthError::RateLimited { retry_after: Some(s) } => {
+            wait.max(Duration::from_secs((*s).min(crate::http::MAX_RETRY_AFTER_SECS)))
+        }
         _ => wait,
     }
 }
@@ -88,12 +95,14 @@ impl Scheduler {
         let mut roster = self.manager.connections().signals().roster();
         let mut retries: HashMap<ConnectionId, Retry> = HashMap::new();
         let mut running: HashSet<ConnectionId> = HashSet::new();
-        let mut tasks: JoinSet<(ConnectionId, Result<(), AuthError>)> = JoinSet::new();
+        let mut tasks: JoinSet<Result<(), AuthError>> = JoinSet::new();
+        // Which connection each task refreshes, so that even a task that panicked is booked.
+        let mut of_task: HashMap<tokio::task::Id, ConnectionId> = HashMap::new();
         let mut queue = Queue::default();
         queue.rebuild(self.manager.connections().due_times());
         // Providers that could not be reached, with the connection that probes them.
         let mut offline: HashMap<ProviderId, ConnectionId> = HashMap::new();
-        let far = chrono::Duration::days(3650);
+        let far = Duration::from_secs(3650 * 86_400);
         loop {
             let now = self.clock.now();
             // Most overdue first (at start-up, the expired and nearly expired).
@@ -102,12 +111,12 @@ impl Scheduler {
             for id in due {
                 running.insert(id.clone());
                 let manager = self.manager.clone();
-                tasks.spawn(async move {
-                    let result = manager.access_token(&id, Want::DueAt(now)).await.map(|_| ());
-                    (id, result)
-                });
+                let refreshed = id.clone();
+                let task =
+                    tasks.spawn(async move { manager.access_token(&refreshed, Want::DueAt(now)).await.map(|_| ()) });
+                of_task.insert(task.id(), id);
             }
-            let next = if queue.has_due(now) { now } else { queue.next().unwrap_or(now + far) };
+            let next = if queue.has_due(now) { now } else { queue.next().unwrap_or(later(now, far)) };
 
             tokio::select! {
                 _ = self.clock.sleep_until(next), if next > now => {
@@ -127,10 +136,20 @@ impl Scheduler {
                     }
                     self.park(&mut queue, &offline);
                 }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     self.stats.wakeups.fetch_add(1, Ordering::Relaxed);
-                    match done {
-                        Ok((id, result)) => {
+                    let booked = match done {
+                        Ok((task, result)) => of_task.remove(&task).map(|id| (id, result)),
+                        Err(e) => {
+                            // A refresh that panicked is a failure of that connection alone: it is
+                            // retried with backoff like any other, and the loop goes on.
+                            error!(error = %e, "a refresh stopped unexpectedly; it will be retried");
+                            let failed = AuthError::Storage("the refresh stopped unexpectedly".into());
+                            of_task.remove(&e.id()).map(|id| (id, Err(failed)))
+                        }
+                    };
+                    match booked {
+                        Some((id, result)) => {
                             running.remove(&id);
                             let succeeded = result.is_ok();
                             let unreachable = self.finished(&mut retries, &id, result);
@@ -157,7 +176,7 @@ impl Scheduler {
                                 _ => {}
                             }
                         }
-                        Err(e) => warn!(error = %e, "a refresh task failed"),
+                        None => warn!("a refresh finished that the scheduler did not start"),
                     }
                 }
             }
@@ -188,7 +207,7 @@ impl Scheduler {
                 let attempts = retries.get(id).map_or(1, |r| r.attempts + 1);
                 let wait = backoff_within(self.backoff.0, self.backoff.1, attempts, &e);
                 debug!(connection = %id, attempts, wait_s = wait.as_secs(), error = %e, "refresh will be retried");
-                let not_before = self.clock.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                let not_before = later(self.clock.now(), wait);
                 retries.insert(id.clone(), Retry { attempts, not_before });
                 unreachable
             }
@@ -202,7 +221,7 @@ impl Scheduler {
         for (provider, probe) in offline {
             for id in self.manager.connections().ids_of(provider) {
                 if &id != probe {
-                    queue.delay(&id, self.clock.now() + chrono::Duration::days(1));
+                    queue.delay(&id, later(self.clock.now(), Duration::from_secs(86_400)));
                 }
             }
         }
