@@ -121,3 +121,19 @@ fn an_oauth2_provider_given_by_its_endpoints_is_checked_and_described() {
     let junk = from_endpoints(id(), "T", "not a url", "https://t.example/t", "https://t.example/me", None, "");
     assert!(junk.unwrap_err().to_string().contains("authorization URL"));
 }
+
+/// Issue 13: metadata that does not list PKCE methods turned PKCE off. Most servers support S256
+/// without saying so; it is sent unless the metadata lists methods and S256 is not among them.
+#[tokio::test]
+async fn pkce_is_sent_when_the_metadata_lists_no_methods() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    let mut doc = metadata(&issuer);
+    doc.as_object_mut().unwrap().remove("code_challenge_methods_supported");
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(doc))
+        .mount(&server)
+        .await;
+    let spec = discover(&http(), id(), "Quiet", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert_eq!(spec.pkce, Pkce::S256);
+}

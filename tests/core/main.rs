@@ -10,6 +10,7 @@ mod demo;
 mod discovery;
 mod faults;
 mod flows;
+mod front_door;
 mod keychain;
 mod linear;
 mod loopback;

@@ -41,12 +41,13 @@ impl Session {
         Session { client }
     }
 
-    /// The element matching `css`, if any, now.
+    /// The element matching `css`, if any, now. A find that races a re-render (WebKitWebDriver:
+    /// "stale element found when trying to create the node handle") finds nothing this time.
     pub async fn find(&self, css: &str) -> Option<Element> {
         match self.client.find(Locator::Css(css)).await {
             Ok(element) => Some(element),
-            Err(e) if e.is_no_such_element() => None,
-            Err(e) => panic!("finding {css}: {e}"),
+            Err(e) if gone(&e) => None,
+            Err(e) => panic!("finding {css}: {e:?}"),
         }
     }
 

@@ -107,8 +107,10 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
     let mut spec = added(id, name, m.authorization_endpoint, m.token_endpoint, userinfo);
     spec.revoke_url = m.revocation_endpoint;
     spec.scopes = scopes;
-    // Absent methods mean no PKCE (RFC 8414 §2); S256 only, never plain.
-    let s256 = m.code_challenge_methods_supported.as_ref().is_some_and(|all| all.iter().any(|x| x == "S256"));
+    // S256 (never plain) unless the metadata lists methods without it: RFC 8414 §2 reads an
+    // absent list as "not supported", but most servers that omit it take S256, and one that does
+    // not support it ignores the parameters.
+    let s256 = m.code_challenge_methods_supported.as_ref().is_none_or(|all| all.iter().any(|x| x == "S256"));
     spec.pkce = if s256 { Pkce::S256 } else { Pkce::None };
     spec.issuer = Some(m.issuer);
     spec.requires_iss = m.authorization_response_iss_parameter_supported;

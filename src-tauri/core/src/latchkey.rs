@@ -243,8 +243,11 @@ impl Latchkey {
     pub async fn save_client(&self, provider: &str, client_id: &str, secret: Option<&str>) -> Result<(), AuthError> {
         let provider = provider_id(provider)?;
         let (client_id, secret) = settings::parse_client(client_id, secret)?;
-        if let Some(secret) = secret {
-            self.manager.vault().store_raw(&settings::secret_entry(&provider), secret.into_bytes()).await?;
+        let entry = settings::secret_entry(&provider);
+        match secret {
+            Some(secret) => self.manager.vault().store_raw(&entry, secret.into_bytes()).await?,
+            // Saved without a secret: a public client. One saved before must not go out again.
+            None => self.manager.vault().delete_raw(&entry).await?,
         }
         self.settings.update(|s| {
             s.clients.insert(provider.clone(), ClientSettings { client_id, scopes: None });
@@ -345,8 +348,13 @@ impl Latchkey {
         catalog::marks()
     }
 
+    /// An id for a provider the person adds: never one of the catalog's or the Demo's, whether or
+    /// not they are loaded now, nor one already added.
     fn new_provider_id(&self, name: &str) -> Result<ProviderId, AuthError> {
-        let taken: Vec<ProviderId> = self.manager.providers().iter().map(|p| p.name().clone()).collect();
+        let mut taken: Vec<ProviderId> = catalog::parse(catalog::BUILTIN)?.into_iter().map(|s| s.id).collect();
+        taken.push(demo::id());
+        taken.extend(self.settings.get().custom.into_keys());
+        taken.extend(self.manager.providers().iter().map(|p| p.name().clone()));
         settings::new_provider_id(name, &taken)
     }
 

@@ -1,0 +1,60 @@
+//! The front door (`Latchkey`) as the window's commands and the command line call it, on the
+//! real keychain.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use latchkey_core::latchkey::{Endpoints, Options};
+use latchkey_core::Latchkey;
+use latchkey_tests::{require_session_bus, secret_tool_lookup, unique, Recorder};
+
+fn open(dir: &Path, service: &str) -> Arc<Latchkey> {
+    require_session_bus();
+    Latchkey::open(Options {
+        data_dir: dir.join("data"),
+        config_dir: dir.join("config"),
+        keychain_service: service.to_owned(),
+        browser: Arc::new(Recorder::default()),
+    })
+    .unwrap()
+}
+
+const SSO: Endpoints<'static> = Endpoints {
+    authorize_url: "https://sso.example/authorize",
+    token_url: "https://sso.example/token",
+    userinfo_url: "https://sso.example/userinfo",
+    revoke_url: None,
+    scopes: "openid",
+};
+
+/// Issue 13: a secret saved once stayed in the keychain after the client was saved again with
+/// an empty secret, and went out with the next sign-in.
+#[tokio::test]
+async fn saving_a_client_again_without_a_secret_removes_the_stored_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = unique("dev.latchkey.test");
+    let latchkey = open(dir.path(), &service);
+    latchkey.start_for_tokens().await.unwrap();
+    latchkey.save_client("github", "Iv1.client", Some("first-secret")).await.unwrap();
+    assert_eq!(secret_tool_lookup(&service, "client-secret.github").as_deref(), Some("first-secret"));
+    latchkey.save_client("github", "Iv1.client", Some("  ")).await.unwrap();
+    assert_eq!(secret_tool_lookup(&service, "client-secret.github"), None, "an empty secret means none");
+    latchkey.save_client("github", "Iv1.client", Some("second")).await.unwrap();
+    latchkey.forget_client("github").await.unwrap();
+    assert_eq!(secret_tool_lookup(&service, "client-secret.github"), None, "forgetting removes it too");
+    assert!(!latchkey.settings().clients.contains_key(&latchkey_core::ProviderId::new("github").unwrap()));
+}
+
+/// Issue 13: with the Demo off (or the catalog not loaded), a provider added as "Demo" took the
+/// Demo's id, and existing Demo connections would have refreshed at its endpoints.
+#[tokio::test]
+async fn an_added_provider_never_takes_the_id_of_a_catalog_provider_or_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let latchkey = open(dir.path(), &unique("dev.latchkey.test"));
+    latchkey.start_for_tokens().await.unwrap(); // no Demo account: the Demo provider is not running
+    for (name, reserved) in [("Demo", "demo"), ("GitHub", "github"), ("Linear", "linear")] {
+        let id = latchkey.add_provider_by_endpoints(name, SSO).await.unwrap();
+        assert_ne!(id.as_str(), reserved, "{name}");
+        assert!(id.as_str().starts_with(reserved), "still named after it: {id}");
+    }
+}
