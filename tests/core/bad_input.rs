@@ -181,3 +181,59 @@ async fn connecting_an_unconfigured_provider_says_what_to_set() {
     assert!(h.browser.opened().is_empty());
     assert!(h.manager.pending_flows().is_empty());
 }
+
+/// Issue 13: a revocation endpoint that echoes the token in its error put the token in the log
+/// (the body was filtered by key names only).
+#[tokio::test]
+async fn a_revocation_error_that_echoes_the_token_keeps_it_out_of_the_log() {
+    let fake = FakeProvider::start("acme").await;
+    let access = mount_happy_path(&fake, None).await;
+    Mock::given(path("/revoke"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": format!("the token {access} cannot be revoked now"),
+            "detail": access,
+        })))
+        .mount(&fake.server)
+        .await;
+    let h = Harness::new(vec![fake.provider()]);
+    h.manager.connect(&fake.name).await.unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    assert!(!h.manager.disconnect(&c.id).await.unwrap(), "not confirmed");
+    assert!(latchkey_tests::logs().contains("revocation refused"), "the refusal is logged");
+    assert_not_logged(&[&access]);
+}
+
+/// A browser that cannot be opened, whose error names the URL it was given (as the opener's do).
+struct BrokenBrowser;
+impl latchkey_core::Browser for BrokenBrowser {
+    fn open(&self, url: &url::Url) -> Result<(), String> {
+        Err(format!("xdg-open failed for {url}"))
+    }
+}
+
+/// Issue 13: when the browser could not be opened, the opener's error, with the whole
+/// authorization URL (state, code challenge), went into the log.
+#[tokio::test]
+async fn a_browser_that_does_not_open_keeps_the_authorization_url_out_of_the_log() {
+    latchkey_tests::init_logs();
+    latchkey_tests::require_session_bus();
+    let fake = FakeProvider::start("acme").await;
+    let dir = tempfile::tempdir().unwrap();
+    let service = unique("dev.latchkey.test");
+    let options = latchkey_core::manager::ManagerOptions {
+        keychain_service: service.clone(),
+        ..latchkey_core::manager::ManagerOptions::new(dir.path())
+    };
+    let vault = latchkey_core::vault::Vault::new(service);
+    let manager = std::sync::Arc::new(
+        latchkey_core::ConnectionManager::with_vault(options, vault, std::sync::Arc::new(BrokenBrowser)).unwrap(),
+    );
+    manager.add_provider(fake.provider());
+    let pending = manager.connect(&fake.name).await.expect("the sign-in waits: the window offers the link");
+    let state = latchkey_tests::query(&pending.url, "state").unwrap();
+    let challenge = latchkey_tests::query(&pending.url, "code_challenge").unwrap();
+    assert!(latchkey_tests::logs().contains("the browser did not open"));
+    assert_not_logged(&[&state, &challenge]);
+    manager.cancel(&pending.flow_id).await;
+}

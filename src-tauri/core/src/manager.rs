@@ -238,9 +238,10 @@ impl ConnectionManager {
         };
         self.flows.insert(state.secret().clone(), flow);
         info!(flow = %flow_id, "sign-in started");
-        if let Err(e) = self.browser.open(&url) {
-            // The flow stays: the window offers the link to copy.
-            warn!(flow = %flow_id, error = %e, "the browser did not open");
+        if self.browser.open(&url).is_err() {
+            // The flow stays: the window offers the link to copy. The opener's error is not
+            // logged: it carries the whole authorization URL (state, code challenge).
+            warn!(flow = %flow_id, "the browser did not open; the window offers the link to copy");
         }
         Ok(PendingConnect { flow_id, provider: provider.clone(), url, expires_at })
     }

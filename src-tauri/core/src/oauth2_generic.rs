@@ -24,7 +24,7 @@ pub use super::description::{
 use super::http::HttpClient;
 use super::provider::RedirectKind;
 use super::quirks::{Quirks, TokenTransport};
-use super::{AuthError, AuthProvider, ProviderId, TokenResponse};
+use super::{AuthError, AuthProvider, OAuthErrorCode, ProviderId, TokenResponse};
 
 type Client = oauth2::Client<
     BasicErrorResponse,
@@ -239,7 +239,13 @@ impl GenericOAuth2Provider {
         if response.status.is_success() {
             return Ok(true);
         }
-        warn!(status = response.status.as_u16(), body = %response.body.for_log(), "revocation refused");
+        // The request carried the token, and a provider may echo it anywhere in its answer: only
+        // the status and the OAuth error code are logged, never the body.
+        let error = serde_json::from_slice::<serde_json::Value>(response.bytes())
+            .ok()
+            .and_then(|doc| doc.get("error")?.as_str().map(OAuthErrorCode::parse))
+            .filter(|code| !code.as_str().contains(token));
+        warn!(status = response.status.as_u16(), error = error.as_ref().map(|c| c.as_str()), "revocation refused");
         Ok(false)
     }
 }
