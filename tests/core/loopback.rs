@@ -116,3 +116,35 @@ async fn checklist_12_a_loopback_callback_must_arrive_on_its_own_port() {
     }
     assert!(h.manager.list().is_empty());
 }
+
+/// Issue 13: the listener closed on the first request to its path, valid or not, and served one
+/// connection at a time for up to 5 s each, so any local process could end a sign-in with one
+/// request, or hold it up with an idle connection.
+#[tokio::test]
+async fn a_forged_or_idle_request_neither_ends_nor_holds_up_a_loopback_sign_in() {
+    let fake = FakeProvider::start("acme").await;
+    mount_happy_path(&fake, None).await;
+    let h = Harness::new(vec![loopback_provider(&fake)]);
+    let pending = h.manager.connect(&fake.name).await.unwrap();
+    let redirect = query(&pending.url, "redirect_uri").unwrap();
+    let state = query(&pending.url, "state").unwrap();
+    let port = redirect["http://127.0.0.1:".len()..].split('/').next().unwrap().to_owned();
+
+    // Another local process connects and sends nothing.
+    let _idle = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+    // Another sends a callback with a state of its own, and one with none.
+    for forged in [format!("{redirect}?code=evil&state=forged"), format!("{redirect}?code=evil")] {
+        let answer = browser_get(&forged).await.expect("the listener is still there");
+        assert!(answer.head.starts_with("HTTP/1.1 400"), "{}", answer.head);
+    }
+    assert_eq!(h.manager.pending_flows().len(), 1, "the sign-in goes on");
+
+    let start = std::time::Instant::now();
+    let answer = browser_get(&format!("{redirect}?code=c&state={state}")).await.unwrap();
+    assert!(answer.head.starts_with("HTTP/1.1 200") && answer.body.contains("connected"), "{}", answer.body);
+    assert!(start.elapsed() < Duration::from_secs(3), "not held up by the idle connection");
+    let c = &h.manager.list()[0];
+    let requests = fake.server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| !String::from_utf8_lossy(&r.body).contains("evil")), "no forged code exchanged");
+    h.manager.vault().delete(&c.id).await.unwrap();
+}

@@ -224,7 +224,7 @@ impl ConnectionManager {
         let loopback = listener.map(|l| {
             let path = format!("{}{provider}", redirect::CALLBACK_PATH);
             let this: Arc<dyn CompletesSignIn> = self.clone();
-            super::loopback::serve(l, path, self.flows.ttl(), Arc::downgrade(&this))
+            super::loopback::serve(l, path, state.secret().clone(), self.flows.ttl(), Arc::downgrade(&this))
         });
         let (flow_id, expires_at) = self.flows.next();
         let flow = PendingFlow {
