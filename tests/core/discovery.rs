@@ -137,3 +137,32 @@ async fn pkce_is_sent_when_the_metadata_lists_no_methods() {
     let spec = discover(&http(), id(), "Quiet", &url::Url::parse(&issuer).unwrap()).await.unwrap();
     assert_eq!(spec.pkce, Pkce::S256);
 }
+
+/// Issue 13: a provider added by issuer asked for `offline_access` without `prompt=consent`;
+/// OpenID Connect servers that follow the spec then drop the scope and issue no refresh token.
+#[tokio::test]
+async fn offline_access_is_asked_for_with_prompt_consent_where_the_server_offers_it() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    let mut doc = metadata(&issuer);
+    doc["prompt_values_supported"] = serde_json::json!(["none", "login", "consent"]);
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(doc))
+        .mount(&server)
+        .await;
+    let spec = discover(&http(), id(), "SSO", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert!(spec.scopes.iter().any(|s| s == "offline_access"));
+    assert_eq!(spec.auth_params.get("prompt").map(String::as_str), Some("consent"));
+
+    // A server that lists no consent prompt gets none; one without offline_access neither.
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    let mut doc = metadata(&issuer);
+    doc["prompt_values_supported"] = serde_json::json!(["none", "login"]);
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(doc))
+        .mount(&server)
+        .await;
+    let spec = discover(&http(), id(), "SSO", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert_eq!(spec.auth_params.get("prompt"), None);
+}

@@ -30,6 +30,8 @@ struct Metadata {
     scopes_supported: Option<Vec<String>>,
     #[serde(default)]
     response_types_supported: Option<Vec<String>>,
+    #[serde(default)]
+    prompt_values_supported: Option<Vec<String>>,
 }
 
 /// Where the metadata documents of `issuer` are: OpenID Connect's, then RFC 8414's (with the
@@ -112,6 +114,16 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
     // not support it ignores the parameters.
     let s256 = m.code_challenge_methods_supported.as_ref().is_none_or(|all| all.iter().any(|x| x == "S256"));
     spec.pkce = if s256 { Pkce::S256 } else { Pkce::None };
+    // OpenID Connect Core §11: offline_access is honoured only with prompt=consent; a server
+    // that lists its prompts and not consent would refuse the request, so it gets none. One that
+    // lists no prompts but offers offline_access follows the spec and takes it.
+    let consent = match &m.prompt_values_supported {
+        Some(prompts) => prompts.iter().any(|p| p == "consent"),
+        None => m.scopes_supported.as_ref().is_some_and(|all| all.iter().any(|s| s == "offline_access")),
+    };
+    if consent && spec.scopes.iter().any(|s| s == "offline_access") {
+        spec.auth_params.insert("prompt".into(), "consent".into());
+    }
     spec.issuer = Some(m.issuer);
     spec.requires_iss = m.authorization_response_iss_parameter_supported;
     Ok(spec)
