@@ -58,3 +58,43 @@ async fn an_added_provider_never_takes_the_id_of_a_catalog_provider_or_the_demo(
         assert!(id.as_str().starts_with(reserved), "still named after it: {id}");
     }
 }
+
+/// Issue 13: Latchkey's directories and files were made with the default umask (0755/0644), so
+/// other users could read which accounts are connected and the logs. Those of earlier versions
+/// are made private at start.
+#[cfg(unix)]
+#[tokio::test]
+async fn files_and_folders_of_earlier_versions_are_made_private_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = (dir.path().join("data"), dir.path().join("config"));
+    for d in [data.join("locks"), data.join("logs"), config.clone()] {
+        std::fs::create_dir_all(&d).unwrap();
+    }
+    let files = [
+        data.join("connections.json"),
+        data.join("locks/acme-0123456789abcdef.lock"),
+        data.join("logs/latchkey.log"),
+        config.join("settings.json"),
+    ];
+    for f in &files {
+        let text = match f.file_name().and_then(|n| n.to_str()) {
+            Some("connections.json") => r#"{"version": 1, "connections": []}"#,
+            Some("settings.json") => "{}",
+            _ => "",
+        };
+        std::fs::write(f, text).unwrap();
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    for d in [&data, &data.join("locks"), &data.join("logs"), &config] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let _latchkey = open(dir.path(), &unique("dev.latchkey.test"));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for d in [&data, &data.join("locks"), &data.join("logs"), &config] {
+        assert_eq!(mode(d), 0o700, "{}", d.display());
+    }
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+}

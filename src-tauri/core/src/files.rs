@@ -30,6 +30,37 @@ fn private_options() -> std::fs::OpenOptions {
     options
 }
 
+/// Makes `dir` and what it holds, two levels down, readable by this user only: folders 0700,
+/// files 0600 (those written by earlier versions, or by anything with the default umask).
+/// Links are left alone. Failures are logged: they leave a file as it was.
+pub fn make_private(dir: &Path) {
+    fn walk(path: &Path, depth: u32) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+            let wanted = if meta.is_dir() {
+                0o700
+            } else if meta.is_file() {
+                0o600
+            } else {
+                return;
+            };
+            if meta.permissions().mode() & 0o777 != wanted {
+                if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted)) {
+                    warn!(error = %e, path = %path.display(), "could not make a file of Latchkey's private");
+                }
+            }
+            if meta.is_dir() && depth > 0 {
+                for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                    walk(&entry.path(), depth - 1);
+                }
+            }
+        }
+    }
+    walk(dir, 2);
+}
+
 /// Opens (creating it) the lock file at `path`; lock it with [`File::lock`].
 pub fn open_lock(path: &Path) -> std::io::Result<File> {
     private_options().create(true).truncate(false).write(true).open(path)

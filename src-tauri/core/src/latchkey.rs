@@ -80,6 +80,9 @@ pub struct Latchkey {
 
 impl Latchkey {
     pub fn open(options: Options) -> Result<Arc<Self>, AuthError> {
+        // What earlier versions (or the default umask) left readable by others.
+        crate::files::make_private(&options.data_dir);
+        crate::files::make_private(&options.config_dir);
         let manager_options =
             ManagerOptions { keychain_service: options.keychain_service, ..ManagerOptions::new(&options.data_dir) };
         Ok(Arc::new(Self {

@@ -82,7 +82,7 @@ pub fn init() -> LogFile {
 
 /// Opens `latchkey.log` in `dir` for appending (after rotating a large one).
 pub fn open_file(sink: &LogFile, dir: &Path) {
-    if let Err(e) = std::fs::create_dir_all(dir) {
+    if let Err(e) = latchkey_core::files::private_dir(dir) {
         tracing::warn!(error = %e, "no log directory; logging to stderr only");
         return;
     }
@@ -90,7 +90,10 @@ pub fn open_file(sink: &LogFile, dir: &Path) {
     if std::fs::metadata(&path).map(|m| m.len() > ROTATE_BYTES).unwrap_or(false) {
         let _ = std::fs::rename(&path, dir.join("latchkey.log.1"));
     }
-    match OpenOptions::new().create(true).append(true).open(&path) {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.create(true).append(true).open(&path) {
         Ok(mut file) => {
             {
                 let mut current = lock(&sink.0);
