@@ -14,13 +14,28 @@ use super::{AuthError, RawBody};
 /// Largest response body read from a provider.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// A response read in full.
-#[derive(Debug)]
+/// A response read in full. `Debug` shows the status and the body's length only: a provider's
+/// answer can hold a token.
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: RawBody,
     bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response").field("status", &self.status).field("body", &self.body).finish_non_exhaustive()
+    }
+}
+
+/// An `Authorization` header value holding a token, marked sensitive so that no `Debug` of a
+/// request (ours or a dependency's) shows it.
+pub fn authorization(scheme: &str, token: &str) -> Result<reqwest::header::HeaderValue, AuthError> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("{scheme} {token}"))
+        .map_err(|_| AuthError::InvalidConfig("a token that cannot go in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 impl Response {
@@ -206,6 +221,28 @@ fn map_reqwest_error(error: reqwest::Error) -> AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_and_authorization_headers_never_show_a_token_in_debug() {
+        let token = "tok-0123456789abcdef";
+        let response = Response {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: RawBody::new(format!(r#"{{"access_token":"{token}"}}"#)),
+            bytes: format!(r#"{{"access_token":"{token}"}}"#).into_bytes(),
+        };
+        let shown = format!("{response:?}");
+        let as_numbers = token.bytes().map(|b| b.to_string()).collect::<Vec<_>>().join(", ");
+        assert!(!shown.contains(token) && !shown.contains(&as_numbers), "{shown}");
+        let header = authorization("Bearer", token).unwrap();
+        assert!(!format!("{header:?}").contains(token), "{header:?}");
+        let request = reqwest::Client::new()
+            .get("https://provider.example/me")
+            .header(reqwest::header::AUTHORIZATION, header)
+            .build()
+            .unwrap();
+        assert!(!format!("{request:?}").contains(token), "a request's Debug: {request:?}");
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_dates_and_never_asks_for_more_than_a_day() {

@@ -21,7 +21,7 @@ use super::description::NoHooks;
 pub use super::description::{
     ClientAuth, Method, Nickname, OAuth2Config, Pkce, ProviderHooks, ProviderSpec, RevokeStyle,
 };
-use super::http::HttpClient;
+use super::http::{authorization, HttpClient};
 use super::provider::RedirectKind;
 use super::quirks::{Quirks, TokenTransport};
 use super::{AuthError, AuthProvider, OAuthErrorCode, ProviderId, TokenResponse};
@@ -113,7 +113,7 @@ impl GenericOAuth2Provider {
             .http
             .inner()
             .request(self.nickname_method.clone(), self.config.spec.nickname.url.clone())
-            .header(AUTHORIZATION, format!("{} {}", scheme, access_token.secret()))
+            .header(AUTHORIZATION, authorization(scheme, access_token.secret())?)
             .header(ACCEPT, "application/json");
         for (name, value) in &self.quirks.nickname_headers {
             request = request.header(name.as_str(), value.as_str());
@@ -210,7 +210,7 @@ impl GenericOAuth2Provider {
                 .http
                 .inner()
                 .post(url.clone())
-                .header(AUTHORIZATION, format!("Bearer {token}"))
+                .header(AUTHORIZATION, authorization("Bearer", token)?)
                 .build()
                 .map_err(|e| AuthError::InvalidConfig(format!("revocation request: {e}")))?;
             let response = self.http.execute(request).await?;
