@@ -118,3 +118,46 @@ async fn demo_tokens_survive_a_restart_of_the_authority() {
     assert_eq!(query(&pending.url, "client_id").as_deref(), Some("latchkey-demo"));
     h.manager.vault().delete(&c.id).await.unwrap();
 }
+
+/// Issue 13: the Demo server answered any `Host` (a web page could reach it by DNS rebinding).
+#[tokio::test]
+async fn demo_answers_only_requests_addressed_to_its_own_host() {
+    let (server, _provider) = authority([3; 32], None).await;
+    let base = server.base_url();
+    let client = http();
+    let ok = client.inner().get(base.clone()).send().await.unwrap();
+    assert_eq!(ok.status(), 200, "its own 127.0.0.1:<port>");
+    for host in ["evil.example", "localhost", "127.0.0.1"] {
+        let refused = client.inner().get(base.clone()).header("host", host).send().await.unwrap();
+        assert_eq!(refused.status(), 421, "Host: {host}");
+    }
+}
+
+/// Issue 13: a replayed code revoked every grant of the user name in the code, which the caller
+/// picks on the consent page: anyone could sign in as "ada", replay their own code, and end
+/// ada's grants. Now a replay revokes only the grant that code produced.
+#[tokio::test]
+async fn demo_a_replayed_code_revokes_its_own_grant_only() {
+    let (_server, provider) = authority([4; 32], None).await;
+    let h = Harness::new(vec![provider.clone()]);
+    // Ada connects.
+    let pending = h.manager.connect(&ProviderId::new("demo").unwrap()).await.unwrap();
+    let ada = h.manager.complete(&demo_consent(&pending.url, "ada", true).await).await.unwrap();
+    // Someone else signs in calling themselves "ada", and replays their own code.
+    let redirect = latchkey_core::redirect::redirect_uri(&ProviderId::new("demo").unwrap());
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let url = provider.get_url(&redirect, "their-state", Some(&challenge)).unwrap();
+    let code = query_code(&demo_consent(&url, "ada", true).await);
+    let secret = verifier.secret().clone();
+    provider.exchange(&code, &redirect, Some(verifier)).await.unwrap();
+    let replay = provider.exchange(&code, &redirect, Some(oauth2::PkceCodeVerifier::new(secret))).await;
+    assert!(replay.is_err(), "a code is used once");
+    // Ada's grant lives on: her connection still refreshes.
+    let refreshed = h.manager.access_token(&ada.id, latchkey_core::refresh::Want::Forced).await;
+    assert!(refreshed.is_ok(), "the replay revoked another sign-in's grant: {refreshed:?}");
+    h.manager.vault().delete(&ada.id).await.unwrap();
+}
+
+fn query_code(link: &str) -> String {
+    url::Url::parse(link).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
+}

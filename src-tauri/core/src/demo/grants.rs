@@ -98,13 +98,16 @@ fn exchange_code(inner: &Inner, p: &BTreeMap<String, String>) -> Response {
     }
     with_book(inner, |book| {
         if book.used_codes.insert(code.nonce.clone(), code.exp).is_some() {
-            // A code used twice: revoke what the first use obtained (RFC 6749 §4.1.2).
-            for grant in book.grants.values_mut().filter(|g| g.user == code.user) {
+            // A code used twice: revoke what its first use obtained (RFC 6749 §4.1.2), and only
+            // that: the user name in a code is whatever the person typed on the consent page.
+            if let Some(grant) = book.code_grants.get(&code.nonce).and_then(|g| book.grants.get_mut(g)) {
                 grant.revoked = true;
             }
             return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the code was already used");
         }
-        issue(inner, book, tokens::nonce(), code.user, 0)
+        let grant = tokens::nonce();
+        book.code_grants.insert(code.nonce.clone(), grant.clone());
+        issue(inner, book, grant, code.user, 0)
     })
 }
 

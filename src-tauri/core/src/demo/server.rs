@@ -87,10 +87,25 @@ impl DemoAuthority {
             .route("/authorize", get(authorize).post(decide))
             .route("/token", post(token))
             .route("/revoke", post(revoke))
-            .route("/userinfo", get(userinfo))
-            .with_state(inner);
+            .route("/userinfo", get(userinfo));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        // Only requests addressed to 127.0.0.1:<port>: a page that reaches the port through a
+        // name of its own (DNS rebinding) is refused.
+        let own_host = HeaderValue::from_str(&addr.to_string()).map_err(std::io::Error::other)?;
+        let app = app.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let addressed = request.headers().get(header::HOST) == Some(&own_host);
+                async move {
+                    if addressed {
+                        next.run(request).await
+                    } else {
+                        page(StatusCode::MISDIRECTED_REQUEST, pages::error("This server answers only Latchkey."))
+                    }
+                }
+            },
+        ));
+        let app = app.with_state(inner);
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let served = axum::serve(listener, app)

@@ -22,6 +22,9 @@ pub(super) struct Book {
     pub(super) grants: BTreeMap<String, Grant>,
     /// Nonces of codes already exchanged, with their expiry.
     pub(super) used_codes: BTreeMap<String, i64>,
+    /// The grant each used code produced, so that a replay ends that grant and no other.
+    #[serde(default)]
+    pub(super) code_grants: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -38,6 +41,8 @@ impl BookStore {
         let now = now();
         let change = |book: &mut Book| {
             book.used_codes.retain(|_, exp| *exp > now);
+            let used = &book.used_codes;
+            book.code_grants.retain(|nonce, _| used.contains_key(nonce));
             f(book)
         };
         match self {
