@@ -166,3 +166,21 @@ async fn offline_access_is_asked_for_with_prompt_consent_where_the_server_offers
     let spec = discover(&http(), id(), "SSO", &url::Url::parse(&issuer).unwrap()).await.unwrap();
     assert_eq!(spec.auth_params.get("prompt"), None);
 }
+
+/// Issue 13: an issuer with a query or a fragment is not an issuer (RFC 8414 §2); nothing is
+/// fetched for it. A document that is not metadata is refused without its text in the message.
+#[tokio::test]
+async fn issuers_with_a_query_or_fragment_and_broken_metadata_are_refused_plainly() {
+    let server = MockServer::start().await;
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"issuer": ["do-not-echo-this"]}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for odd in [format!("{}/?tenant=x", server.uri()), format!("{}/#frag", server.uri())] {
+        let err = discover(&http(), id(), "X", &url::Url::parse(&odd).unwrap()).await.unwrap_err().to_string();
+        assert!(err.contains("query") || err.contains("fragment"), "{odd}: {err}");
+    }
+    let err = discover(&http(), id(), "X", &url::Url::parse(&server.uri()).unwrap()).await.unwrap_err().to_string();
+    assert!(!err.contains("do-not-echo-this"), "{err}");
+}

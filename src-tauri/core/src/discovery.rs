@@ -52,6 +52,12 @@ fn metadata_urls(issuer: &Url) -> Vec<Url> {
 /// Reads `issuer`'s metadata and describes it as a provider named `id`.
 pub async fn discover(http: &HttpClient, id: ProviderId, name: &str, issuer: &Url) -> Result<ProviderSpec, AuthError> {
     check_url(issuer)?;
+    if issuer.query().is_some() || issuer.fragment().is_some() {
+        return Err(AuthError::Invalid(
+            "an issuer has no query or fragment (no ? or #): enter its address alone, like https://id.example.com"
+                .into(),
+        ));
+    }
     let mut last_error = AuthError::InvalidConfig(format!("{issuer} publishes no metadata"));
     for url in metadata_urls(issuer) {
         let request = http
@@ -75,8 +81,14 @@ pub async fn discover(http: &HttpClient, id: ProviderId, name: &str, issuer: &Ur
             ));
             continue;
         }
-        let metadata: Metadata = serde_json::from_slice(response.bytes())
-            .map_err(|e| AuthError::InvalidConfig(format!("the metadata of {issuer} is broken: {e}")))?;
+        // serde's message can quote the document: say where it broke, not what it said.
+        let metadata: Metadata = serde_json::from_slice(response.bytes()).map_err(|e| {
+            AuthError::InvalidConfig(format!(
+                "the metadata of {issuer} is broken: not valid OAuth metadata at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
         return config_from(metadata, id, name, issuer);
     }
     Err(last_error)
@@ -85,10 +97,7 @@ pub async fn discover(http: &HttpClient, id: ProviderId, name: &str, issuer: &Ur
 fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<ProviderSpec, AuthError> {
     // The metadata must be the issuer's own (RFC 8414 §3.3, OpenID Discovery §4.3).
     if m.issuer.trim_end_matches('/') != issuer.as_str().trim_end_matches('/') {
-        return Err(AuthError::InvalidConfig(format!(
-            "the metadata names another issuer ({}) than {issuer}",
-            super::error::printable(&m.issuer, 100)
-        )));
+        return Err(AuthError::InvalidConfig(format!("the metadata of {issuer} names another issuer")));
     }
     if m.response_types_supported.as_ref().is_some_and(|t| !t.iter().any(|t| t == "code")) {
         return Err(AuthError::InvalidConfig(format!("{issuer} does not offer the authorization code flow")));
@@ -96,7 +105,16 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
     let mut urls = vec![&m.authorization_endpoint, &m.token_endpoint];
     urls.extend(m.revocation_endpoint.iter());
     urls.extend(m.userinfo_endpoint.iter());
-    urls.into_iter().try_for_each(check_url)?;
+    // Plain http on loopback only for an issuer the person typed that way (a local server);
+    // metadata fetched over https names https endpoints.
+    for url in urls {
+        check_url(url)?;
+        if issuer.scheme() == "https" && url.scheme() != "https" {
+            return Err(AuthError::InvalidConfig(format!(
+                "the metadata of {issuer} names an endpoint without https; endpoints must use https"
+            )));
+        }
+    }
     let userinfo = m.userinfo_endpoint.clone().ok_or_else(|| {
         AuthError::InvalidConfig(format!("{issuer} has no userinfo endpoint to name the account with"))
     })?;
@@ -165,4 +183,45 @@ pub fn from_endpoints(
     spec.revoke_url = revoke_url.filter(|u| !u.trim().is_empty()).map(|u| parse("revocation", u)).transpose()?;
     spec.scopes = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(issuer: &str, token_endpoint: &str) -> Metadata {
+        serde_json::from_value(serde_json::json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": token_endpoint,
+            "userinfo_endpoint": format!("{issuer}/userinfo"),
+        }))
+        .unwrap()
+    }
+
+    fn id() -> ProviderId {
+        ProviderId::new("sso").unwrap()
+    }
+
+    /// Issue 13: metadata fetched over https could send tokens to plain http on loopback.
+    #[test]
+    fn metadata_of_an_https_issuer_may_not_name_plain_http_endpoints() {
+        let issuer = Url::parse("https://id.example").unwrap();
+        let m = metadata("https://id.example", "http://127.0.0.1:8080/token");
+        let err = config_from(m, id(), "SSO", &issuer).unwrap_err().to_string();
+        assert!(err.contains("https"), "{err}");
+        // An issuer the person typed as http://127.0.0.1 keeps its loopback endpoints.
+        let local = Url::parse("http://127.0.0.1:9000").unwrap();
+        let m = metadata("http://127.0.0.1:9000", "http://127.0.0.1:9000/token");
+        assert!(config_from(m, id(), "Local", &local).is_ok());
+    }
+
+    /// Issue 13: what a server answers stays out of the messages shown to the person.
+    #[test]
+    fn the_metadata_s_own_text_stays_out_of_the_errors() {
+        let issuer = Url::parse("https://id.example").unwrap();
+        let m = metadata("https://elsewhere.example/<script>", "https://id.example/token");
+        let err = config_from(m, id(), "SSO", &issuer).unwrap_err().to_string();
+        assert!(!err.contains("elsewhere") && !err.contains("<script>"), "{err}");
+    }
 }
