@@ -127,6 +127,36 @@ impl Respond for Shared {
     }
 }
 
+/// Mounts `rotating` as `fake`'s token endpoint, and a userinfo endpoint naming ada.
+async fn mount_rotating(fake: &FakeProvider, rotating: &Arc<Rotating>) {
+    Mock::given(method("POST")).and(path("/token")).respond_with(Shared(rotating.clone())).mount(&fake.server).await;
+    Mock::given(method("GET"))
+        .and(path("/userinfo"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@example.com"})))
+        .mount(&fake.server)
+        .await;
+}
+
+/// Two providers with 2-second rotating tokens, `first` and "other", and one connection at each
+/// made through the real flow; `wrap` may put the first provider behind something of the test's.
+async fn two_connected(
+    first: &str,
+    wrap: impl FnOnce(Arc<dyn AuthProvider>) -> Arc<dyn AuthProvider>,
+) -> (Harness, [FakeProvider; 2], [Arc<Rotating>; 2], Vec<latchkey_core::ConnectionId>) {
+    let fakes = [FakeProvider::start(first).await, FakeProvider::start("other").await];
+    let tokens = [Rotating::new(2, true), Rotating::new(2, true)];
+    for (fake, rotating) in fakes.iter().zip(&tokens) {
+        mount_rotating(fake, rotating).await;
+    }
+    let h = Harness::new(vec![wrap(fakes[0].provider()), fakes[1].provider()]);
+    let mut ids = Vec::new();
+    for fake in &fakes {
+        h.manager.connect(&fake.name).await.unwrap();
+        ids.push(h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap().id);
+    }
+    (h, fakes, tokens, ids)
+}
+
 /// A provider with `lifetime`-second tokens and one connection made through the real flow.
 async fn connected(lifetime: u64, rotate: bool) -> (FakeProvider, Harness, Arc<Rotating>, Connection) {
     connected_on(lifetime, rotate, None).await
@@ -139,12 +169,7 @@ async fn connected_on(
 ) -> (FakeProvider, Harness, Arc<Rotating>, Connection) {
     let fake = FakeProvider::start("acme").await;
     let rotating = Rotating::new(lifetime, rotate);
-    Mock::given(method("POST")).and(path("/token")).respond_with(Shared(rotating.clone())).mount(&fake.server).await;
-    Mock::given(method("GET"))
-        .and(path("/userinfo"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@example.com"})))
-        .mount(&fake.server)
-        .await;
+    mount_rotating(&fake, &rotating).await;
     let h = Harness::with_clock(vec![fake.provider()], clock);
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
@@ -275,26 +300,7 @@ async fn checklist_23_server_errors_429_and_timeouts_are_retried_and_recover_whi
 /// which stopped background refresh for every connection until a restart.
 #[tokio::test]
 async fn an_absurd_retry_after_delays_only_its_connection_and_the_scheduler_goes_on() {
-    let (slow, other) = (FakeProvider::start("slow").await, FakeProvider::start("other").await);
-    let (limited, fine) = (Rotating::new(2, true), Rotating::new(2, true));
-    for (fake, rotating) in [(&slow, &limited), (&other, &fine)] {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(Shared(rotating.clone()))
-            .mount(&fake.server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/userinfo"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@example.com"})))
-            .mount(&fake.server)
-            .await;
-    }
-    let h = Harness::new(vec![slow.provider(), other.provider()]);
-    let mut ids = Vec::new();
-    for fake in [&slow, &other] {
-        h.manager.connect(&fake.name).await.unwrap();
-        ids.push(h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap().id);
-    }
+    let (h, _fakes, [limited, fine], ids) = two_connected("slow", |p| p).await;
     limited.script(vec![Answer::RateLimited(9_000_000_000_000); 50]);
     let task = tokio::spawn(Scheduler::new(h.manager.clone()).run());
     let start = Instant::now();
@@ -346,26 +352,7 @@ impl AuthProvider for Panicking {
 
 #[tokio::test]
 async fn a_refresh_that_panics_costs_only_its_connection_and_is_retried() {
-    let (broken, other) = (FakeProvider::start("broken").await, FakeProvider::start("other").await);
-    let (first, fine) = (Rotating::new(2, true), Rotating::new(2, true));
-    for (fake, rotating) in [(&broken, &first), (&other, &fine)] {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(Shared(rotating.clone()))
-            .mount(&fake.server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/userinfo"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"email": "ada@example.com"})))
-            .mount(&fake.server)
-            .await;
-    }
-    let h = Harness::new(vec![Arc::new(Panicking(broken.provider())), other.provider()]);
-    let mut ids = Vec::new();
-    for fake in [&broken, &other] {
-        h.manager.connect(&fake.name).await.unwrap();
-        ids.push(h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap().id);
-    }
+    let (h, _fakes, [_, fine], ids) = two_connected("broken", |p| Arc::new(Panicking(p))).await;
     let scheduler =
         Scheduler::new(h.manager.clone()).with_backoff(Duration::from_millis(100), Duration::from_millis(200));
     let stats = scheduler.stats();
