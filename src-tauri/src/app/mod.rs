@@ -11,6 +11,7 @@ mod xdg;
 use std::sync::Arc;
 
 use latchkey_core::latchkey::Options;
+use latchkey_core::redirect::APP_IDENTIFIER;
 use latchkey_core::{Browser, CoreEvent, Latchkey};
 use tauri::{Emitter, Manager};
 use tracing::{error, info, warn};
@@ -81,7 +82,12 @@ pub fn run() {
             }
             info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), "Latchkey starting");
 
-            let core = Latchkey::open(Options { data_dir, config_dir, ..Options::for_user(Arc::new(SystemBrowser))? })?;
+            let core = Latchkey::open(Options {
+                data_dir,
+                config_dir,
+                keychain_service: APP_IDENTIFIER.to_owned(),
+                browser: Arc::new(SystemBrowser),
+            })?;
             app.manage(core.clone());
 
             deep_link::install(app.handle(), core.clone());
