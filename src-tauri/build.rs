@@ -18,6 +18,10 @@ fn main() {
         "add_provider",
         "add_oauth2_provider",
         "remove_provider",
+        "get_start_at_login",
+        "set_start_at_login",
+        "close_window",
+        "quit",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

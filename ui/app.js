@@ -340,7 +340,33 @@ function update(next) {
 
 async function main() {
   marks = (await run("get_marks", {})) || {};
-  await listen("latchkey://state", (event) => update(event.payload));
+  const background = $("#background-toggle");
+  const showBackground = async () => {
+    const on = await run("get_start_at_login", {});
+    if (on !== undefined) background.checked = on;
+  };
+  await listen("latchkey://state", (event) => {
+    update(event.payload);
+    showBackground(); // on by default once an account is connected
+  });
+  showBackground();
+  background.addEventListener("change", async () => {
+    const on = await run("set_start_at_login", { enabled: background.checked }, background);
+    if (on !== undefined) background.checked = on;
+    announce(background.checked ? "Latchkey will start when you log in." : "Latchkey will not start when you log in.");
+  });
+  const quit = async (e) => {
+    announce("Quitting…");
+    await run("quit", {}, e.currentTarget);
+  };
+  $("#quit").addEventListener("click", quit);
+  $("#closing-quit").addEventListener("click", quit);
+  $("#closing-close").addEventListener("click", () => run("close_window", {}));
+  await listen("latchkey://closing", () => {
+    const dialog = $("#closing");
+    if (!dialog.open) dialog.showModal();
+    $("#closing-close").focus();
+  });
   update(await invoke("get_state"));
   const toggle = $("#demo-toggle");
   const settings = await run("get_settings", {});

@@ -12,6 +12,8 @@ use latchkey_core::latchkey::Options;
 use latchkey_core::redirect::callback_from_args;
 use latchkey_core::{AuthError, Browser, ConnectionStatus, Latchkey};
 
+use crate::dbus::Asked;
+
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
@@ -29,8 +31,20 @@ Exit codes: 0 ok, 2 usage, 3 no such (or more than one) connection, 4 needs reco
 #[derive(Parser)]
 #[command(name = "latchkey", version, after_help = EXIT_CODES)]
 struct Cli {
+    /// Start without opening the window (as at login): Latchkey keeps accounts fresh and
+    /// answers other programs; launching it again opens the window.
+    #[arg(long)]
+    hidden: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// What `main` does with the command line.
+pub enum Launch {
+    /// A command ran: exit with this code.
+    Exit(i32),
+    /// Start (or hand over to) the app.
+    App { hidden: bool },
 }
 
 #[derive(Subcommand)]
@@ -97,21 +111,21 @@ fn binding(text: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), account.to_owned()))
 }
 
-/// Runs a command line, or returns `None` when the arguments are the app's (none, or a deep
-/// link as the only argument).
-pub fn run(args: &[OsString]) -> Option<i32> {
+/// Runs a command line, or says to start the app (no command, `--hidden`, or a deep link as
+/// the only argument).
+pub fn run(args: &[OsString]) -> Launch {
     if args.len() < 2 || callback_from_args(&lossy(args)).is_some() {
-        return None;
+        return Launch::App { hidden: false };
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with 0; usage errors to stderr with 2.
             let _ = e.print();
-            return Some(e.exit_code());
+            return Launch::Exit(e.exit_code());
         }
     };
-    let command = cli.command?;
+    let Some(command) = cli.command else { return Launch::App { hidden: cli.hidden } };
     let code = match command {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "latchkey", &mut std::io::stdout());
@@ -122,11 +136,11 @@ pub fn run(args: &[OsString]) -> Option<i32> {
             Err(e) => fail(EXIT_FAILURE, &e.to_string()),
         },
         command => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime.block_on(with_latchkey(command)),
+            Ok(runtime) => runtime.block_on(execute(command)),
             Err(e) => fail(EXIT_FAILURE, &format!("cannot start: {e}")),
         },
     };
-    Some(code)
+    Launch::Exit(code)
 }
 
 fn lossy(args: &[OsString]) -> Vec<String> {
@@ -170,44 +184,115 @@ impl Browser for NoBrowser {
     }
 }
 
-async fn with_latchkey(command: Command) -> i32 {
-    let latchkey = match Options::for_user(Arc::new(NoBrowser)).and_then(Latchkey::open) {
-        Ok(l) => l,
-        Err(e) => return fail(exit_code(&e), &e.to_string()),
-    };
+/// Opens the person's Latchkey in this process, for commands the running app does not answer
+/// (or when it is not running).
+async fn open() -> Result<Arc<Latchkey>, i32> {
+    let latchkey = Options::for_user(Arc::new(NoBrowser))
+        .and_then(Latchkey::open)
+        .map_err(|e| fail(exit_code(&e), &e.to_string()))?;
     // The Demo authority runs here too while a command runs when a Demo account is connected,
     // so that Demo tokens refresh with or without the app.
-    if let Err(e) = latchkey.start_for_tokens().await {
-        return fail(exit_code(&e), &e.to_string());
-    }
+    latchkey.start_for_tokens().await.map_err(|e| fail(exit_code(&e), &e.to_string()))?;
+    Ok(latchkey)
+}
+
+async fn execute(command: Command) -> i32 {
     match command {
-        Command::Token { account, json } => token(&latchkey, &account, json).await,
-        Command::List { json } => list(&latchkey, json),
-        Command::Status => status(&latchkey).await,
-        Command::Exec { env, program } => exec(&latchkey, env, program).await,
-        Command::GitCredential { operation } => git_credential(&latchkey, operation).await,
-        Command::Completions { .. } | Command::Man => EXIT_OK,
+        Command::Token { account, json } => token(&mut Tokens::default(), &account, json).await,
+        Command::Exec { env, program } => exec(&mut Tokens::default(), env, program).await,
+        command => {
+            let latchkey = match open().await {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            match command {
+                Command::List { json } => list(&latchkey, json),
+                Command::Status => status(&latchkey).await,
+                Command::GitCredential { operation } => git_credential(&latchkey, operation).await,
+                Command::Token { .. } | Command::Exec { .. } | Command::Completions { .. } | Command::Man => EXIT_OK,
+            }
+        }
     }
 }
 
-async fn token(latchkey: &Latchkey, account: &str, json: bool) -> i32 {
-    let (connection, token) = match latchkey.fresh_token(account).await {
-        Ok(found) => found,
-        Err(e) => return token_failure(account, &e),
+/// A fresh token and the account it belongs to.
+struct Fresh {
+    token: String,
+    id: String,
+    provider: String,
+    nickname: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    scopes: Vec<String>,
+}
+
+/// Where fresh tokens come from: the running app over D-Bus, or, when it does not run, this
+/// process (opened once). Either way the refresh is single-flight with everything else.
+#[derive(Default)]
+struct Tokens {
+    local: Option<Arc<Latchkey>>,
+}
+
+impl Tokens {
+    /// A fresh token of `account`, or the exit code after the message is printed.
+    async fn fresh(&mut self, account: &str) -> Result<Fresh, i32> {
+        if self.local.is_none() {
+            match crate::dbus::ask_for_token(account).await {
+                Asked::Token { token, account: (id, provider, _, nickname, _, expires_at, scopes), .. } => {
+                    let expires_at =
+                        (expires_at != 0).then(|| chrono::DateTime::from_timestamp(expires_at, 0)).flatten();
+                    return Ok(Fresh { token, id, provider, nickname, expires_at, scopes });
+                }
+                Asked::Failed { error, message } => return Err(app_failure(account, &error, &message)),
+                Asked::NotRunning => self.local = Some(open().await?),
+            }
+        }
+        let Some(latchkey) = &self.local else { return Err(EXIT_FAILURE) };
+        match latchkey.fresh_token(account).await {
+            Ok((c, token)) => Ok(Fresh {
+                token: token.secret().clone(),
+                id: c.id.to_string(),
+                provider: c.provider.to_string(),
+                nickname: c.nickname,
+                expires_at: c.expires_at,
+                scopes: c.scopes,
+            }),
+            Err(e) => Err(token_failure(account, &e)),
+        }
+    }
+}
+
+/// The message and exit code for the running app's named D-Bus error.
+fn app_failure(account: &str, error: &str, message: &str) -> i32 {
+    match error {
+        "NoSuchAccount" => fail(EXIT_NOT_FOUND, &format!("no connection or provider named {account:?} is connected")),
+        "Ambiguous" => fail(EXIT_NOT_FOUND, message),
+        "NeedsReconnect" => {
+            fail(EXIT_NEEDS_RECONNECT, &format!("{account} needs reconnecting: {message}; open Latchkey to reconnect"))
+        }
+        "KeychainUnavailable" => fail(EXIT_KEYCHAIN, message),
+        "ProviderUnavailable" => fail(EXIT_UNAVAILABLE, message),
+        _ => fail(EXIT_FAILURE, message),
+    }
+}
+
+async fn token(tokens: &mut Tokens, account: &str, json: bool) -> i32 {
+    let fresh = match tokens.fresh(account).await {
+        Ok(fresh) => fresh,
+        Err(code) => return code,
     };
     if json {
         let doc = serde_json::json!({
-            "token": token.secret(),
+            "token": fresh.token,
             "type": "Bearer",
-            "expires_at": connection.expires_at,
-            "scopes": connection.scopes,
-            "account": connection.nickname,
-            "provider": connection.provider,
-            "connection": connection.id,
+            "expires_at": fresh.expires_at,
+            "scopes": fresh.scopes,
+            "account": fresh.nickname,
+            "provider": fresh.provider,
+            "connection": fresh.id,
         });
         println!("{doc:#}");
     } else {
-        println!("{}", token.secret());
+        println!("{}", fresh.token);
     }
     EXIT_OK
 }
@@ -248,13 +333,13 @@ async fn status(latchkey: &Latchkey) -> i32 {
 }
 
 /// Runs `program` with a fresh token of each account in its variable; exits as it exits.
-async fn exec(latchkey: &Latchkey, env: Vec<(String, String)>, program: Vec<OsString>) -> i32 {
+async fn exec(tokens: &mut Tokens, env: Vec<(String, String)>, program: Vec<OsString>) -> i32 {
     let mut command = std::process::Command::new(&program[0]);
     command.args(&program[1..]);
     for (name, account) in &env {
-        match latchkey.fresh_token(account).await {
-            Ok((_, token)) => command.env(name, token.secret()),
-            Err(e) => return token_failure(account, &e),
+        match tokens.fresh(account).await {
+            Ok(fresh) => command.env(name, fresh.token),
+            Err(code) => return code,
         };
     }
     match command.status() {

@@ -3,8 +3,8 @@
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if let Some(code) = latchkey::cli::run(&args) {
-        std::process::exit(code);
+    match latchkey::cli::run(&args) {
+        latchkey::cli::Launch::Exit(code) => std::process::exit(code),
+        latchkey::cli::Launch::App { hidden } => latchkey::app::run(hidden),
     }
-    latchkey::app::run();
 }

@@ -7,6 +7,7 @@
 # LATCHKEY_TEST_MODE  approve (default): consent and deliver; hold: consent, record, don't deliver;
 #                     ignore: record the URL only
 # LATCHKEY_TEST_BIN   the app binary to launch with the callback
+# $LATCHKEY_TEST_DIR/user, when present: the Demo user to sign in as
 set -eu
 url="$1"
 dir="${LATCHKEY_TEST_DIR:?}"
@@ -17,11 +18,13 @@ mode="${LATCHKEY_TEST_MODE:-approve}"
 [ "$mode" = ignore ] && exit 0
 
 base="${url%%/authorize*}"
+# The account to sign in as: the test's choice of the moment (file "user"), or the default.
+user=$(cat "$dir/user" 2>/dev/null || echo "${LATCHKEY_TEST_USER:-e2e-user}")
 query="${url#*\?}"
 curl -sf -o /dev/null "$url"
 # The Location header as sent (curl's %{redirect_url} rewrites custom-scheme URLs).
 location=$(curl -s -o /dev/null -D - \
-  --data "$query&user=${LATCHKEY_TEST_USER:-e2e-user}&decision=approve" "$base/authorize" \
+  --data "$query&user=$user&decision=approve" "$base/authorize" \
   | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
 printf '%s\n' "$location" > "$dir/callback.tmp" && mv "$dir/callback.tmp" "$dir/callback.txt"
 [ "$mode" = hold ] && exit 0

@@ -784,3 +784,206 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     click(&session, &format!("{gitlab} [data-action=cancel]")).await;
     session.end().await;
 }
+
+/// The app's processes of this world (the CLI's included, while one runs): found by their
+/// executable and their environment.
+fn app_pids(world: &World) -> Vec<i32> {
+    let marker = format!("LATCHKEY_TEST_DIR={}", world.dir.path().display());
+    let app = std::fs::canonicalize(APP).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == app))
+        .filter(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            env.split(|b| *b == 0).any(|v| v == marker.as_bytes())
+        })
+        .collect()
+}
+
+/// The one running app of this world.
+async fn the_app(world: &World) -> i32 {
+    let mut pids = Vec::new();
+    until("the app is running", || {
+        pids = app_pids(world);
+        std::future::ready(pids.len() == 1)
+    })
+    .await;
+    pids[0]
+}
+
+/// WebKit's processes (web content, network) started by `pid`.
+fn webkit_children(pid: i32) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
+            (ppid == pid && comm.starts_with("WebKit")).then(|| comm.to_owned())
+        })
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie has exited; its parent (WebKitWebDriver) has not reaped it yet.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+/// The Demo authority's count of refreshes of its one grant (its rotation number).
+fn demo_generation(world: &World) -> u64 {
+    let path = world.dir.path().join("home/.local/share/dev.latchkey.desktop/demo-authority.json");
+    let book: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default();
+    let grants = book["grants"].as_object().cloned().unwrap_or_default();
+    grants.values().filter(|g| g["revoked"] == false).filter_map(|g| g["generation"].as_u64()).max().unwrap_or(0)
+}
+
+fn last_refreshed(world: &World, id: &str) -> Option<String> {
+    let path = world.dir.path().join("home/.local/share/dev.latchkey.desktop/connections.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let found = doc["connections"].as_array()?.iter().find(|c| c["id"] == id)?;
+    found["last_refreshed"].as_str().map(str::to_owned)
+}
+
+/// Launches the app as a person or the session does (`latchkey`, `latchkey --hidden`), detached
+/// from the test (its own process group); returns when the launch has exited or after a moment.
+fn launch(world: &World, args: &[&str]) -> Child {
+    let mut cmd = Command::new(APP);
+    cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    World::env(&mut cmd, world.dir.path(), "approve");
+    cmd.spawn().unwrap()
+}
+
+/// `gdbus call` on Latchkey's interface: (success, stdout, stderr).
+fn gdbus(method: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("gdbus")
+        .args(["call", "--session", "--dest", "dev.latchkey.Latchkey1", "--object-path", "/dev/latchkey/Latchkey1"])
+        .args(["--method", &format!("dev.latchkey.Latchkey1.{method}")])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The last "state sent to the window" line's connection count.
+fn window_connections(world: &World) -> Option<usize> {
+    let log = world.log();
+    let line = log.lines().rev().find(|l| l.contains("state sent to the window"))?;
+    line.split("connections=").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
+    let world = World::with_env("approve", &[("LATCHKEY_DEMO_TOKEN_SECONDS", "6")]);
+    let session = world.open_window(&[]).await;
+    let autostart = world.dir.path().join("home/.config/autostart/dev.latchkey.desktop.desktop");
+    assert!(!autostart.exists(), "no account yet: Latchkey does not start at login");
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, _) = connected(&session).await;
+    let app = the_app(&world).await;
+
+    // With an account connected, starting at login is on by default: the entry starts it hidden.
+    until("the start-at-login entry is written", || std::future::ready(autostart.exists())).await;
+    let entry = std::fs::read_to_string(&autostart).unwrap();
+    let app_path = std::fs::canonicalize(APP).unwrap();
+    assert!(entry.contains(&format!("\nExec={} --hidden\n", app_path.display())), "{entry}");
+    until("the setting shows on", || async {
+        session.execute("return document.querySelector('#background-toggle').checked").await == true
+    })
+    .await;
+    // Turned off in the window: the entry goes; on again: it is back.
+    click(&session, "#background-toggle").await;
+    until("the entry is removed", || std::future::ready(!autostart.exists())).await;
+    click(&session, "#background-toggle").await;
+    until("the entry is written again", || std::future::ready(autostart.exists())).await;
+
+    // The person closes the window (as its close button does): the first time, it explains.
+    session.execute("window.__TAURI__.window.getCurrentWindow().close(); return true").await;
+    session.wait_for("dialog#closing[open]", WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    session.screenshot(&world.shot("closing-notice.png")).await;
+    assert!(alive(app), "the first close only explains");
+    click(&session, "#closing-close").await;
+    world.wait_for_log("window closed; Latchkey goes on in the background", 1).await;
+
+    // Latchkey stays, and no WebKit process with it.
+    until("WebKit's processes end with the window", || std::future::ready(webkit_children(app).is_empty())).await;
+    assert!(alive(app), "the app keeps running with its window closed");
+
+    // At least two refreshes while hidden: in Latchkey's records and at the Demo authority.
+    let generation = demo_generation(&world);
+    let refreshed = last_refreshed(&world, &id);
+    let start = Instant::now();
+    while demo_generation(&world) < generation + 2 {
+        assert!(start.elapsed() < WAIT, "fewer than two refreshes while hidden:\n{}", world.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_ne!(last_refreshed(&world, &id), refreshed, "connections.json records the refreshes");
+    assert!(webkit_children(app).is_empty(), "still no WebKit process");
+
+    // Started again hidden (as at login, with Latchkey already running): still no window.
+    let loaded = world.log().matches("window loaded").count();
+    assert!(launch(&world, &["--hidden"]).wait().unwrap().success(), "the hidden launch hands over and exits");
+    world.wait_for_log("hidden=true", 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(world.log().matches("window loaded").count(), loaded, "a hidden launch opens no window");
+
+    // Launched again: the window is back, with the account (the WebDriver session ended with
+    // the first window, so the log tells what the new one loaded and was sent).
+    assert!(launch(&world, &[]).wait().unwrap().success(), "the second launch hands over and exits");
+    world.wait_for_log("window loaded", loaded + 1).await;
+    until("the new window is sent the account", || std::future::ready(window_connections(&world) == Some(1))).await;
+    assert!(!webkit_children(app).is_empty(), "the new window has its WebKit processes");
+    assert_eq!(app_pids(&world), vec![app], "the same Latchkey, no other");
+    let _ = Command::new("import").args(["-window", "root"]).arg(world.shot("window-again.png")).status();
+}
+
+#[tokio::test]
+async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_window() {
+    let world = World::new("approve");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, _) = connected(&session).await;
+    let app = the_app(&world).await;
+    let tokens = tokens_of(&id);
+
+    // Clicked after the script returns: the click ends the process WebDriver talks to.
+    session.wait_for("#quit", WAIT).await;
+    session.execute("setTimeout(() => document.querySelector('#quit').click(), 100); return true").await;
+    until("Quit ends the process", || std::future::ready(!alive(app))).await;
+    assert!(world.log().contains("work on tokens stopped; exiting"), "{}", world.log());
+    assert_eq!(tokens_of(&id), tokens, "the tokens are kept");
+
+    // Started hidden, as at login: no window, no WebKit, and it answers on the bus.
+    let mut hidden = launch(&world, &["--hidden"]);
+    let start = Instant::now();
+    loop {
+        let (ok, out, _) = gdbus("ListAccounts", &[]);
+        if ok {
+            assert!(out.contains(&id), "{out}");
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the hidden app never answered on the bus:\n{}", world.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(hidden.try_wait().unwrap().is_none(), "it keeps running");
+    assert!(webkit_children(hidden.id() as i32).is_empty(), "no WebKit process");
+    let after_quit = world.log().split("work on tokens stopped").nth(1).unwrap_or_default().to_owned();
+    assert!(!after_quit.contains("window loaded"), "a hidden start loads no window");
+    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
+    unsafe {
+        libc::kill(-(hidden.id() as i32), libc::SIGKILL);
+    }
+    let _ = hidden.wait();
+    clear_keychain();
+}

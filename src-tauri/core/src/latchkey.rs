@@ -60,6 +60,13 @@ pub struct Status {
     pub needs_reconnect: usize,
 }
 
+/// What [`Latchkey::stop`] holds until the process exits.
+pub struct Stopped {
+    _held: Vec<crate::locks::ConnectionGuard>,
+    /// Whether everything in flight finished (rather than being abandoned at the deadline).
+    pub finished: bool,
+}
+
 /// A provider given by its endpoints, as a person types them.
 pub struct Endpoints<'a> {
     pub authorize_url: &'a str,
@@ -200,6 +207,8 @@ impl Latchkey {
     pub async fn fresh_token(&self, name: &str) -> Result<(Connection, AccessToken), AuthError> {
         let connection = self.find(name)?;
         let token = self.manager.access_token(&connection.id, Want::Fresh).await?;
+        // As it is now: a refresh just now changed its expiry.
+        let connection = self.manager.connection(&connection.id).unwrap_or(connection);
         Ok((connection, token))
     }
 
@@ -233,6 +242,47 @@ impl Latchkey {
 
     pub fn settings(&self) -> Settings {
         self.settings.get()
+    }
+
+    /// Whether Latchkey should start at login: the person's choice, or, until they choose, on
+    /// once an account is connected.
+    pub fn starts_at_login(&self) -> bool {
+        self.settings.get().starts_at_login(!self.manager.list().is_empty())
+    }
+
+    pub fn set_start_at_login(&self, enabled: bool) -> Result<Settings, AuthError> {
+        self.settings.update(|s| s.start_at_login = Some(enabled))
+    }
+
+    /// Records that the person was told that closing the window leaves Latchkey running.
+    pub fn background_notice_seen(&self) -> Result<(), AuthError> {
+        self.settings.update(|s| s.background_notice_seen = true).map(drop)
+    }
+
+    /// Gets ready for the process to end: waits (up to `within`) for every refresh, sign-in
+    /// and disconnect in flight to finish writing its tokens, then holds every connection so
+    /// that none begins. Keep the answer until the process exits. What has not finished within
+    /// the time is abandoned before it wrote anything, so no kept token is lost.
+    pub async fn stop(&self, within: Duration) -> Stopped {
+        let ids: Vec<ConnectionId> = self.manager.list().into_iter().map(|c| c.id).collect();
+        let store = self.manager.connections();
+        let hold = async {
+            let mut held = Vec::with_capacity(ids.len());
+            for id in &ids {
+                match store.lock(id).await {
+                    Ok(guard) => held.push(guard),
+                    Err(e) => warn!(connection = %id, error = %e, "could not wait for the connection at exit"),
+                }
+            }
+            held
+        };
+        match tokio::time::timeout(within, hold).await {
+            Ok(held) => Stopped { _held: held, finished: true },
+            Err(_) => {
+                warn!(seconds = within.as_secs(), "work on tokens still running at exit was abandoned");
+                Stopped { _held: Vec::new(), finished: false }
+            }
+        }
     }
 
     pub async fn set_demo_enabled(&self, enabled: bool) -> Result<Settings, AuthError> {

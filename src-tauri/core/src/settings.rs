@@ -29,6 +29,19 @@ pub struct Settings {
     pub scopes: BTreeMap<ProviderId, Vec<String>>,
     /// The redirect kind the person chose among those a provider accepts.
     pub redirects: BTreeMap<ProviderId, RedirectKind>,
+    /// Start Latchkey (without its window) when the person logs in. `None` until the person
+    /// chooses: then it is on once an account is connected (see [`Settings::starts_at_login`]).
+    pub start_at_login: Option<bool>,
+    /// Whether the person has been told, at the first close of the window, that Latchkey goes
+    /// on in the background.
+    pub background_notice_seen: bool,
+}
+
+impl Settings {
+    /// Whether Latchkey should start at login, given whether any account is connected.
+    pub fn starts_at_login(&self, any_connection: bool) -> bool {
+        self.start_at_login.unwrap_or(any_connection)
+    }
 }
 
 impl Default for Settings {
@@ -39,6 +52,8 @@ impl Default for Settings {
             custom: BTreeMap::new(),
             scopes: BTreeMap::new(),
             redirects: BTreeMap::new(),
+            start_at_login: None,
+            background_notice_seen: false,
         }
     }
 }

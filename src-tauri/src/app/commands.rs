@@ -35,7 +35,8 @@ type Answer<T> = Result<T, UiError>;
 #[tauri::command]
 pub fn get_state(core: Core) -> Snapshot {
     let snapshot = core.snapshot();
-    tracing::debug!(providers = snapshot.providers.len(), "state sent to the window");
+    let connections: usize = snapshot.providers.iter().map(|p| p.connections.len()).sum();
+    tracing::debug!(providers = snapshot.providers.len(), connections, "state sent to the window");
     snapshot
 }
 
@@ -134,4 +135,30 @@ pub async fn add_oauth2_provider(
 #[tauri::command]
 pub async fn remove_provider(core: Core<'_>, provider_id: String) -> Answer<()> {
     Ok(core.remove_provider(&provider_id).await?)
+}
+
+/// Whether Latchkey starts (hidden) at login.
+#[tauri::command]
+pub fn get_start_at_login(core: Core) -> bool {
+    core.starts_at_login()
+}
+
+#[tauri::command]
+pub fn set_start_at_login(core: Core, enabled: bool) -> Answer<bool> {
+    core.set_start_at_login(enabled)?;
+    #[cfg(target_os = "linux")]
+    super::autostart::apply(enabled).map_err(UiError)?;
+    Ok(core.starts_at_login())
+}
+
+/// Closes the window after its notice that Latchkey goes on in the background.
+#[tauri::command]
+pub fn close_window(core: Core, window: tauri::WebviewWindow) {
+    super::window::close(&window, &core);
+}
+
+#[tauri::command]
+pub async fn quit(core: Core<'_>, app: tauri::AppHandle) -> Answer<()> {
+    super::window::quit(app, core.inner().clone()).await;
+    Ok(())
 }

@@ -4,7 +4,10 @@
 mod commands;
 mod deep_link;
 mod logging;
+mod window;
 
+#[cfg(target_os = "linux")]
+mod autostart;
 #[cfg(target_os = "linux")]
 mod xdg;
 
@@ -28,25 +31,27 @@ impl Browser for SystemBrowser {
     }
 }
 
-pub fn run() {
+/// Starts Latchkey: with its window, or `hidden` (at login) without it. Either way it runs
+/// until Quit, whether or not the window is open.
+pub fn run(hidden: bool) {
     let log_file = logging::init();
 
     let mut builder = tauri::Builder::default();
     #[cfg(any(target_os = "macos", windows, target_os = "linux"))]
     {
-        // First, so that a second launch (the OS delivering a deep link) is forwarded here and
-        // exits; with the deep-link feature the URL reaches `on_open_url`.
+        // First, so that a second launch (the OS delivering a deep link, the desktop entry, the
+        // command) is forwarded here and exits; with the deep-link feature the URL reaches
+        // `on_open_url`. Every launch but a hidden one shows the window.
         builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             // Not the arguments themselves: a deep link among them carries a code and a state.
-            info!(arguments = argv.len().saturating_sub(1), "a second launch was handed over; showing the window");
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.show();
-                let _ = window.set_focus();
+            let hidden = argv.iter().skip(1).any(|a| a == "--hidden");
+            info!(arguments = argv.len().saturating_sub(1), hidden, "a second launch was handed over");
+            if !hidden {
+                window::show(app);
             }
         }));
     }
-    let result = builder
+    let app = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
@@ -55,6 +60,7 @@ pub fn run() {
                 info!(window = webview.label(), "window loaded");
             }
         })
+        .on_window_event(window::on_event)
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::connect,
@@ -72,6 +78,10 @@ pub fn run() {
             commands::add_provider,
             commands::add_oauth2_provider,
             commands::remove_provider,
+            commands::get_start_at_login,
+            commands::set_start_at_login,
+            commands::close_window,
+            commands::quit,
         ])
         .setup(move |app| {
             let paths = app.path();
@@ -80,7 +90,7 @@ pub fn run() {
             if let Ok(dir) = paths.app_log_dir() {
                 logging::open_file(&log_file, &dir);
             }
-            info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), "Latchkey starting");
+            info!(version = env!("CARGO_PKG_VERSION"), hidden, data = %data_dir.display(), "Latchkey starting");
 
             let core = Latchkey::open(Options {
                 data_dir,
@@ -92,24 +102,40 @@ pub fn run() {
 
             deep_link::install(app.handle(), core.clone());
             forward_state(app.handle().clone(), core.clone());
+            if !hidden {
+                window::show(app.handle());
+            }
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 core.start().await;
                 // Refresh in the background, most overdue first; tell the person when one needs them.
                 tauri::async_runtime::spawn(core.scheduler().run());
-                notify_reconnects(handle, core);
+                notify_reconnects(handle, core.clone());
+                crate::dbus::serve(core.clone());
                 #[cfg(target_os = "linux")]
-                xdg::register_in_background();
+                {
+                    autostart::follow(core);
+                    xdg::register_in_background();
+                }
             });
             Ok(())
         })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        error!(error = %e, "Latchkey could not start");
-        eprintln!("Latchkey could not start: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            error!(error = %e, "Latchkey could not start");
+            eprintln!("Latchkey could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|_, event| {
+        // The window closed: Latchkey stays (only Quit, or the session ending, stops it).
+        if let tauri::RunEvent::ExitRequested { code: None, api, .. } = event {
+            api.prevent_exit();
+        }
+    });
 }
 
 /// A desktop notification, and the window asking for attention, when a connection needs the

@@ -1,0 +1,111 @@
+//! The window comes and goes; Latchkey stays. Closing the window destroys it with its web view
+//! (no WebKit process while hidden); launching Latchkey again builds it anew from the
+//! configuration. The first close explains, in the window, that Latchkey goes on in the
+//! background; Quit ends the process once the work on tokens in flight has finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey_core::Latchkey;
+use tauri::{AppHandle, Emitter, Manager, WebviewWindow, WebviewWindowBuilder, WindowEvent};
+use tracing::{info, warn};
+
+pub const LABEL: &str = "main";
+/// Asks the window to explain, before it closes for the first time, that Latchkey goes on.
+pub const CLOSING_EVENT: &str = "latchkey://closing";
+/// How long Quit waits for refreshes and sign-ins in flight to save their tokens.
+const QUIT_WAIT: Duration = Duration::from_secs(10);
+
+/// Shows the window: brings it forward when it is open, builds it when it is not.
+pub fn show(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window(LABEL) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        return;
+    }
+    let Some(config) = app.config().app.windows.iter().find(|w| w.label == LABEL) else {
+        return warn!("no window is configured");
+    };
+    match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
+        Ok(window) => {
+            let _ = window.set_focus();
+            info!("window opened");
+        }
+        Err(e) => warn!(error = %e, "the window could not be opened"),
+    }
+}
+
+/// A close of the window (its close button, the window manager, Alt+F4): the first time, the
+/// window is kept and asked to explain; after that it closes, and Latchkey goes on.
+pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
+    match event {
+        WindowEvent::CloseRequested { api, .. } if window.label() == LABEL => {
+            let Some(core) = window.try_state::<Arc<Latchkey>>() else { return };
+            if !core.settings().background_notice_seen {
+                api.prevent_close();
+                if let Err(e) = window.emit_to(LABEL, CLOSING_EVENT, ()) {
+                    warn!(error = %e, "could not ask the window to explain closing");
+                }
+            }
+        }
+        WindowEvent::Destroyed if window.label() == LABEL => {
+            info!("window closed; Latchkey goes on in the background");
+            #[cfg(target_os = "linux")]
+            end_idle_network_process(window.app_handle().clone());
+        }
+        _ => {}
+    }
+}
+
+/// Closes the window after its explanation was read: it is not shown again.
+pub fn close(window: &WebviewWindow, core: &Latchkey) {
+    if let Err(e) = core.background_notice_seen() {
+        warn!(error = %e, "could not record that the closing notice was read");
+    }
+    if let Err(e) = window.destroy() {
+        warn!(error = %e, "the window could not be closed");
+    }
+}
+
+/// Quits: waits (briefly) for the work on tokens in flight, then ends the process.
+pub async fn quit(app: AppHandle, core: Arc<Latchkey>) {
+    info!("quitting");
+    let stopped = core.stop(QUIT_WAIT).await;
+    info!(finished = stopped.finished, "work on tokens stopped; exiting");
+    // Holds every connection until the process is gone, so that nothing starts in between.
+    std::mem::forget(stopped);
+    app.exit(0);
+}
+
+/// WebKitGTK keeps its network process running after the last web view is gone (the web content
+/// process ends with the view; tauri keeps the web context, and with it this process, for the
+/// next window: tauri#14626, wry#590). Hidden, Latchkey needs no web process at all, so once
+/// the window has been gone a moment, the idle network process is ended; WebKit starts a new
+/// one with the next window. The window keeps nothing in it (no cookies, no storage).
+#[cfg(target_os = "linux")]
+fn end_idle_network_process(app: AppHandle) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        if !app.webview_windows().is_empty() {
+            return;
+        }
+        let me = std::process::id().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return };
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // "pid (comm) state ppid …": the name can hold spaces and parentheses.
+            let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+            let name = head.split_once(" (").map_or("", |(_, name)| name);
+            let parent = rest.split(' ').nth(1).unwrap_or_default();
+            if parent == me && name.starts_with("WebKitNetwork") {
+                let Some(pid) = rustix::process::Pid::from_raw(pid) else { continue };
+                match rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
+                    Ok(()) => info!(pid = pid.as_raw_nonzero().get(), "ended WebKit's idle network process"),
+                    Err(e) => warn!(error = %e, "could not end WebKit's idle network process"),
+                }
+            }
+        }
+    });
+}

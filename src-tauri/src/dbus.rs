@@ -1,0 +1,209 @@
+//! Latchkey on the session bus, `dev.latchkey.Latchkey1`: the running app answers other
+//! programs with its accounts and fresh tokens (the same single-flight refresh as the window and
+//! the command line), and the command line asks it first. The interface is described, with
+//! examples, in docs/dbus.md.
+//!
+//! Like GNOME Online Accounts, the service answers any program of the same user on the session
+//! bus: the same programs that can read the unlocked keychain.
+
+use std::sync::Arc;
+
+use latchkey_core::{AuthError, Connection, ConnectionStatus, Latchkey};
+use tracing::{debug, info, warn};
+use zbus::object_server::SignalEmitter;
+
+/// The well-known name and the interface.
+pub const NAME: &str = "dev.latchkey.Latchkey1";
+pub const PATH: &str = "/dev/latchkey/Latchkey1";
+/// The prefix of the errors' names.
+pub const ERROR_PREFIX: &str = "dev.latchkey.Error";
+
+/// An account as `ListAccounts` gives it, `(sssssxas)`: id, provider, provider's name, nickname,
+/// status (`connected` or `needs_reconnect`), when the access token expires (Unix seconds, 0
+/// when the provider did not say) and the scopes granted.
+pub type Account = (String, String, String, String, String, i64, Vec<String>);
+
+fn account(core: &Latchkey, c: &Connection) -> Account {
+    let status = match c.status {
+        ConnectionStatus::Connected => "connected",
+        ConnectionStatus::NeedsReconnect => "needs_reconnect",
+    };
+    (
+        c.id.to_string(),
+        c.provider.to_string(),
+        core.provider_name(&c.provider),
+        c.nickname.clone(),
+        status.to_owned(),
+        c.expires_at.map_or(0, |t| t.timestamp()),
+        c.scopes.clone(),
+    )
+}
+
+/// Seconds the token has left, as `GetAccessToken` answers it (0 when unknown or past).
+fn expires_in(c: &Connection) -> i32 {
+    c.expires_at.map_or(0, |t| {
+        let left = (t - chrono::Utc::now()).num_seconds().clamp(0, i64::from(i32::MAX));
+        i32::try_from(left).unwrap_or(i32::MAX)
+    })
+}
+
+/// The service's failures, each a named D-Bus error (`dev.latchkey.Error.NeedsReconnect`, …)
+/// whose message says what happened, never with a secret in it.
+#[derive(zbus::DBusError, Debug)]
+#[zbus(prefix = "dev.latchkey.Error")]
+pub enum Error {
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// The provider no longer accepts the account's grant: reconnect it in the window.
+    NeedsReconnect(String),
+    /// No account has that id and no provider of that id has an account.
+    NoSuchAccount(String),
+    /// The provider has more than one account: name one by its id.
+    Ambiguous(String),
+    /// The keychain is locked or cannot be reached.
+    KeychainUnavailable(String),
+    /// The provider cannot be reached or answers with failures for now: try again later.
+    ProviderUnavailable(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::NeedsReconnect { .. } => Error::NeedsReconnect(message),
+            AuthError::UnknownConnection(_) | AuthError::UnknownProvider(_) => Error::NoSuchAccount(message),
+            AuthError::Ambiguous { .. } => Error::Ambiguous(message),
+            AuthError::Keychain(_) => Error::KeychainUnavailable(message),
+            e if e.is_transient() => Error::ProviderUnavailable(message),
+            AuthError::BadResponse { .. } | AuthError::ProviderRefused { .. } => Error::ProviderUnavailable(message),
+            _ => Error::Failed(message),
+        }
+    }
+}
+
+/// The object at [`PATH`].
+struct Service {
+    core: Arc<Latchkey>,
+    /// The core works on tokio (HTTP, files); zbus runs the methods on its own executor.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Service {
+    async fn token(&self, name: String) -> Result<(String, i32, Account), Error> {
+        let core = self.core.clone();
+        let answer = self.runtime.spawn(async move {
+            let (connection, token) = core.fresh_token(&name).await?;
+            Ok::<_, AuthError>((token.secret().clone(), expires_in(&connection), account(&core, &connection)))
+        });
+        match answer.await {
+            Ok(answer) => Ok(answer?),
+            Err(e) => Err(Error::Failed(format!("the token request stopped: {e}"))),
+        }
+    }
+}
+
+#[zbus::interface(name = "dev.latchkey.Latchkey1")]
+impl Service {
+    /// Every account, without secrets.
+    async fn list_accounts(&self) -> Vec<Account> {
+        self.core.list().iter().map(|c| account(&self.core, c)).collect()
+    }
+
+    /// A fresh access token of an account (its id, or a provider with one account) and the
+    /// seconds it has left; refreshed first when near expiry.
+    async fn get_access_token(&self, account: String) -> Result<(String, i32), Error> {
+        debug!("a token was asked for over D-Bus");
+        self.token(account).await.map(|(token, expires_in, _)| (token, expires_in))
+    }
+
+    /// As `GetAccessToken`, with the account it came from (as `ListAccounts` gives it).
+    async fn get_access_token_and_account(&self, account: String) -> Result<(String, i32, Account), Error> {
+        debug!("a token and its account were asked for over D-Bus");
+        self.token(account).await
+    }
+
+    /// The accounts changed: one was added or removed, or its status, expiry or scopes changed.
+    #[zbus(signal)]
+    async fn accounts_changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+}
+
+/// Takes the name on the session bus and answers there until the process ends; announces
+/// changes of the accounts. Logs and gives up when there is no session bus or the name is
+/// taken (the rest of Latchkey works without it).
+pub fn serve(core: Arc<Latchkey>) {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::spawn(async move {
+        let service = Service { core: core.clone(), runtime };
+        let built = async { zbus::connection::Builder::session()?.serve_at(PATH, service)?.name(NAME)?.build().await };
+        let connection = match built.await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`");
+                return;
+            }
+        };
+        info!(name = NAME, "answering on the session bus");
+        announce_changes(connection, core).await;
+    });
+}
+
+/// Emits `AccountsChanged` whenever what `ListAccounts` answers has changed.
+async fn announce_changes(connection: zbus::Connection, core: Arc<Latchkey>) {
+    let emitter = match SignalEmitter::new(&connection, PATH) {
+        Ok(e) => e,
+        Err(e) => return warn!(error = %e, "cannot announce account changes"),
+    };
+    let accounts = |core: &Latchkey| core.list().iter().map(|c| account(core, c)).collect::<Vec<_>>();
+    let mut changes = core.subscribe();
+    let mut last = accounts(&core);
+    while changes.changed().await.is_ok() {
+        let now = accounts(&core);
+        if now != last {
+            last = now;
+            if let Err(e) = Service::accounts_changed(&emitter).await {
+                warn!(error = %e, "could not announce account changes");
+            }
+        }
+    }
+}
+
+/// What the command line gets from the running app.
+pub enum Asked {
+    /// No app is running (or there is no session bus): do the work here.
+    NotRunning,
+    Token {
+        token: String,
+        expires_in: i32,
+        account: Account,
+    },
+    /// The app's named error: its last name part (`NeedsReconnect`, …) and message.
+    Failed {
+        error: String,
+        message: String,
+    },
+}
+
+/// Asks the running app for a fresh token of `name`.
+pub async fn ask_for_token(name: &str) -> Asked {
+    let Ok(connection) = zbus::Connection::session().await else { return Asked::NotRunning };
+    let reply = connection.call_method(Some(NAME), PATH, Some(NAME), "GetAccessTokenAndAccount", &(name,)).await;
+    let message = match reply {
+        Ok(message) => message,
+        Err(zbus::Error::MethodError(error, text, _)) => {
+            let error = error.as_str();
+            return match error.strip_prefix(ERROR_PREFIX).and_then(|e| e.strip_prefix('.')) {
+                Some(ours) => Asked::Failed { error: ours.to_owned(), message: text.unwrap_or_default() },
+                // org.freedesktop.DBus.Error.ServiceUnknown, NameHasNoOwner, UnknownMethod (an
+                // older app): do it here.
+                None => Asked::NotRunning,
+            };
+        }
+        Err(_) => return Asked::NotRunning,
+    };
+    match message.body().deserialize::<(String, i32, Account)>() {
+        Ok((token, expires_in, account)) => Asked::Token { token, expires_in, account },
+        Err(_) => Asked::NotRunning,
+    }
+}
