@@ -2,6 +2,8 @@
 # Benchmarks, release builds, figures on stdout:
 # - the window (issue 3): launch to interactive and memory next to a bare Tauri window with the
 #   same plugins, and deep link to connection shown (also written to target/bench-window.json);
+# - resident (issue 11): memory with the window open, closed and never opened (--hidden), 20
+#   connections; GetAccessToken over D-Bus (also written to target/bench-resident.json);
 # - background refresh (issue 5): 10,000 connections in the headless core, about 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +11,5 @@ cd "$(dirname "$0")/.."
 
 ensure_test_tools
 in_test_session cargo bench --locked -p latchkey --features custom-protocol,bench-baseline --bench window
+in_test_session cargo bench --locked -p latchkey --features custom-protocol --bench resident
 cargo bench --locked -p latchkey-tests --bench refresh

@@ -918,9 +918,13 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     click(&session, "#closing-close").await;
     world.wait_for_log("window closed; Latchkey goes on in the background", 1).await;
 
-    // Latchkey stays, and no WebKit process with it.
+    // Latchkey stays, and no WebKit process with it: it restarts itself in place without
+    // the window (same process), to give the window's memory back.
+    world.wait_for_log("restarting without the window", 1).await;
+    world.wait_for_log("Latchkey starting version=\"0.1.0\" hidden=true", 1).await;
     until("WebKit's processes end with the window", || std::future::ready(webkit_children(app).is_empty())).await;
     assert!(alive(app), "the app keeps running with its window closed");
+    assert_eq!(app_pids(&world), vec![app], "the same process");
 
     // At least two refreshes while hidden: in Latchkey's records and at the Demo authority.
     let generation = demo_generation(&world);
@@ -936,7 +940,7 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     // Started again hidden (as at login, with Latchkey already running): still no window.
     let loaded = world.log().matches("window loaded").count();
     assert!(launch(&world, &["--hidden"]).wait().unwrap().success(), "the hidden launch hands over and exits");
-    world.wait_for_log("hidden=true", 1).await;
+    world.wait_for_log("a second launch was handed over arguments=1 hidden=true", 1).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(world.log().matches("window loaded").count(), loaded, "a hidden launch opens no window");
 
@@ -982,6 +986,13 @@ async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_windo
     assert!(webkit_children(hidden.id() as i32).is_empty(), "no WebKit process");
     let after_quit = world.log().split("work on tokens stopped").nth(1).unwrap_or_default().to_owned();
     assert!(!after_quit.contains("window loaded"), "a hidden start loads no window");
+    // Launched again: the window opens in the hidden Latchkey (drawn without GTK's GL there).
+    let loaded = world.log().matches("window loaded").count();
+    assert!(launch(&world, &[]).wait().unwrap().success(), "the launch hands over and exits");
+    world.wait_for_log("window loaded", loaded + 1).await;
+    until("the window is sent the account", || std::future::ready(window_connections(&world) == Some(1))).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = Command::new("import").args(["-window", "root"]).arg(world.shot("window-from-hidden.png")).status();
     // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
     unsafe {
         libc::kill(-(hidden.id() as i32), libc::SIGKILL);

@@ -52,7 +52,7 @@ pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
         WindowEvent::Destroyed if window.label() == LABEL => {
             info!("window closed; Latchkey goes on in the background");
             #[cfg(target_os = "linux")]
-            end_idle_network_process(window.app_handle().clone());
+            settle_in_background(window.app_handle().clone());
         }
         _ => {}
     }
@@ -78,34 +78,87 @@ pub async fn quit(app: AppHandle, core: Arc<Latchkey>) {
     app.exit(0);
 }
 
-/// WebKitGTK keeps its network process running after the last web view is gone (the web content
-/// process ends with the view; tauri keeps the web context, and with it this process, for the
-/// next window: tauri#14626, wry#590). Hidden, Latchkey needs no web process at all, so once
-/// the window has been gone a moment, the idle network process is ended; WebKit starts a new
-/// one with the next window. The window keeps nothing in it (no cookies, no storage).
+/// What the window leaves behind when it is gone: WebKitGTK keeps its network process running
+/// after the last web view (tauri keeps the web context for the next window: tauri#14626,
+/// wry#590), and the process keeps the libraries' pages it shared with WebKit's processes (about
+/// 130 MiB, against 60 for a process that never had a window). So once the window has been gone
+/// a moment, with no sign-in waiting, the idle network process is ended and Latchkey starts
+/// itself again in place (`exec`, same process id) as `--hidden`, after the work on tokens in
+/// flight has finished. Sign-ins waiting for a deep link are kept on disk and survive it; one
+/// waiting on a loopback listener would not, so Latchkey waits for it to end first.
 #[cfg(target_os = "linux")]
-fn end_idle_network_process(app: AppHandle) {
+fn settle_in_background(app: AppHandle) {
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
-        if !app.webview_windows().is_empty() {
-            return;
+        let Some(core) = app.try_state::<Arc<Latchkey>>().map(|c| c.inner().clone()) else { return };
+        loop {
+            if !app.webview_windows().is_empty() {
+                return;
+            }
+            if core.snapshot().providers.iter().all(|p| p.flows.is_empty()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(10));
         }
-        let me = std::process::id().to_string();
-        let Ok(entries) = std::fs::read_dir("/proc") else { return };
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            // "pid (comm) state ppid …": the name can hold spaces and parentheses.
-            let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
-            let name = head.split_once(" (").map_or("", |(_, name)| name);
-            let parent = rest.split(' ').nth(1).unwrap_or_default();
-            if parent == me && name.starts_with("WebKitNetwork") {
-                let Some(pid) = rustix::process::Pid::from_raw(pid) else { continue };
-                match rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
-                    Ok(()) => info!(pid = pid.as_raw_nonzero().get(), "ended WebKit's idle network process"),
-                    Err(e) => warn!(error = %e, "could not end WebKit's idle network process"),
+        end_network_process();
+        let stopped = tauri::async_runtime::block_on(core.stop(QUIT_WAIT));
+        if !app.webview_windows().is_empty() {
+            return; // reopened meanwhile: `stopped` is dropped and the work goes on
+        }
+        let program = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => return warn!(error = %e, "cannot restart without the window"),
+        };
+        info!(finished = stopped.finished, "restarting without the window, to give its memory back");
+        use std::os::unix::process::CommandExt;
+        let error = std::process::Command::new(&program).arg("--hidden").exec();
+        // Only on failure (the program was replaced by an upgrade, say): go on as we are.
+        warn!(error = %error, "could not restart without the window; going on as is");
+        drop(stopped);
+    });
+}
+
+#[cfg(target_os = "linux")]
+fn end_network_process() {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid …": the name can hold spaces and parentheses.
+        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
+        let name = head.split_once(" (").map_or("", |(_, name)| name);
+        let parent = rest.split(' ').nth(1).unwrap_or_default();
+        if parent == me && name.starts_with("WebKitNetwork") {
+            let Some(pid) = rustix::process::Pid::from_raw(pid) else { continue };
+            match rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
+                Ok(()) => {
+                    reap(pid);
+                    info!(pid = pid.as_raw_nonzero().get(), "ended WebKit's idle network process");
                 }
+                Err(e) => warn!(error = %e, "could not end WebKit's idle network process"),
             }
         }
-    });
+    }
+}
+
+/// Waits for a child that was asked to end (killing it after 2 s), so that no zombie outlives
+/// the restart: the new program would not know to reap it. GLib may reap it first; then there
+/// is nothing to wait for.
+#[cfg(target_os = "linux")]
+fn reap(pid: rustix::process::Pid) {
+    use rustix::process::{waitpid, WaitOptions};
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match waitpid(Some(pid), WaitOptions::NOHANG) {
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                let _ = waitpid(Some(pid), WaitOptions::empty());
+                return;
+            }
+            // Reaped, or already reaped by GLib (ECHILD).
+            Ok(Some(_)) | Err(_) => return,
+        }
+    }
 }
