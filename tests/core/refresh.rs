@@ -551,3 +551,20 @@ async fn a_disconnect_during_a_refresh_waits_for_it_and_leaves_nothing_behind() 
     assert_eq!(h.keychain(c.id.as_str()), None, "no tokens written back after the disconnect");
     assert!(h.manager.connection(&c.id).is_none());
 }
+
+/// A token far from expiry is handed out without waiting for the connection's lock (held here
+/// as a long refresh or a disconnect elsewhere would hold it): programs asking over D-Bus do not
+/// queue behind each other. Once due, the lock is waited for, as single-flight needs.
+#[tokio::test]
+async fn a_token_far_from_expiry_is_read_without_waiting_for_the_connections_lock() {
+    let (_fake, h, rotating, c) = connected(3600, true).await;
+    let held = h.manager.connections().lock(&c.id).await.unwrap();
+    let token = tokio::time::timeout(Duration::from_secs(2), h.manager.access_token(&c.id, Want::Fresh)).await;
+    let token = token.expect("a fresh token does not wait for the lock").unwrap();
+    assert!(rotating.expiry_of(token.secret()).is_some(), "the token the provider issued");
+    // Forced (as when due), it waits for the lock.
+    let forced = tokio::time::timeout(Duration::from_millis(500), h.manager.access_token(&c.id, Want::Forced)).await;
+    assert!(forced.is_err(), "a refresh waits for the lock");
+    drop(held);
+    h.manager.vault().delete(&c.id).await.unwrap();
+}
