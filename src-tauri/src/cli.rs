@@ -12,7 +12,7 @@ use latchkey_core::latchkey::Options;
 use latchkey_core::redirect::callback_from_args;
 use latchkey_core::{AuthError, Browser, ConnectionStatus, Latchkey};
 
-use crate::dbus::Asked;
+use latchkey_resident::dbus::{self, Asked};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -83,6 +83,8 @@ enum Command {
         #[arg(value_enum)]
         operation: GitOperation,
     },
+    /// Stop the running Latchkey (the app, or the background part while its window is closed).
+    Quit,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff), for `man -l -`.
@@ -200,6 +202,14 @@ async fn execute(command: Command) -> i32 {
     match command {
         Command::Token { account, json } => token(&mut Tokens::default(), &account, json).await,
         Command::Exec { env, program } => exec(&mut Tokens::default(), env, program).await,
+        Command::Quit => {
+            if dbus::quit_running(std::time::Duration::from_secs(15)).await {
+                println!("Latchkey has quit.");
+            } else {
+                println!("Latchkey is not running.");
+            }
+            EXIT_OK
+        }
         command => {
             let latchkey = match open().await {
                 Ok(l) => l,
@@ -209,7 +219,11 @@ async fn execute(command: Command) -> i32 {
                 Command::List { json } => list(&latchkey, json),
                 Command::Status => status(&latchkey).await,
                 Command::GitCredential { operation } => git_credential(&latchkey, operation).await,
-                Command::Token { .. } | Command::Exec { .. } | Command::Completions { .. } | Command::Man => EXIT_OK,
+                Command::Token { .. }
+                | Command::Exec { .. }
+                | Command::Quit
+                | Command::Completions { .. }
+                | Command::Man => EXIT_OK,
             }
         }
     }
@@ -236,7 +250,7 @@ impl Tokens {
     /// A fresh token of `account`, or the exit code after the message is printed.
     async fn fresh(&mut self, account: &str) -> Result<Fresh, i32> {
         if self.local.is_none() {
-            match crate::dbus::ask_for_token(account).await {
+            match dbus::ask_for_token(account).await {
                 Asked::Token { token, account: (id, provider, _, nickname, _, expires_at, scopes), .. } => {
                     let expires_at =
                         (expires_at != 0).then(|| chrono::DateTime::from_timestamp(expires_at, 0)).flatten();

@@ -5,4 +5,3 @@
 
 pub mod app;
 pub mod cli;
-pub mod dbus;

@@ -6,14 +6,41 @@ fn main() {
     match latchkey::cli::run(&args) {
         latchkey::cli::Launch::Exit(code) => std::process::exit(code),
         latchkey::cli::Launch::App { hidden } => {
-            // Started without a window (at login), Latchkey has nothing to draw: without this,
-            // GTK loads the OpenGL driver when it opens the display (on software rendering,
-            // with LLVM: about 30 MiB of a resident process that should stay small). A window
-            // opened later draws without GTK's GL. Set here, before any other thread exists.
-            if hidden && std::env::var_os("GDK_GL").is_none() {
-                std::env::set_var("GDK_GL", "disable");
+            if hidden {
+                // Without a window: the resident program, which has no GTK or WebKit in it. It
+                // leaves at once when a Latchkey already runs.
+                if let Some(program) = resident_program() {
+                    exec(&program);
+                }
+                // Not installed beside the app: the app, hidden. Started without a window, it
+                // has nothing to draw: without this, GTK loads the OpenGL driver when it opens
+                // the display (with LLVM on software rendering: about 30 MiB). A window opened
+                // later draws without GTK's GL. Set before any other thread exists.
+                if std::env::var_os("GDK_GL").is_none() {
+                    std::env::set_var("GDK_GL", "disable");
+                }
             }
             latchkey::app::run(hidden)
         }
     }
 }
+
+#[cfg(unix)]
+fn resident_program() -> Option<std::path::PathBuf> {
+    latchkey_resident::program_beside(&std::env::current_exe().ok()?)
+}
+
+#[cfg(unix)]
+fn exec(program: &std::path::Path) {
+    use std::os::unix::process::CommandExt;
+    let error = std::process::Command::new(program).exec();
+    eprintln!("latchkey: cannot start {}: {error}", program.display());
+}
+
+#[cfg(not(unix))]
+fn resident_program() -> Option<std::path::PathBuf> {
+    None
+}
+
+#[cfg(not(unix))]
+fn exec(_: &std::path::Path) {}

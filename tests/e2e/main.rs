@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use webdriver::Session;
 
 const APP: &str = env!("CARGO_BIN_EXE_latchkey");
+/// Latchkey with its window closed: the app hands over to it.
+const RESIDENT: &str = env!("CARGO_BIN_EXE_latchkey-resident");
 const SERVICE: &str = "dev.latchkey.desktop";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -792,11 +794,13 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
 fn app_pids(world: &World) -> Vec<i32> {
     let marker = format!("LATCHKEY_TEST_DIR={}", world.dir.path().display());
     let app = std::fs::canonicalize(APP).unwrap();
+    let resident = std::fs::canonicalize(RESIDENT).unwrap();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == app))
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == app || exe == resident))
+        .filter(|pid| alive(*pid))
         .filter(|pid| {
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             env.split(|b| *b == 0).any(|v| v == marker.as_bytes())
@@ -853,13 +857,39 @@ fn last_refreshed(world: &World, id: &str) -> Option<String> {
     found["last_refreshed"].as_str().map(str::to_owned)
 }
 
-/// Launches the app as a person or the session does (`latchkey`, `latchkey --hidden`), detached
-/// from the test (its own process group); returns when the launch has exited or after a moment.
-fn launch(world: &World, args: &[&str]) -> Child {
+/// A launch of the app as a person or the session does it (`latchkey`, `latchkey --hidden`),
+/// in a process group of its own, which is ended when this is dropped.
+struct Launched(Child);
+
+impl Launched {
+    /// Waits for the launch to exit (it handed over, or found Latchkey running); its success.
+    fn exits(&mut self) -> bool {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(start.elapsed() < WAIT, "the launch did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
+        unsafe {
+            libc::kill(-(self.0.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn launch(world: &World, args: &[&str]) -> Launched {
     let mut cmd = Command::new(APP);
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
     World::env(&mut cmd, world.dir.path(), "approve");
-    cmd.spawn().unwrap()
+    Launched(cmd.spawn().unwrap())
 }
 
 /// `gdbus call` on Latchkey's interface: (success, stdout, stderr).
@@ -918,8 +948,8 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     click(&session, "#closing-close").await;
     world.wait_for_log("window closed; Latchkey goes on in the background", 1).await;
 
-    // Latchkey stays, and no WebKit process with it: it restarts itself in place without
-    // the window (same process), to give the window's memory back.
+    // Latchkey stays, and no WebKit process with it: it hands over to the resident program in
+    // place (same process), which has no GTK or WebKit in it.
     world.wait_for_log("restarting without the window", 1).await;
     world.wait_for_log("Latchkey starting version=\"0.1.0\" hidden=true", 1).await;
     until("WebKit's processes end with the window", || std::future::ready(webkit_children(app).is_empty())).await;
@@ -937,20 +967,24 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     assert_ne!(last_refreshed(&world, &id), refreshed, "connections.json records the refreshes");
     assert!(webkit_children(app).is_empty(), "still no WebKit process");
 
-    // Started again hidden (as at login, with Latchkey already running): still no window.
-    let loaded = world.log().matches("window loaded").count();
-    assert!(launch(&world, &["--hidden"]).wait().unwrap().success(), "the hidden launch hands over and exits");
-    world.wait_for_log("a second launch was handed over arguments=1 hidden=true", 1).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(world.log().matches("window loaded").count(), loaded, "a hidden launch opens no window");
+    // Started again hidden (as at login, with Latchkey already running): nothing changes.
+    assert!(launch(&world, &["--hidden"]).exits(), "the hidden launch finds Latchkey running and exits");
+    world.wait_for_log("Latchkey is already running", 1).await;
+    assert_eq!(app_pids(&world), vec![app], "still the one resident Latchkey");
 
-    // Launched again: the window is back, with the account (the WebDriver session ended with
-    // the first window, so the log tells what the new one loaded and was sent).
-    assert!(launch(&world, &[]).wait().unwrap().success(), "the second launch hands over and exits");
+    // Launched again: the app takes over from the resident one and shows the window with the
+    // account (the WebDriver session ended with the first window, so the log tells what the new
+    // one loaded and was sent).
+    let loaded = world.log().matches("window loaded").count();
+    let again = launch(&world, &[]);
+    world.wait_for_log("took over from Latchkey in the background", 1).await;
     world.wait_for_log("window loaded", loaded + 1).await;
     until("the new window is sent the account", || std::future::ready(window_connections(&world) == Some(1))).await;
-    assert!(!webkit_children(app).is_empty(), "the new window has its WebKit processes");
-    assert_eq!(app_pids(&world), vec![app], "the same Latchkey, no other");
+    until("the resident Latchkey has quit", || std::future::ready(!alive(app))).await;
+    assert_eq!(app_pids(&world), vec![again.0.id() as i32], "one Latchkey, the app with its window");
+    assert!(!webkit_children(again.0.id() as i32).is_empty(), "the new window has its WebKit processes");
+    let (ok, out, err) = gdbus("ListAccounts", &[]);
+    assert!(ok && out.contains(&id), "the app answers on the bus now: {out}{err}");
     let _ = Command::new("import").args(["-window", "root"]).arg(world.shot("window-again.png")).status();
 }
 
@@ -970,7 +1004,8 @@ async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_windo
     assert!(world.log().contains("work on tokens stopped; exiting"), "{}", world.log());
     assert_eq!(tokens_of(&id), tokens, "the tokens are kept");
 
-    // Started hidden, as at login: no window, no WebKit, and it answers on the bus.
+    // Started hidden, as at login: the resident program, no window, no WebKit, and it answers
+    // on the bus.
     let mut hidden = launch(&world, &["--hidden"]);
     let start = Instant::now();
     loop {
@@ -979,25 +1014,31 @@ async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_windo
             assert!(out.contains(&id), "{out}");
             break;
         }
-        assert!(start.elapsed() < WAIT, "the hidden app never answered on the bus:\n{}", world.log());
+        assert!(start.elapsed() < WAIT, "the hidden Latchkey never answered on the bus:\n{}", world.log());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(hidden.try_wait().unwrap().is_none(), "it keeps running");
-    assert!(webkit_children(hidden.id() as i32).is_empty(), "no WebKit process");
+    let pid = hidden.0.id() as i32;
+    assert!(hidden.0.try_wait().unwrap().is_none(), "it keeps running");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(exe, std::fs::canonicalize(RESIDENT).unwrap(), "the resident program runs");
+    assert!(webkit_children(pid).is_empty(), "no WebKit process");
     let after_quit = world.log().split("work on tokens stopped").nth(1).unwrap_or_default().to_owned();
     assert!(!after_quit.contains("window loaded"), "a hidden start loads no window");
-    // Launched again: the window opens in the hidden Latchkey (drawn without GTK's GL there).
-    let loaded = world.log().matches("window loaded").count();
-    assert!(launch(&world, &[]).wait().unwrap().success(), "the launch hands over and exits");
-    world.wait_for_log("window loaded", loaded + 1).await;
-    until("the window is sent the account", || std::future::ready(window_connections(&world) == Some(1))).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let _ = Command::new("import").args(["-window", "root"]).arg(world.shot("window-from-hidden.png")).status();
-    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
-    unsafe {
-        libc::kill(-(hidden.id() as i32), libc::SIGKILL);
+    // The resident program links no GTK, WebKit or Tauri.
+    let ldd = Command::new("ldd").arg(RESIDENT).output().unwrap();
+    let libraries = String::from_utf8_lossy(&ldd.stdout);
+    assert!(ldd.status.success() && libraries.contains("libc.so"), "{libraries}");
+    for heavy in ["webkit", "gtk", "javascriptcore", "soup"] {
+        assert!(!libraries.contains(heavy), "{heavy} is linked: {libraries}");
     }
-    let _ = hidden.wait();
+
+    // `latchkey quit` ends it, with the tokens kept.
+    let (code, out, _) = cli(&world, &["quit"]);
+    assert_eq!((code, out.trim()), (0, "Latchkey has quit."));
+    assert!(hidden.exits(), "the resident Latchkey quit cleanly");
+    assert_eq!(tokens_of(&id), tokens, "the tokens are kept");
+    let (code, out, _) = cli(&world, &["quit"]);
+    assert_eq!((code, out.trim()), (0, "Latchkey is not running."));
     clear_keychain();
 }
 

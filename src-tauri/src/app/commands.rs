@@ -147,7 +147,7 @@ pub fn get_start_at_login(core: Core) -> bool {
 pub fn set_start_at_login(core: Core, enabled: bool) -> Answer<bool> {
     core.set_start_at_login(enabled)?;
     #[cfg(target_os = "linux")]
-    super::autostart::apply(enabled).map_err(UiError)?;
+    latchkey_resident::autostart::apply(enabled).map_err(UiError)?;
     Ok(core.starts_at_login())
 }
 

@@ -3,15 +3,15 @@
 
 mod commands;
 mod deep_link;
-mod logging;
 mod window;
 
 #[cfg(target_os = "linux")]
-mod autostart;
-#[cfg(target_os = "linux")]
 mod xdg;
 
+use latchkey_resident::{dbus, logging};
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use latchkey_core::latchkey::Options;
 use latchkey_core::redirect::APP_IDENTIFIER;
@@ -108,14 +108,19 @@ pub fn run(hidden: bool) {
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
+                // The resident Latchkey (its window was closed) hands over: it finishes its work
+                // on tokens and lets go of the bus name; then this one does it all.
+                if dbus::quit_running(Duration::from_secs(15)).await {
+                    info!("took over from Latchkey in the background");
+                }
                 core.start().await;
                 // Refresh in the background, most overdue first; tell the person when one needs them.
                 tauri::async_runtime::spawn(core.scheduler().run());
-                notify_reconnects(handle, core.clone());
-                crate::dbus::serve(core.clone());
+                notify_reconnects(handle.clone(), core.clone());
+                serve_on_the_bus(handle, core.clone());
                 #[cfg(target_os = "linux")]
                 {
-                    autostart::follow(core);
+                    latchkey_resident::autostart::follow(core);
                     xdg::register_in_background();
                 }
             });
@@ -134,6 +139,20 @@ pub fn run(hidden: bool) {
         // The window closed: Latchkey stays (only Quit, or the session ending, stops it).
         if let tauri::RunEvent::ExitRequested { code: None, api, .. } = event {
             api.prevent_exit();
+        }
+    });
+}
+
+/// The D-Bus service while the app runs; its `Quit` quits the app as the window's Quit does.
+fn serve_on_the_bus(app: tauri::AppHandle, core: Arc<Latchkey>) {
+    let on_quit_core = core.clone();
+    let on_quit: dbus::OnQuit = Arc::new(move || {
+        tauri::async_runtime::spawn(window::quit(app.clone(), on_quit_core.clone()));
+    });
+    tauri::async_runtime::spawn(async move {
+        match dbus::serve(core.clone(), on_quit, Duration::from_secs(10)).await {
+            Ok(bus) => dbus::announce_changes(bus, core).await,
+            Err(e) => warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`"),
         }
     });
 }

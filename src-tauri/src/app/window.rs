@@ -105,13 +105,20 @@ fn settle_in_background(app: AppHandle) {
         if !app.webview_windows().is_empty() {
             return; // reopened meanwhile: `stopped` is dropped and the work goes on
         }
-        let program = match std::env::current_exe() {
+        let app_program = match std::env::current_exe() {
             Ok(p) => p,
             Err(e) => return warn!(error = %e, "cannot restart without the window"),
         };
+        // The resident program (no GTK or WebKit in it) when installed; else the app, hidden.
+        let mut program = std::process::Command::new(&app_program);
+        program.arg("--hidden");
+        if let Some(resident) = latchkey_resident::program_beside(&app_program) {
+            program = std::process::Command::new(resident);
+            program.arg("--take-over");
+        }
         info!(finished = stopped.finished, "restarting without the window, to give its memory back");
         use std::os::unix::process::CommandExt;
-        let error = std::process::Command::new(&program).arg("--hidden").exec();
+        let error = program.exec();
         // Only on failure (the program was replaced by an upgrade, say): go on as we are.
         warn!(error = %error, "could not restart without the window; going on as is");
         drop(stopped);

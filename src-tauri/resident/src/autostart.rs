@@ -26,11 +26,17 @@ fn config_home() -> Option<PathBuf> {
 }
 
 /// The program to start: the AppImage when running from one (its mount point changes at every
-/// start), else this executable.
+/// start), else the app (`latchkey`, which starts the resident program for `--hidden`), beside
+/// this executable when this is the resident program.
 fn program() -> Result<PathBuf, String> {
-    std::env::var_os("APPIMAGE")
-        .map(PathBuf::from)
-        .map_or_else(|| std::env::current_exe().map_err(|e| e.to_string()), Ok)
+    if let Some(appimage) = std::env::var_os("APPIMAGE") {
+        return Ok(PathBuf::from(appimage));
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    if exe.file_name().is_some_and(|n| n == crate::PROGRAM) {
+        return Ok(exe.with_file_name("latchkey"));
+    }
+    Ok(exe)
 }
 
 /// One argument of an `Exec` line, quoted as the Desktop Entry specification asks when it holds
@@ -88,7 +94,7 @@ pub fn apply(wanted: bool) -> Result<(), String> {
 /// first connected account).
 pub fn follow(core: Arc<Latchkey>) {
     let mut changes = core.subscribe();
-    tauri::async_runtime::spawn(async move {
+    tokio::spawn(async move {
         let mut applied = None;
         loop {
             let wanted = core.starts_at_login();

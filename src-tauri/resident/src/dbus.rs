@@ -1,12 +1,13 @@
-//! Latchkey on the session bus, `dev.latchkey.Latchkey1`: the running app answers other
-//! programs with its accounts and fresh tokens (the same single-flight refresh as the window and
-//! the command line), and the command line asks it first. The interface is described, with
-//! examples, in docs/dbus.md.
+//! Latchkey on the session bus, `dev.latchkey.Latchkey1`: the running Latchkey (the app, or the
+//! resident program while the window is closed) answers other programs with its accounts and
+//! fresh tokens (the same single-flight refresh as the window and the command line), and the
+//! command line asks it first. The interface is described, with examples, in docs/dbus.md.
 //!
 //! Like GNOME Online Accounts, the service answers any program of the same user on the session
 //! bus: the same programs that can read the unlocked keychain.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use latchkey_core::{AuthError, Connection, ConnectionStatus, Latchkey};
 use tracing::{debug, info, warn};
@@ -83,9 +84,13 @@ impl From<AuthError> for Error {
     }
 }
 
+/// What `Quit` does in this process.
+pub type OnQuit = Arc<dyn Fn() + Send + Sync>;
+
 /// The object at [`PATH`].
 struct Service {
     core: Arc<Latchkey>,
+    on_quit: OnQuit,
     /// The core works on tokio (HTTP, files); zbus runs the methods on its own executor.
     runtime: tokio::runtime::Handle,
 }
@@ -124,33 +129,75 @@ impl Service {
         self.token(account).await
     }
 
+    /// Ends this Latchkey once the work on tokens in flight has finished (the name is released
+    /// when it has): `latchkey quit`, or the app taking over when its window opens.
+    async fn quit(&self) {
+        info!("asked over D-Bus to quit");
+        (self.on_quit)();
+    }
+
     /// The accounts changed: one was added or removed, or its status, expiry or scopes changed.
     #[zbus(signal)]
     async fn accounts_changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
 }
 
-/// Takes the name on the session bus and answers there until the process ends; announces
-/// changes of the accounts. Logs and gives up when there is no session bus or the name is
-/// taken (the rest of Latchkey works without it).
-pub fn serve(core: Arc<Latchkey>) {
+/// Answers at [`PATH`] under the name [`NAME`] on the session bus until the connection is
+/// dropped. When another Latchkey still holds the name (it is handing over), tries again for up
+/// to `patience`; then fails with `NameTaken`.
+pub async fn serve(core: Arc<Latchkey>, on_quit: OnQuit, patience: Duration) -> zbus::Result<zbus::Connection> {
     let runtime = tokio::runtime::Handle::current();
-    tokio::spawn(async move {
-        let service = Service { core: core.clone(), runtime };
-        let built = async { zbus::connection::Builder::session()?.serve_at(PATH, service)?.name(NAME)?.build().await };
-        let connection = match built.await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`");
-                return;
+    let deadline = Instant::now() + patience;
+    loop {
+        let service = Service { core: core.clone(), on_quit: on_quit.clone(), runtime: runtime.clone() };
+        let built = zbus::connection::Builder::session()?.serve_at(PATH, service)?.name(NAME)?.build().await;
+        match built {
+            Err(zbus::Error::NameTaken) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-        };
-        info!(name = NAME, "answering on the session bus");
-        announce_changes(connection, core).await;
-    });
+            Ok(connection) => {
+                info!(name = NAME, "answering on the session bus");
+                return Ok(connection);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether a Latchkey (the app or the resident program) answers on the session bus.
+pub async fn is_running() -> bool {
+    let Ok(bus) = zbus::Connection::session().await else { return false };
+    has_owner(&bus).await
+}
+
+async fn has_owner(bus: &zbus::Connection) -> bool {
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(bus).await else { return false };
+    let Ok(name) = zbus::names::BusName::try_from(NAME) else { return false };
+    dbus.name_has_owner(name).await.unwrap_or(false)
+}
+
+/// Asks the Latchkey that answers on the bus to quit, and waits (up to `within`) until it has
+/// let go of the name. Whether one was running.
+pub async fn quit_running(within: Duration) -> bool {
+    let Ok(bus) = zbus::Connection::session().await else { return false };
+    if !has_owner(&bus).await {
+        return false;
+    }
+    if let Err(e) = bus.call_method(Some(NAME), PATH, Some(NAME), "Quit", &()).await {
+        warn!(error = %e, "the running Latchkey did not take the request to quit");
+    }
+    let deadline = Instant::now() + within;
+    while has_owner(&bus).await {
+        if Instant::now() > deadline {
+            warn!("the running Latchkey did not quit in time");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
 }
 
 /// Emits `AccountsChanged` whenever what `ListAccounts` answers has changed.
-async fn announce_changes(connection: zbus::Connection, core: Arc<Latchkey>) {
+pub async fn announce_changes(connection: zbus::Connection, core: Arc<Latchkey>) {
     let emitter = match SignalEmitter::new(&connection, PATH) {
         Ok(e) => e,
         Err(e) => return warn!(error = %e, "cannot announce account changes"),
