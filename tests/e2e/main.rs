@@ -1243,3 +1243,90 @@ async fn a_locked_keychain_is_a_named_error_on_the_bus_and_loses_nothing() {
     session.end().await;
     clear_keychain();
 }
+
+/// A tray host as KDE or Xfce runs it: the StatusNotifierWatcher that items register with. It
+/// records who registered (their unique bus names).
+struct Watcher {
+    items: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    fn register_status_notifier_item(&self, _service: String, #[zbus(header)] header: zbus::message::Header<'_>) {
+        if let Some(sender) = header.sender() {
+            self.items.lock().unwrap_or_else(|p| p.into_inner()).push(sender.to_string());
+        }
+    }
+
+    fn register_status_notifier_host(&self, _service: String) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// Clicks the tray menu item labelled `label` of the item at `owner`, as a tray host does.
+fn click_tray_item(owner: &str, label: &str) {
+    let call = |method: &str, args: &[&str]| {
+        let out = Command::new("gdbus")
+            .args(["call", "--session", "--dest", owner, "--object-path", "/MenuBar"])
+            .args(["--method", &format!("com.canonical.dbusmenu.{method}"), "--"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{method}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let layout = call("GetLayout", &["0", "-1", "[]"]);
+    // … <(3, {'label': <'Quit Latchkey'>, …}, @av [])> …
+    let at = layout.find(&format!("'label': <'{label}'>")).unwrap_or_else(|| panic!("no {label:?} in {layout}"));
+    let id = layout[..at].rsplit("<(").next().unwrap().split(',').next().unwrap().trim().to_owned();
+    call("Event", &[&id, "clicked", "<0>", "0"]);
+}
+
+#[tokio::test]
+async fn the_tray_icon_opens_the_window_and_quits_where_a_tray_host_runs() {
+    let world = World::new("approve");
+    let items = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let _host = zbus::connection::Builder::session()
+        .unwrap()
+        .name("org.kde.StatusNotifierWatcher")
+        .unwrap()
+        .serve_at("/StatusNotifierWatcher", Watcher { items: items.clone() })
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let registered = |n: usize| {
+        let items = items.clone();
+        move || std::future::ready(items.lock().unwrap().len() >= n)
+    };
+
+    // Latchkey in the background shows its icon; Open brings the window (the app takes over).
+    let mut hidden = launch(&world, &["--hidden"]);
+    until("the resident Latchkey registers its tray icon", registered(1)).await;
+    let resident = items.lock().unwrap()[0].clone();
+    click_tray_item(&resident, "Open Latchkey");
+    world.wait_for_log("took over from Latchkey in the background", 1).await;
+    world.wait_for_log("window loaded", 1).await;
+    assert!(hidden.exits(), "the resident Latchkey handed over and exited");
+
+    // The app shows its own icon; its Quit ends Latchkey.
+    until("the app registers its tray icon", registered(2)).await;
+    let app_item = items.lock().unwrap()[1].clone();
+    let app = the_app(&world).await;
+    click_tray_item(&app_item, "Quit Latchkey");
+    until("Quit from the tray ends Latchkey", || std::future::ready(!alive(app))).await;
+    assert!(world.log().contains("work on tokens stopped; exiting"), "{}", world.log());
+}

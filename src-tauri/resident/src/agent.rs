@@ -82,6 +82,11 @@ async fn run(log: logging::LogFile) -> i32 {
     #[cfg(target_os = "linux")]
     crate::autostart::follow(core.clone());
     tokio::spawn(dbus::announce_changes(bus.clone(), core.clone()));
+    #[cfg(target_os = "linux")]
+    let _tray = {
+        let asked = quit.clone();
+        crate::tray::show(Arc::new(open_window), Arc::new(move || asked.notify_one())).await
+    };
 
     quit.notified().await;
     info!("quitting");
@@ -93,4 +98,21 @@ async fn run(log: logging::LogFile) -> i32 {
     // The name goes with the connection; whoever asked is told once it is free.
     drop(bus);
     0
+}
+
+/// The tray's Open: starts the app beside this program, which takes over from this one.
+fn open_window() {
+    let app = std::env::current_exe().map(|exe| exe.with_file_name("latchkey"));
+    let started = app.and_then(|app| {
+        std::process::Command::new(app)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    });
+    match started {
+        // Reaped when it ends, should it end before this process does.
+        Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+        Err(e) => warn!(error = %e, "could not open the window"),
+    }
 }

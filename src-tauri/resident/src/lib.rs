@@ -10,6 +10,8 @@ pub mod autostart;
 pub mod dbus;
 pub mod logging;
 pub mod notify;
+#[cfg(target_os = "linux")]
+pub mod tray;
 
 /// The resident program's file name, next to the app's.
 pub const PROGRAM: &str = "latchkey-resident";

@@ -117,7 +117,9 @@ pub fn run(hidden: bool) {
                 // Refresh in the background, most overdue first; tell the person when one needs them.
                 tauri::async_runtime::spawn(core.scheduler().run());
                 notify_reconnects(handle.clone(), core.clone());
-                serve_on_the_bus(handle, core.clone());
+                serve_on_the_bus(handle.clone(), core.clone());
+                #[cfg(target_os = "linux")]
+                show_tray(handle, core.clone());
                 #[cfg(target_os = "linux")]
                 {
                     latchkey_resident::autostart::follow(core);
@@ -154,6 +156,21 @@ fn serve_on_the_bus(app: tauri::AppHandle, core: Arc<Latchkey>) {
             Ok(bus) => dbus::announce_changes(bus, core).await,
             Err(e) => warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`"),
         }
+    });
+}
+
+/// The tray icon while the app runs: Open shows the window, Quit quits as the window's does.
+#[cfg(target_os = "linux")]
+fn show_tray(app: tauri::AppHandle, core: Arc<Latchkey>) {
+    let opener = app.clone();
+    let open: latchkey_resident::tray::Action = Arc::new(move || window::show(&opener));
+    let quit: latchkey_resident::tray::Action = Arc::new(move || {
+        tauri::async_runtime::spawn(window::quit(app.clone(), core.clone()));
+    });
+    tauri::async_runtime::spawn(async move {
+        let _tray = latchkey_resident::tray::show(open, quit).await;
+        // Kept for as long as the app runs.
+        std::future::pending::<()>().await;
     });
 }
 
