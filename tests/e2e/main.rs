@@ -1330,3 +1330,29 @@ async fn the_tray_icon_opens_the_window_and_quits_where_a_tray_host_runs() {
     until("Quit from the tray ends Latchkey", || std::future::ready(!alive(app))).await;
     assert!(world.log().contains("work on tokens stopped; exiting"), "{}", world.log());
 }
+
+/// A sign-in started in the window, the window closed before the browser came back: Latchkey is
+/// in the background, and the callback (the OS launching Latchkey with it) brings the app back,
+/// which takes over and completes the sign-in.
+#[tokio::test]
+async fn a_sign_in_that_returns_while_latchkey_is_in_the_background_completes() {
+    let world = World::new("hold");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let callback = world.recorded_callback();
+    session.execute("window.__TAURI__.window.getCurrentWindow().close(); return true").await;
+    session.wait_for("dialog#closing[open]", WAIT).await;
+    click(&session, "#closing-close").await;
+    world.wait_for_log("restarting without the window", 1).await;
+    world.wait_for_log("resident=true", 1).await;
+
+    let _app = launch(&world, &[&callback]);
+    world.wait_for_log("took over from Latchkey in the background", 1).await;
+    world.wait_for_log("deep link completed a sign-in", 1).await;
+    let log = world.log();
+    let line = log.lines().find(|l| l.contains("deep link completed a sign-in")).unwrap();
+    let id = line.rsplit("connection=").next().unwrap().trim().to_owned();
+    assert!(keychain(&id).is_some(), "the keychain holds the new connection's tokens");
+    until("the window shows the new account", || std::future::ready(window_connections(&world) == Some(1))).await;
+    clear_keychain();
+}

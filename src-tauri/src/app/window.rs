@@ -82,10 +82,11 @@ pub async fn quit(app: AppHandle, core: Arc<Latchkey>) {
 /// after the last web view (tauri keeps the web context for the next window: tauri#14626,
 /// wry#590), and the process keeps the libraries' pages it shared with WebKit's processes (about
 /// 130 MiB, against 60 for a process that never had a window). So once the window has been gone
-/// a moment, with no sign-in waiting, the idle network process is ended and Latchkey starts
-/// itself again in place (`exec`, same process id) as `--hidden`, after the work on tokens in
-/// flight has finished. Sign-ins waiting for a deep link are kept on disk and survive it; one
-/// waiting on a loopback listener would not, so Latchkey waits for it to end first.
+/// a moment, the idle network process is ended and the process becomes `latchkey-resident` in
+/// place (`exec`, same process id; or, without it, the app again as `--hidden`), after the work
+/// on tokens in flight has finished. Sign-ins waiting for a deep link are kept in the keychain
+/// and survive it (the link starts the app, which takes over and completes them); one waiting on
+/// a loopback listener (an `http://` redirect) would not, so Latchkey waits for it to end first.
 #[cfg(target_os = "linux")]
 fn settle_in_background(app: AppHandle) {
     std::thread::spawn(move || {
@@ -95,7 +96,10 @@ fn settle_in_background(app: AppHandle) {
             if !app.webview_windows().is_empty() {
                 return;
             }
-            if core.snapshot().providers.iter().all(|p| p.flows.is_empty()) {
+            let waiting_on_loopback = core.snapshot().providers.iter().flat_map(|p| &p.flows).any(|flow| {
+                flow.url.query_pairs().any(|(k, v)| k == "redirect_uri" && v.starts_with("http://"))
+            });
+            if !waiting_on_loopback {
                 break;
             }
             std::thread::sleep(Duration::from_secs(10));
