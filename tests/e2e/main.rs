@@ -1356,3 +1356,32 @@ async fn a_sign_in_that_returns_while_latchkey_is_in_the_background_completes() 
     until("the window shows the new account", || std::future::ready(window_connections(&world) == Some(1))).await;
     clear_keychain();
 }
+
+/// The strict parser reads a second launch's argument as the OS passed it: a callback for a
+/// pending sign-in with an upper-case scheme or a dot segment in its path is refused (a copy
+/// re-serialised through `url::Url` would have lost both and completed the sign-in); the exact
+/// callback then completes it.
+#[tokio::test]
+async fn deep_links_are_parsed_as_the_os_passed_them() {
+    let world = World::new("hold");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    session.wait_for(&format!("{DEMO} [data-action=cancel]"), WAIT).await;
+    let callback = world.recorded_callback();
+    let (scheme, rest) = callback.split_once(':').unwrap();
+    let upper = format!("{}:{rest}", scheme.to_uppercase());
+    let dotted = callback.replacen("/oauth/callback/demo", "/oauth/callback/x/../demo", 1);
+    assert_ne!(dotted, callback);
+    for url in [&upper, &dotted] {
+        world.deliver(url);
+    }
+    world.wait_for_log("callback refused", 2).await;
+    assert!(!world.log().contains("deep link completed a sign-in"), "a mangled callback completed the sign-in");
+    assert!(session.find(&format!("{DEMO} [data-connection]")).await.is_none(), "no connection yet");
+
+    world.deliver(&callback);
+    let (id, _) = connected(&session).await;
+    assert!(keychain(&id).is_some());
+    disconnect(&session).await;
+    session.end().await;
+}

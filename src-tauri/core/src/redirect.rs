@@ -80,7 +80,7 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
         (SCHEME, _, _) => return Err(CallbackError::NotACallback("has an authority".into())),
         _ => return Err(CallbackError::NotACallback("another scheme".into())),
     };
-    if !raw.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix)) {
+    if !raw.get(..prefix.len()).is_some_and(|p| p == prefix) {
         return Err(CallbackError::NotACallback("not the callback path".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -190,6 +190,23 @@ mod tests {
             Outcome::Error { error: "access_denied".into(), description: Some("User said no".into()) }
         );
         assert_eq!(cb.iss.as_deref(), Some("https://id.example"));
+    }
+
+    /// The scheme and path as they were sent in the redirect URI, exactly: the url crate would
+    /// lower-case the scheme and resolve the dot segments, and a parser that read its copy
+    /// would take both.
+    #[test]
+    fn refuses_a_scheme_in_another_case_and_dot_segments() {
+        for raw in [
+            "DEV.LATCHKEY.DESKTOP:/oauth/callback/demo?code=a&state=b",
+            "Dev.Latchkey.Desktop:/oauth/callback/demo?code=a&state=b",
+            "HTTP://127.0.0.1:4567/oauth/callback/demo?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/callback/x/../demo?code=a&state=b",
+            "dev.latchkey.desktop:/oauth/./callback/demo?code=a&state=b",
+        ] {
+            assert!(parse_callback(raw).is_err(), "{raw} was accepted");
+        }
+        assert!(parse_callback("http://127.0.0.1:4567/oauth/callback/demo?code=a&state=b").is_ok());
     }
 
     #[test]

@@ -40,12 +40,16 @@ pub fn run(hidden: bool) {
     #[cfg(any(target_os = "macos", windows, target_os = "linux"))]
     {
         // First, so that a second launch (the OS delivering a deep link, the desktop entry, the
-        // command) is forwarded here and exits; with the deep-link feature the URL reaches
-        // `on_open_url`. Every launch but a hidden one shows the window.
+        // command) is forwarded here with its arguments and exits. Every launch but a hidden
+        // one shows the window.
         builder = builder.plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
             // Not the arguments themselves: a deep link among them carries a code and a state.
             let hidden = argv.iter().skip(1).any(|a| a == "--hidden");
             info!(arguments = argv.len().saturating_sub(1), hidden, "a second launch was handed over");
+            #[cfg(not(target_os = "macos"))]
+            if let Some(core) = app.try_state::<Arc<Latchkey>>() {
+                deep_link::from_arguments(core.inner().clone(), &argv);
+            }
             if !hidden {
                 window::show(app);
             }

@@ -96,9 +96,12 @@ fn settle_in_background(app: AppHandle) {
             if !app.webview_windows().is_empty() {
                 return;
             }
-            let waiting_on_loopback = core.snapshot().providers.iter().flat_map(|p| &p.flows).any(|flow| {
-                flow.url.query_pairs().any(|(k, v)| k == "redirect_uri" && v.starts_with("http://"))
-            });
+            let waiting_on_loopback = core
+                .snapshot()
+                .providers
+                .iter()
+                .flat_map(|p| &p.flows)
+                .any(|flow| flow.url.query_pairs().any(|(k, v)| k == "redirect_uri" && v.starts_with("http://")));
             if !waiting_on_loopback {
                 break;
             }
