@@ -345,6 +345,7 @@ async fn a_callback_that_starts_the_app_completes_the_sign_in() {
     let callback = world.recorded_callback();
     session.end().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app_pids(&world).is_empty(), "Latchkey was closed");
 
     // The OS starts Latchkey with the callback as its argument.
     let session = world.open_window(&[callback]).await;
