@@ -22,6 +22,7 @@ fn main() {
         "set_start_at_login",
         "close_window",
         "quit",
+        "open_access_page",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

@@ -49,6 +49,19 @@ function announce(text) {
   $("#status").textContent = text;
 }
 
+// After a disconnect the provider did not confirm: what happened, and where to finish it.
+function showRevocationNote(provider, nickname, why) {
+  const place = provider.access_page
+    ? el("a", { href: provider.access_page, dataAction: "open-access-page", onclick: (e) => {
+        e.preventDefault();
+        run("open_access_page", { providerId: provider.id });
+      } }, `${provider.name}'s page for connected apps`)
+    : `your ${provider.name} account settings`;
+  const note = el("p", { class: "revocation-note", role: "status", dataRevocation: provider.id },
+    `Disconnected ${nickname} from Latchkey. ${why} You can remove Latchkey's access in `, place, ".");
+  $("#status").replaceChildren(note);
+}
+
 async function run(command, args, busyButton) {
   if (busyButton) busyButton.disabled = true;
   try {
@@ -102,11 +115,13 @@ function connectionRow(provider, c) {
         type: "button", class: "danger", dataAction: "confirm-disconnect", dataKey: key + ":confirm",
         onclick: async (e) => {
           confirming.delete(c.id);
-          const revoked = await run("disconnect", { connectionId: c.id }, e.currentTarget);
-          if (revoked === false) {
+          const result = await run("disconnect", { connectionId: c.id }, e.currentTarget);
+          if (result === "not_confirmed" || result === "not_supported") {
             explained.add(c.id);
-            announce(`Disconnected ${c.nickname} from Latchkey, but ${provider.name} did not confirm that it ` +
-              `revoked access. You can remove Latchkey in your ${provider.name} account settings.`);
+            const why = result === "not_supported"
+              ? `${provider.name} offers no way for apps to end their access, so it stays until you remove it there.`
+              : `${provider.name} did not confirm that it ended Latchkey's access.`;
+            showRevocationNote(provider, c.nickname, why);
           }
         },
       }, "Disconnect now"),

@@ -199,7 +199,7 @@ async fn a_revocation_error_that_echoes_the_token_keeps_it_out_of_the_log() {
     let h = Harness::new(vec![fake.provider()]);
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
-    assert!(!h.manager.disconnect(&c.id).await.unwrap(), "not confirmed");
+    assert_eq!(h.manager.disconnect(&c.id).await.unwrap(), latchkey_core::provider::Revocation::NotConfirmed);
     assert!(latchkey_tests::logs().contains("revocation refused"), "the refusal is logged");
     assert_not_logged(&[&access]);
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use latchkey_core::http::HttpClient;
 use latchkey_core::oauth2_generic::GenericOAuth2Provider;
+use latchkey_core::provider::Revocation;
 use latchkey_core::redirect::{callback_from_args, redirect_uri, APP_IDENTIFIER, SCHEME};
 use latchkey_core::{AuthError, AuthProvider, CallbackError};
 use latchkey_tests::wiremock::matchers::{method, path};
@@ -495,6 +496,76 @@ async fn checklist_24_disconnect_revokes_with_a_form_post_and_deletes() {
     assert_eq!(h.keychain(c.id.as_str()), None);
 }
 
+/// RFC 7009 lets a server keep a grant alive when only its access token is revoked: the refresh
+/// token is revoked first, then the access token, and only both confirmed make "revoked".
+#[tokio::test]
+async fn checklist_24_disconnect_revokes_the_refresh_token_first_then_the_access_token() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let refresh = unique("rt");
+    let access = mount_happy_path(&fake, Some(&refresh)).await;
+    for (token, hint) in [(&refresh, "refresh_token"), (&access, "access_token")] {
+        Mock::given(method("POST"))
+            .and(path("/revoke"))
+            .and(FormHas(vec![("token", token.clone()), ("token_type_hint", hint.into())]))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&fake.server)
+            .await;
+    }
+    h.manager.connect(&fake.name).await.unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    assert_eq!(h.manager.disconnect(&c.id).await.unwrap(), Revocation::Revoked);
+    let revocations: Vec<String> = fake
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/revoke")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(revocations.len(), 2, "{revocations:?}");
+    assert!(revocations[0].contains("token_type_hint=refresh_token"), "the refresh token first: {revocations:?}");
+    assert!(revocations[1].contains("token_type_hint=access_token"), "{revocations:?}");
+    assert_eq!(h.keychain(c.id.as_str()), None);
+}
+
+/// The three results a disconnect can have: revoked; not confirmed (the refresh token refused,
+/// even when the access token was taken); not supported (no endpoint: it used to say "revoked").
+#[tokio::test]
+async fn checklist_24_disconnect_says_revoked_not_confirmed_or_not_supported() {
+    async fn disconnect_with(refresh_answer: u16, endpoint: bool) -> Revocation {
+        let fake = FakeProvider::start("acme").await;
+        let mut config = fake.config();
+        if !endpoint {
+            config.spec.revoke_url = None;
+        }
+        let provider: Arc<dyn AuthProvider> = Arc::new(GenericOAuth2Provider::new(config, http()).unwrap());
+        let h = Harness::new(vec![provider]);
+        mount_happy_path(&fake, Some("rt")).await;
+        Mock::given(path("/revoke"))
+            .and(FormHas(vec![("token_type_hint", "refresh_token".into())]))
+            .respond_with(ResponseTemplate::new(refresh_answer))
+            .mount(&fake.server)
+            .await;
+        Mock::given(path("/revoke"))
+            .and(FormHas(vec![("token_type_hint", "access_token".into())]))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&fake.server)
+            .await;
+        h.manager.connect(&fake.name).await.unwrap();
+        let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+        let result = h.manager.disconnect(&c.id).await.unwrap();
+        assert_eq!(h.keychain(c.id.as_str()), None, "deleted whatever the provider said");
+        result
+    }
+    assert_eq!(disconnect_with(200, true).await, Revocation::Revoked);
+    assert_eq!(disconnect_with(503, true).await, Revocation::NotConfirmed);
+    assert_eq!(disconnect_with(400, true).await, Revocation::NotConfirmed);
+    assert_eq!(disconnect_with(200, false).await, Revocation::NotSupported);
+}
+
 async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option<&str>) {
     let fake = FakeProvider::start("acme").await;
     let mut config = fake.config();
@@ -503,7 +574,8 @@ async fn disconnect_despite(revoke: Option<ResponseTemplate>, revoke_url: Option
     let h = Harness::new(vec![provider]);
     mount_happy_path(&fake, Some("rt")).await;
     if let Some(response) = revoke {
-        Mock::given(path("/revoke")).respond_with(response).expect(1).mount(&fake.server).await;
+        // The refresh token, then the access token: both are tried whatever the first answer.
+        Mock::given(path("/revoke")).respond_with(response).expect(2).mount(&fake.server).await;
     }
     h.manager.connect(&fake.name).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();

@@ -2,6 +2,7 @@
 //! is being disconnected. (The same deep link twice: checklist_06 and checklist_16; disconnect
 //! during a refresh: refresh.rs; two app instances at once: the end-to-end tests.)
 
+use latchkey_core::provider::Revocation;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ async fn a_sign_in_completing_during_a_disconnect_of_the_same_account_waits_and_
     let started = Instant::now();
     let again = h.manager.complete(&second_link).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(400), "the sign-in waited for the disconnect");
-    assert!(disconnecting.await.unwrap().unwrap(), "the disconnect completed, revoked");
+    assert_eq!(disconnecting.await.unwrap().unwrap(), Revocation::Revoked, "the disconnect completed, revoked");
 
     assert_eq!(again.id, first.id, "the same account, connected again");
     assert_eq!(h.manager.list().len(), 1);

@@ -151,6 +151,14 @@ pub struct ProviderSpec {
     pub revoke_url: Option<Url>,
     #[serde(default)]
     pub revoke_style: RevokeStyle,
+    /// Whether the access token is revoked too, after the refresh token (Asana refuses access
+    /// tokens at its revocation endpoint).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub revoke_access_token: bool,
+    /// The provider's page where a person removes an app's access to their account, for when
+    /// a disconnect could not end the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_page: Option<Url>,
     #[serde(default)]
     pub scopes: Vec<String>,
     /// How scopes are joined in the authorization URL (" " by the RFC, "," for some).
@@ -218,6 +226,8 @@ impl ProviderSpec {
             refresh_url: None,
             revoke_url: None,
             revoke_style: RevokeStyle::default(),
+            revoke_access_token: true,
+            access_page: None,
             scopes: Vec::new(),
             scope_separator: space(),
             scope_param: None,
@@ -340,3 +350,11 @@ pub trait ProviderHooks: Send + Sync {
 /// The hooks of a provider that data describes fully.
 pub(crate) struct NoHooks;
 impl ProviderHooks for NoHooks {}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}

@@ -187,8 +187,8 @@ impl Latchkey {
         self.manager.reopen(&FlowId::parse(flow_id).map_err(AuthError::Invalid)?)
     }
 
-    /// Whether the provider confirmed the revocation; the connection is gone either way.
-    pub async fn disconnect(&self, connection_id: &str) -> Result<bool, AuthError> {
+    /// What the provider said of the grant; the connection is gone either way.
+    pub async fn disconnect(&self, connection_id: &str) -> Result<crate::provider::Revocation, AuthError> {
         self.manager.disconnect(&ConnectionId::parse(connection_id).map_err(AuthError::Invalid)?).await
     }
 

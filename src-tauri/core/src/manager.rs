@@ -17,7 +17,7 @@ use super::connections::Connections;
 use super::flows::{PendingFlow, PendingFlows};
 use super::loopback::CompletesSignIn;
 use super::metadata::MetadataStore;
-use super::provider::RedirectKind;
+use super::provider::{RedirectKind, Revocation};
 use super::redirect::{self, redact_for_log};
 use super::refresh::{self, Want};
 use super::registry::ProviderRegistry;
@@ -390,41 +390,35 @@ impl ConnectionManager {
     /// revocation (or there was nothing to revoke), so that the person can be told to revoke
     /// access there when it did not.
     #[instrument(skip_all, fields(connection = %id))]
-    pub async fn disconnect(&self, id: &ConnectionId) -> Result<bool, AuthError> {
+    pub async fn disconnect(&self, id: &ConnectionId) -> Result<Revocation, AuthError> {
         // A refresh in flight (here or in another process) finishes first, so that it cannot
         // write tokens back after they are deleted.
         let _held = self.store.lock(id).await?;
         let connection = self.store.reload(id)?.ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
         let secrets = self.store.vault().load(id).await?;
-        let revoked = match (self.providers.get(&connection.provider), secrets) {
-            (Some(provider), Some(secrets)) => match provider.revoke(&secrets.access_token).await {
-                Ok(true) => {
-                    info!("revoked at the provider");
-                    true
-                }
-                Ok(false) => {
-                    warn!("the provider did not confirm revocation; deleting locally anyway");
-                    false
-                }
-                Err(e) => {
-                    warn!(error = %e, "revocation failed; deleting locally anyway");
-                    false
-                }
-            },
+        let revocation = match (self.providers.get(&connection.provider), secrets) {
+            (Some(provider), Some(secrets)) => {
+                provider.revoke_grant(&secrets.access_token, secrets.refresh_token.as_ref()).await
+            }
             (None, _) => {
                 warn!(provider = %connection.provider, "provider unknown; deleting locally only");
-                false
+                Revocation::NotConfirmed
             }
             (_, None) => {
                 warn!("the keychain held no tokens for this connection");
-                true
+                Revocation::NotConfirmed
             }
         };
+        match revocation {
+            Revocation::Revoked => info!("revoked at the provider"),
+            Revocation::NotConfirmed => warn!("the provider did not confirm revocation; deleting locally anyway"),
+            Revocation::NotSupported => info!("the provider has no revocation endpoint; deleting locally"),
+        }
         self.store.vault().delete(id).await?;
         self.store.remove(id)?;
-        info!(revoked, "disconnected");
+        info!(?revocation, "disconnected");
         self.store.signals().roster_changed();
-        Ok(revoked)
+        Ok(revocation)
     }
 
     /// A usable access token for `id`, refreshed first when it is near expiry (single-flight in

@@ -22,7 +22,7 @@ pub use super::description::{
     ClientAuth, Method, Nickname, OAuth2Config, Pkce, ProviderHooks, ProviderSpec, RevokeStyle,
 };
 use super::http::{authorization, HttpClient};
-use super::provider::RedirectKind;
+use super::provider::{RedirectKind, Revocation};
 use super::quirks::{Quirks, TokenTransport};
 use super::{AuthError, AuthProvider, OAuthErrorCode, ProviderId, TokenResponse};
 
@@ -366,5 +366,45 @@ impl AuthProvider for GenericOAuth2Provider {
 
     async fn revoke(&self, access_token: &AccessToken) -> Result<bool, AuthError> {
         self.revoke_token(access_token.secret(), "access_token").await
+    }
+
+    /// The refresh token first, then the access token (each where the provider takes it); one
+    /// refusal or failure and the grant is not confirmed gone.
+    async fn revoke_grant(&self, access_token: &AccessToken, refresh_token: Option<&RefreshToken>) -> Revocation {
+        if self.config.spec.revoke_url.is_none() {
+            return Revocation::NotSupported;
+        }
+        let mut tokens = Vec::with_capacity(2);
+        if self.config.spec.revoke_style == RevokeStyle::BearerPost {
+            // The token authenticates the request and is the one revoked (Dropbox, Slack).
+            tokens.push((access_token.secret().as_str(), "access_token"));
+        } else {
+            if let Some(refresh) = refresh_token {
+                tokens.push((refresh.secret().as_str(), "refresh_token"));
+            }
+            if self.config.spec.revoke_access_token || refresh_token.is_none() {
+                tokens.push((access_token.secret().as_str(), "access_token"));
+            }
+        }
+        let mut confirmed = true;
+        for (token, hint) in tokens {
+            match self.revoke_token(token, hint).await {
+                Ok(true) => {}
+                Ok(false) => confirmed = false,
+                Err(e) => {
+                    warn!(error = %e, hint, "revocation failed");
+                    confirmed = false;
+                }
+            }
+        }
+        if confirmed {
+            Revocation::Revoked
+        } else {
+            Revocation::NotConfirmed
+        }
+    }
+
+    fn access_page(&self) -> Option<&Url> {
+        self.config.spec.access_page.as_ref()
     }
 }

@@ -7,6 +7,20 @@ use url::Url;
 
 use super::{AuthError, ProviderId, TokenResponse};
 
+/// What a disconnect learnt about the grant at the provider. The connection is gone from
+/// Latchkey either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    /// The provider confirmed the revocation of every token sent.
+    Revoked,
+    /// The provider answered an error, or could not be reached: the grant may live on.
+    NotConfirmed,
+    /// The provider has no revocation endpoint: the grant lives on until the person removes
+    /// Latchkey's access at the provider.
+    NotSupported,
+}
+
 /// Where a provider sends the browser back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -93,5 +107,20 @@ pub trait AuthProvider: Send + Sync {
     /// Revokes the token at the provider. `Ok(true)` when revoked (or nothing to do).
     async fn revoke(&self, _access_token: &AccessToken) -> Result<bool, AuthError> {
         Ok(true)
+    }
+
+    /// Ends the grant at disconnect. By default the contract's [`AuthProvider::revoke`] of the
+    /// access token; providers that know more (the generic one) revoke the refresh token first,
+    /// since RFC 7009 lets a server keep a grant alive when only its access token is revoked.
+    async fn revoke_grant(&self, access_token: &AccessToken, _refresh_token: Option<&RefreshToken>) -> Revocation {
+        match self.revoke(access_token).await {
+            Ok(true) => Revocation::Revoked,
+            Ok(false) | Err(_) => Revocation::NotConfirmed,
+        }
+    }
+
+    /// The provider's page where a person can remove Latchkey's access, when known.
+    fn access_page(&self) -> Option<&Url> {
+        None
     }
 }

@@ -32,6 +32,8 @@ pub struct ProviderState {
     pub redirect_choices: Vec<RedirectChoice>,
     /// The scopes a sign-in asks for.
     pub scopes: Vec<String>,
+    /// Where a person removes Latchkey's access at the provider, when known.
+    pub access_page: Option<String>,
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
     pub connections: Vec<Connection>,
@@ -118,6 +120,7 @@ impl View {
                         .map(|kind| RedirectChoice { kind, uri: registration(kind, &id) })
                         .collect(),
                     scopes: p.scopes(),
+                    access_page: p.access_page().map(|u| u.to_string()),
                     flows,
                     refreshing: connections
                         .iter()

@@ -55,9 +55,9 @@ pub fn reopen(core: Core, flow_id: String) -> Answer<()> {
     Ok(core.reopen(&flow_id)?)
 }
 
-/// Whether the provider confirmed the revocation; the connection is gone either way.
+/// "revoked", "not_confirmed" or "not_supported"; the connection is gone either way.
 #[tauri::command]
-pub async fn disconnect(core: Core<'_>, connection_id: String) -> Answer<bool> {
+pub async fn disconnect(core: Core<'_>, connection_id: String) -> Answer<latchkey_core::provider::Revocation> {
     Ok(core.disconnect(&connection_id).await?)
 }
 
@@ -161,4 +161,18 @@ pub fn close_window(core: Core, window: tauri::WebviewWindow) {
 pub async fn quit(core: Core<'_>, app: tauri::AppHandle) -> Answer<()> {
     super::window::quit(app, core.inner().clone()).await;
     Ok(())
+}
+
+/// Opens, in the browser, the provider's page where a person removes Latchkey's access (the
+/// address comes from the catalog, not from the window).
+#[tauri::command]
+pub fn open_access_page(core: Core, provider_id: String) -> Answer<()> {
+    let page = core
+        .snapshot()
+        .providers
+        .into_iter()
+        .find(|p| p.id.as_str() == provider_id)
+        .and_then(|p| p.access_page)
+        .ok_or_else(|| UiError(format!("no page is known for {provider_id}")))?;
+    tauri_plugin_opener::open_url(page, None::<&str>).map_err(|e| UiError(format!("cannot open the browser: {e}")))
 }

@@ -86,6 +86,7 @@ pub fn run(hidden: bool) {
             commands::set_start_at_login,
             commands::close_window,
             commands::quit,
+            commands::open_access_page,
         ])
         .setup(move |app| {
             let paths = app.path();
