@@ -281,3 +281,19 @@ async fn with_the_disk_full_a_sign_in_fails_clearly_and_a_refresh_still_keeps_it
     assert_eq!(latchkey.connection(&id).unwrap().status, ConnectionStatus::Connected);
     assert_eq!(latchkey.access_token(&id, Want::Fresh).await.unwrap().secret(), "at-3");
 }
+
+/// A reconnect of a connected account whose new facts cannot be saved (the disk full) leaves
+/// the connection as it was, with its earlier tokens: it used to delete them.
+#[tokio::test]
+async fn with_the_disk_full_a_reconnect_keeps_the_connections_earlier_tokens() {
+    let place = Place::new().await;
+    let id = place.connect();
+    let before = place.stored(&id);
+    assert!(!before.is_empty(), "connected");
+    let out = disk_full(&mut place.client("connect", None)).output().unwrap();
+    let said = text(&out);
+    assert!(said.contains("connect: error could not save Latchkey's data"), "{said}");
+    assert_eq!(place.stored(&id), before, "the earlier tokens are still there: {said}");
+    let latchkey = place.restarted();
+    assert_eq!(latchkey.connection(&id).unwrap().status, ConnectionStatus::Connected);
+}

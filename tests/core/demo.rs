@@ -161,3 +161,28 @@ async fn demo_a_replayed_code_revokes_its_own_grant_only() {
 fn query_code(link: &str) -> String {
     url::Url::parse(link).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned()
 }
+
+/// Signing the same account in again keeps the connection and replaces its tokens, and the grant
+/// it replaced is revoked once the new tokens are stored (its refresh token no longer works);
+/// the new grant is untouched.
+#[tokio::test]
+async fn signing_the_same_account_in_again_revokes_the_grant_it_replaced() {
+    let (_server, provider) = authority([7; 32], None).await;
+    let h = Harness::new(vec![provider.clone()]);
+    let demo = ProviderId::new("demo").unwrap();
+    let pending = h.manager.connect(&demo).await.unwrap();
+    let first = h.manager.complete(&demo_consent(&pending.url, "ada", true).await).await.unwrap();
+    let old = h.manager.vault().load(&first.id).await.unwrap().unwrap();
+
+    let pending = h.manager.connect(&demo).await.unwrap();
+    let again = h.manager.complete(&demo_consent(&pending.url, "ada", true).await).await.unwrap();
+    assert_eq!(again.id, first.id, "the same connection");
+    let new = h.manager.vault().load(&first.id).await.unwrap().unwrap();
+    assert_ne!(new.access_token.secret(), old.access_token.secret());
+
+    let err = provider.refresh(old.refresh_token.as_ref().unwrap()).await.unwrap_err();
+    assert!(err.needs_reconnect(), "the replaced grant is revoked: {err:?}");
+    assert_eq!(provider.get_nickname(&new.access_token).await.unwrap(), "ada", "the new grant works");
+    provider.refresh(new.refresh_token.as_ref().unwrap()).await.expect("and refreshes");
+    h.manager.vault().delete(&first.id).await.unwrap();
+}

@@ -155,6 +155,12 @@ pub struct ProviderSpec {
     /// tokens at its revocation endpoint).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub revoke_access_token: bool,
+    /// Whether a new sign-in of an account makes a grant separate from the one it replaces, so
+    /// that the replaced one can be revoked without ending the new (true for OpenID Connect
+    /// servers such as Keycloak; not for Google, where revoking any token ends the client's
+    /// whole grant for that account).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub revoke_replaced_grant: bool,
     /// The provider's page where a person removes an app's access to their account, for when
     /// a disconnect could not end the grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,6 +233,7 @@ impl ProviderSpec {
             revoke_url: None,
             revoke_style: RevokeStyle::default(),
             revoke_access_token: true,
+            revoke_replaced_grant: false,
             access_page: None,
             scopes: Vec::new(),
             scope_separator: space(),

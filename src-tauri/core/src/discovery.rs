@@ -153,6 +153,9 @@ fn added(id: ProviderId, name: &str, authorize_url: Url, token_url: Url, userinf
     let nickname = Nickname::get(userinfo_url, &["/email", "/preferred_username", "/name", "/sub"]);
     let mut spec = ProviderSpec::new(id, name.trim(), authorize_url, token_url, nickname);
     spec.redirect = vec![RedirectKind::Loopback];
+    // A server that issues a new grant per sign-in (the OpenID Connect servers tried) keeps
+    // the replaced one alive unless it is revoked.
+    spec.revoke_replaced_grant = true;
     spec
 }
 

@@ -341,6 +341,9 @@ impl ConnectionManager {
         let secrets =
             Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
         let first_write = self.store.get(&id).is_none();
+        // The tokens a reconnect replaces: put back if the new ones cannot be saved, revoked
+        // once they are (where that leaves the new grant alone).
+        let replaced = if first_write { None } else { self.store.vault().load(&id).await.ok().flatten() };
         if first_write {
             if let Err(e) = self.store.note_first_write(&id) {
                 self.abandon(&*provider, &tokens).await;
@@ -356,13 +359,18 @@ impl ConnectionManager {
         }
         super::failpoint("connect-after-keychain-write");
         if let Err(e) = self.store.upsert(connection.clone()) {
-            match self.store.vault().delete(&id).await {
+            let cleanup = match &replaced {
+                // A reconnect that could not be saved: the connection keeps its earlier tokens.
+                Some(earlier) => self.store.vault().store(&id, earlier).await,
+                None => self.store.vault().delete(&id).await,
+            };
+            match cleanup {
                 // Gone: nothing for the next start's sweep to do.
                 Ok(()) if first_write => self.store.first_write_done(&id),
                 Ok(()) => {}
                 // Still in the keychain: the journal keeps it for the next start's sweep.
                 Err(cleanup) => {
-                    warn!(error = %cleanup, "could not remove the tokens of a connection that was not saved")
+                    warn!(error = %cleanup, "could not undo the tokens of a connection that was not saved")
                 }
             }
             self.abandon(&*provider, &tokens).await;
@@ -373,6 +381,17 @@ impl ConnectionManager {
         }
         info!(connection = %id, "connected");
         self.store.signals().roster_changed();
+        let secret_of = |t: Option<&oauth2::RefreshToken>| t.map(|t| t.secret().clone());
+        let separate = |e: &Secrets| {
+            e.access_token.secret() != secrets.access_token.secret()
+                && secret_of(e.refresh_token.as_ref()) != secret_of(secrets.refresh_token.as_ref())
+        };
+        if let Some(earlier) = replaced.filter(separate) {
+            if provider.revokes_replaced_grant() {
+                let revocation = provider.revoke_grant(&earlier.access_token, earlier.refresh_token.as_ref()).await;
+                info!(?revocation, "the grant this sign-in replaced was revoked");
+            }
+        }
         Ok(connection)
     }
 

@@ -407,4 +407,8 @@ impl AuthProvider for GenericOAuth2Provider {
     fn access_page(&self) -> Option<&Url> {
         self.config.spec.access_page.as_ref()
     }
+
+    fn revokes_replaced_grant(&self) -> bool {
+        self.config.spec.revoke_replaced_grant
+    }
 }

@@ -123,4 +123,9 @@ pub trait AuthProvider: Send + Sync {
     fn access_page(&self) -> Option<&Url> {
         None
     }
+
+    /// Whether the grant a new sign-in replaces can be revoked without ending the new one.
+    fn revokes_replaced_grant(&self) -> bool {
+        false
+    }
 }

@@ -98,6 +98,7 @@ fn added_providers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<Pr
                     spec.pkce = if e.pkce { Pkce::S256 } else { Pkce::None };
                     spec.issuer = Some(e.issuer).filter(|i| !i.is_empty());
                     spec.requires_iss = e.requires_iss;
+                    spec.revoke_replaced_grant = true;
                     spec.redirect = vec![RedirectKind::Loopback];
                     spec
                 }

@@ -51,6 +51,7 @@ pub fn config(base: &Url) -> OAuth2Config {
     spec.scopes = vec!["profile".into()];
     spec.issuer = Some(ISSUER.into());
     spec.requires_iss = true;
+    spec.revoke_replaced_grant = true;
     let mut config = spec.config(Some(CLIENT_ID.into()), None);
     config.setup_hint = String::new();
     config
