@@ -23,6 +23,7 @@ fn main() {
         "close_window",
         "quit",
         "open_access_page",
+        "set_pkce",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),

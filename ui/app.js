@@ -101,6 +101,9 @@ function connectionRow(provider, c) {
     details.push(expired ? `token expired ${fromNow(c.expires_at)}` : `token expires ${fromNow(c.expires_at)}`);
   }
   if (c.last_refreshed) details.push(`last refreshed ${fromNow(c.last_refreshed)}`);
+  if (!needsReconnect && c.renewable === false) {
+    details.push(`${provider.name} gave no refresh token: reconnect when this token expires`);
+  }
   const key = `conn:${c.id}`;
   const actions = el("div", { class: "actions" });
   if (needsReconnect) {
@@ -276,6 +279,16 @@ function providerCard(p) {
     if (openSetup.has(p.id)) details.open = true;
     details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
     card.append(details);
+  }
+  if (added.has(p.id)) {
+    const box = el("input", { type: "checkbox", dataKey: key + ":pkce", checked: p.pkce });
+    box.addEventListener("change", async () => {
+      const done = await run("set_pkce", { providerId: p.id, enabled: box.checked }, box);
+      if (done === undefined) box.checked = !box.checked;
+      else announce(box.checked ? `${p.name}: PKCE on.` : `${p.name}: PKCE off. Turn it off only for a server that refuses it.`);
+    });
+    card.append(el("label", { class: "toggle pkce" }, box,
+      "Send PKCE (protects the sign-in; turn off only if this server refuses it)"));
   }
   if (p.error) {
     card.append(el("div", { class: "notice error", role: "alert" },

@@ -249,3 +249,43 @@ async fn the_snapshot_shows_states_and_errors_in_words_and_no_secrets() {
     assert!(!json.contains(&access) && !json.contains("refresh-secret"));
     h.manager.vault().delete(&c.id).await.unwrap();
 }
+
+/// A sign-in that brings no refresh token is recorded as such (the window says the connection
+/// ends with its access token); a reconnect without one at a provider whose grants are not
+/// separate (Google gives a refresh token only at the first consent) keeps the earlier one.
+#[tokio::test]
+async fn a_sign_in_without_a_refresh_token_is_told_and_a_reconnect_without_one_keeps_the_earlier() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let (first, second) = (latchkey_tests::unique("at"), latchkey_tests::unique("at"));
+    for (access, refresh) in [(&first, Some("rt-first")), (&second, None)] {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_body(access, refresh, 3600)))
+            .up_to_n_times(1)
+            .mount(&fake.server)
+            .await;
+        mount_userinfo(&fake, access, "ada@example.com", 1).await;
+    }
+    h.manager.connect(&fake.name).await.unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    assert!(c.renewable);
+    h.manager.connect(&fake.name).await.unwrap();
+    let again = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    assert_eq!(again.id, c.id);
+    assert!(again.renewable, "the earlier refresh token still serves");
+    let stored = h.keychain(c.id.as_str()).unwrap();
+    assert!(stored.contains(&second) && stored.contains("rt-first"), "{stored}");
+    h.manager.vault().delete(&c.id).await.unwrap();
+
+    // A provider that never gives one: the connection says so.
+    let other = FakeProvider::start("plain").await;
+    let h = Harness::new(vec![other.provider()]);
+    mount_happy_path(&other, None).await;
+    h.manager.connect(&other.name).await.unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    assert!(!c.renewable);
+    let shown = h.manager.snapshot().providers.into_iter().flat_map(|p| p.connections).find(|x| x.id == c.id).unwrap();
+    assert!(!shown.renewable, "the window is told");
+    h.manager.vault().delete(&c.id).await.unwrap();
+}

@@ -98,3 +98,27 @@ async fn files_and_folders_of_earlier_versions_are_made_private_at_start() {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
 }
+
+/// Issue 13: PKCE can be turned off for a provider the person added (a server that refuses the
+/// parameter), from the next sign-in; the catalog's providers keep theirs.
+#[tokio::test]
+async fn pkce_can_be_turned_off_for_an_added_provider_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let latchkey = open(dir.path(), &unique("dev.latchkey.test"));
+    latchkey.start_for_tokens().await.unwrap();
+    let id = latchkey.add_provider_by_endpoints("Company SSO", SSO).await.unwrap();
+    latchkey.save_client(id.as_str(), "client", None).await.unwrap();
+    let has_challenge = |url: &url::Url| url.query_pairs().any(|(k, _)| k == "code_challenge");
+    let pending = latchkey.connect(id.as_str()).await.unwrap();
+    assert!(has_challenge(&pending.url), "PKCE by default");
+    latchkey.cancel(pending.flow_id.as_str()).await.unwrap();
+
+    latchkey.set_pkce(id.as_str(), false).await.unwrap();
+    let pending = latchkey.connect(id.as_str()).await.unwrap();
+    assert!(!has_challenge(&pending.url), "off: {}", pending.url);
+    assert!(!latchkey.snapshot().providers.iter().find(|p| p.id == id).unwrap().pkce, "the window is told");
+    latchkey.cancel(pending.flow_id.as_str()).await.unwrap();
+
+    let err = latchkey.set_pkce("github", false).await.unwrap_err();
+    assert!(err.to_string().contains("only providers you added"), "{err}");
+}

@@ -30,6 +30,15 @@ pub struct Connection {
     /// The access token's lifetime as the provider gave it, which sets the refresh margin.
     #[serde(default)]
     pub lifetime_secs: Option<u64>,
+    /// Whether the sign-in brought a refresh token. Without one the connection lasts as long as
+    /// its access token, and the window says so. (Connections saved before this was recorded
+    /// read as renewable.)
+    #[serde(default = "renewable")]
+    pub renewable: bool,
+}
+
+fn renewable() -> bool {
+    true
 }
 
 /// The connection `name` stands for among `connections`: the one with that id, or the only one

@@ -337,6 +337,25 @@ impl Latchkey {
         Ok(())
     }
 
+    /// Turns PKCE on or off for a provider the person added (a server that refuses the
+    /// `code_challenge` parameter); the catalog's providers keep theirs. From the next sign-in.
+    pub async fn set_pkce(&self, provider: &str, enabled: bool) -> Result<(), AuthError> {
+        let provider = provider_id(provider)?;
+        let mut found = false;
+        self.settings.update(|s| {
+            if let Some(spec) = s.custom.get_mut(&provider) {
+                spec.pkce = if enabled { crate::description::Pkce::S256 } else { crate::description::Pkce::None };
+                found = true;
+            }
+        })?;
+        if !found {
+            return Err(AuthError::Invalid(format!("only providers you added can have PKCE turned off ({provider})")));
+        }
+        self.load_providers().await?;
+        info!(provider = %provider, enabled, "PKCE changed");
+        Ok(())
+    }
+
     /// Chooses the redirect kind of a provider that accepts several. Takes effect at the next
     /// sign-in.
     pub async fn set_redirect(&self, provider: &str, kind: RedirectKind) -> Result<(), AuthError> {

@@ -327,6 +327,17 @@ impl ConnectionManager {
                 return Err(e);
             }
         };
+        let first_write = self.store.get(&id).is_none();
+        // The tokens a reconnect replaces: put back if the new ones cannot be saved, revoked
+        // once they are (where that leaves the new grant alone).
+        let replaced = if first_write { None } else { self.store.vault().load(&id).await.ok().flatten() };
+        let mut secrets =
+            Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
+        // A provider that gives a refresh token only at the first consent (Google) answers a
+        // reconnect without one; where grants are not separate the earlier one still serves.
+        if secrets.refresh_token.is_none() && !provider.revokes_replaced_grant() {
+            secrets.refresh_token = replaced.as_ref().and_then(|r| r.refresh_token.clone());
+        }
         let connection = Connection {
             id: id.clone(),
             provider: flow.provider.clone(),
@@ -337,13 +348,11 @@ impl ConnectionManager {
             status: ConnectionStatus::Connected,
             last_refreshed: None,
             lifetime_secs: tokens.expires_in,
+            renewable: secrets.refresh_token.is_some(),
         };
-        let secrets =
-            Secrets { access_token: tokens.access_token.clone(), refresh_token: tokens.refresh_token.clone() };
-        let first_write = self.store.get(&id).is_none();
-        // The tokens a reconnect replaces: put back if the new ones cannot be saved, revoked
-        // once they are (where that leaves the new grant alone).
-        let replaced = if first_write { None } else { self.store.vault().load(&id).await.ok().flatten() };
+        if !connection.renewable {
+            warn!(provider = %flow.provider, "the sign-in brought no refresh token: the connection ends with its access token");
+        }
         if first_write {
             if let Err(e) = self.store.note_first_write(&id) {
                 self.abandon(&*provider, &tokens).await;

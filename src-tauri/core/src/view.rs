@@ -34,6 +34,8 @@ pub struct ProviderState {
     pub scopes: Vec<String>,
     /// Where a person removes Latchkey's access at the provider, when known.
     pub access_page: Option<String>,
+    /// Whether sign-ins send PKCE (S256).
+    pub pkce: bool,
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
     pub connections: Vec<Connection>,
@@ -121,6 +123,7 @@ impl View {
                         .collect(),
                     scopes: p.scopes(),
                     access_page: p.access_page().map(|u| u.to_string()),
+                    pkce: p.uses_pkce(),
                     flows,
                     refreshing: connections
                         .iter()

@@ -176,3 +176,8 @@ pub fn open_access_page(core: Core, provider_id: String) -> Answer<()> {
         .ok_or_else(|| UiError(format!("no page is known for {provider_id}")))?;
     tauri_plugin_opener::open_url(page, None::<&str>).map_err(|e| UiError(format!("cannot open the browser: {e}")))
 }
+
+#[tauri::command]
+pub async fn set_pkce(core: Core<'_>, provider_id: String, enabled: bool) -> Answer<()> {
+    Ok(core.set_pkce(&provider_id, enabled).await?)
+}

@@ -87,6 +87,7 @@ pub fn run(hidden: bool) {
             commands::close_window,
             commands::quit,
             commands::open_access_page,
+            commands::set_pkce,
         ])
         .setup(move |app| {
             let paths = app.path();
