@@ -80,7 +80,7 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
         (SCHEME, _, _) => return Err(CallbackError::NotACallback("has an authority".into())),
         _ => return Err(CallbackError::NotACallback("another scheme".into())),
     };
-    if !raw.get(..prefix.len()).is_some_and(|p| p == prefix) {
+    if !raw.starts_with(prefix.as_str()) {
         return Err(CallbackError::NotACallback("not the callback path".into()));
     }
     if !url.username().is_empty() || url.password().is_some() {
