@@ -111,6 +111,9 @@ async fn scene(faulty: &str, fault: Fault, access: &str, refresh: &str) -> Scene
     let provider = unique("acme");
     let client_secret = unique("client-secret");
     let mut config: OAuth2Config = fake_config(&provider, &server.uri(), "client-id", Some(&client_secret));
+    // An issuer, as most providers have: the authority that redeems its grants stays the same
+    // when its token endpoint stops answering (see `refault`).
+    config.spec.issuer = Some(format!("https://{provider}.example"));
     match fault.response(access, refresh) {
         Some(response) => {
             Mock::given(path(faulty)).respond_with(response).mount(&server).await;
@@ -316,6 +319,7 @@ async fn refault(s: Scene, fault: Fault, access: &str, refresh: &str) -> Scene {
             let dead = url::Url::parse(&format!("http://{}/token", closed.local_addr().unwrap())).unwrap();
             drop(closed);
             let mut config = fake_config(&s.provider, &s.server.uri(), "client-id", Some(&s.client_secret));
+            config.spec.issuer = Some(format!("https://{}.example", s.provider));
             config.spec.token_url = dead;
             s.harness.manager.add_provider(std::sync::Arc::new(GenericOAuth2Provider::new(config, http()).unwrap()));
             mount_good(&s.server, access, refresh).await;

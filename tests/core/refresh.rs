@@ -568,3 +568,25 @@ async fn a_token_far_from_expiry_is_read_without_waiting_for_the_connections_loc
     drop(held);
     h.manager.vault().delete(&c.id).await.unwrap();
 }
+
+/// Issue 13: a connection is refreshed and revoked only by the authority it was made with. A
+/// provider of the same id at other endpoints (an added provider that took a catalog id, a
+/// changed registration) gets none of its tokens: the connection needs reconnecting instead.
+#[tokio::test]
+async fn a_connection_is_never_refreshed_or_revoked_at_endpoints_other_than_its_own() {
+    let (_fake, h, _rotating, c) = connected(3600, true).await;
+    assert!(c.authority.is_some(), "recorded at sign-in");
+    let impostor = FakeProvider::start("acme").await;
+    h.manager.add_provider(impostor.provider());
+
+    let err = h.manager.access_token(&c.id, Want::Forced).await.unwrap_err();
+    assert!(matches!(err, AuthError::NeedsReconnect { .. }), "{err:?}");
+    assert_eq!(h.manager.connection(&c.id).unwrap().status, ConnectionStatus::NeedsReconnect);
+    assert_eq!(
+        h.manager.disconnect(&c.id).await.unwrap(),
+        latchkey_core::provider::Revocation::NotConfirmed,
+        "not revoked at the other endpoints"
+    );
+    assert!(impostor.server.received_requests().await.unwrap().is_empty(), "nothing was sent to it");
+    assert_eq!(h.keychain(c.id.as_str()), None, "deleted locally all the same");
+}

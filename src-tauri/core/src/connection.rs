@@ -35,6 +35,11 @@ pub struct Connection {
     /// read as renewable.)
     #[serde(default = "renewable")]
     pub renewable: bool,
+    /// Who redeems the grant (the provider's issuer, or its token endpoint) as it was at sign-in:
+    /// see [`crate::AuthProvider::grant_authority`]. Recorded at the next refresh for
+    /// connections made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
 }
 
 fn renewable() -> bool {
@@ -60,5 +65,15 @@ pub fn named(connections: Vec<Connection>, name: &str) -> Result<Connection, Aut
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
+    }
+}
+
+/// Whether `provider` may redeem or revoke `connection`'s grant: it answers to the authority the
+/// connection was made with (or the connection predates the record).
+pub fn same_authority(connection: &Connection, provider: &dyn crate::AuthProvider) -> bool {
+    match (&connection.authority, provider.grant_authority()) {
+        (Some(recorded), Some(now)) => *recorded == now,
+        (Some(_), None) => false,
+        (None, _) => true,
     }
 }

@@ -349,6 +349,7 @@ impl ConnectionManager {
             last_refreshed: None,
             lifetime_secs: tokens.expires_in,
             renewable: secrets.refresh_token.is_some(),
+            authority: provider.grant_authority(),
         };
         if !connection.renewable {
             warn!(provider = %flow.provider, "the sign-in brought no refresh token: the connection ends with its access token");
@@ -425,6 +426,11 @@ impl ConnectionManager {
         let connection = self.store.reload(id)?.ok_or_else(|| AuthError::UnknownConnection(id.to_string()))?;
         let secrets = self.store.vault().load(id).await?;
         let revocation = match (self.providers.get(&connection.provider), secrets) {
+            (Some(provider), Some(_)) if !crate::connection::same_authority(&connection, &*provider) => {
+                // Its tokens go nowhere but where they came from.
+                warn!(provider = %connection.provider, "the provider answers to another authority than at sign-in; not revoking there");
+                Revocation::NotConfirmed
+            }
             (Some(provider), Some(secrets)) => {
                 provider.revoke_grant(&secrets.access_token, secrets.refresh_token.as_ref()).await
             }

@@ -408,6 +408,11 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.spec.access_page.as_ref()
     }
 
+    fn grant_authority(&self) -> Option<String> {
+        let spec = &self.config.spec;
+        Some(spec.issuer.clone().unwrap_or_else(|| spec.refresh_url.as_ref().unwrap_or(&spec.token_url).to_string()))
+    }
+
     fn revokes_replaced_grant(&self) -> bool {
         self.config.spec.revoke_replaced_grant
     }

@@ -124,6 +124,13 @@ pub trait AuthProvider: Send + Sync {
         None
     }
 
+    /// Who redeems this provider's grants: its issuer when known (stable across restarts, the
+    /// Demo's port changes), else its token endpoint. A connection records it at sign-in and is
+    /// never refreshed or revoked by a provider that answers to another (it needs reconnecting).
+    fn grant_authority(&self) -> Option<String> {
+        None
+    }
+
     /// Whether the grant a new sign-in replaces can be revoked without ending the new one.
     fn revokes_replaced_grant(&self) -> bool {
         false

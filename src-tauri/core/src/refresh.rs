@@ -78,6 +78,13 @@ pub async fn access_token(
     let provider = providers
         .get(&connection.provider)
         .ok_or_else(|| AuthError::UnknownProvider(connection.provider.to_string()))?;
+    // The refresh token goes only to the authority that issued it.
+    if !crate::connection::same_authority(&connection, &*provider) {
+        return Err(store.mark_needs_reconnect(
+            &connection,
+            "the provider's endpoints are not those this account was connected with",
+        ));
+    }
 
     super::failpoint("refresh-before-request");
     store.set_refreshing(id, true);
@@ -105,7 +112,11 @@ pub async fn access_token(
     let now = store.clock().now();
     let expires_at = tokens.expires_in.and_then(|s| now.checked_add_signed(chrono::Duration::seconds(s as i64)));
     let scopes = tokens.scope_list();
+    let authority = provider.grant_authority();
     let saved = store.update(id, |c| {
+        if c.authority.is_none() {
+            c.authority = authority;
+        }
         c.expires_at = expires_at;
         c.lifetime_secs = tokens.expires_in;
         c.last_refreshed = Some(now);
