@@ -289,3 +289,48 @@ async fn a_sign_in_without_a_refresh_token_is_told_and_a_reconnect_without_one_k
     assert!(!shown.renewable, "the window is told");
     h.manager.vault().delete(&c.id).await.unwrap();
 }
+
+/// Issue 13: a reconnect was matched by nickname, so two accounts with the same display name
+/// overwrote each other. It is matched on the provider's stable account id where it gives one:
+/// two "Ada"s stay two connections, and an account renamed at the provider reconnects into its
+/// own connection.
+#[tokio::test]
+async fn a_reconnect_is_matched_on_the_account_id_not_the_display_name() {
+    let fake = FakeProvider::start("acme").await;
+    let h = Harness::new(vec![fake.provider()]);
+    let sign_in = |name: &'static str, id: u32| {
+        let fake = &fake;
+        let h = &h;
+        async move {
+            let access = latchkey_tests::unique("at");
+            Mock::given(method("POST"))
+                .and(path("/token"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(token_body(&access, Some("rt"), 3600)))
+                .up_to_n_times(1)
+                .mount(&fake.server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/userinfo"))
+                .and(header("authorization", format!("Bearer {access}").as_str()))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(serde_json::json!({ "email": name, "sub": format!("user-{id}") })),
+                )
+                .mount(&fake.server)
+                .await;
+            h.manager.connect(&fake.name).await.unwrap();
+            h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap()
+        }
+    };
+    let first = sign_in("Ada", 1).await;
+    let other = sign_in("Ada", 2).await;
+    assert_ne!(first.id, other.id, "another account with the same display name");
+    assert_eq!(first.account_id.as_deref(), Some("user-1"));
+    let renamed = sign_in("Ada Lovelace", 1).await;
+    assert_eq!(renamed.id, first.id, "the same account, renamed");
+    assert_eq!(renamed.nickname, "Ada Lovelace");
+    assert_eq!(h.manager.list().len(), 2);
+    for c in h.manager.list() {
+        h.manager.vault().delete(&c.id).await.unwrap();
+    }
+}

@@ -85,9 +85,9 @@ async fn linear_full_flow_reads_the_viewer_refreshes_and_revokes() {
     Mock::given(method("POST"))
         .and(path("/graphql"))
         .and(header("authorization", format!("Bearer {access}").as_str()))
-        .and(body_string_contains("viewer { name email }"))
+        .and(body_string_contains("viewer { id name email }"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "data": { "viewer": { "name": "Ada Lovelace", "email": "ada@linear.example" } }
+            "data": { "viewer": { "id": "lin-user-1", "name": "Ada Lovelace", "email": "ada@linear.example" } }
         })))
         .expect(1)
         .mount(&server)
@@ -112,6 +112,7 @@ async fn linear_full_flow_reads_the_viewer_refreshes_and_revokes() {
     h.manager.connect(provider.name()).await.unwrap();
     let c = h.manager.complete(&callback(&h.browser.last(), "&code=lin-code")).await.unwrap();
     assert_eq!(c.nickname, "ada@linear.example");
+    assert_eq!(c.account_id.as_deref(), Some("lin-user-1"), "the viewer id, for reconnects");
     assert_eq!(c.scopes, vec!["read", "write"]);
 
     let refreshed = provider.refresh(&RefreshToken::new(refresh.clone())).await.unwrap();

@@ -40,6 +40,10 @@ pub struct Connection {
     /// connections made before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// The account's stable id at the provider, where it gives one: what a reconnect is
+    /// matched on (two accounts may share a display name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 fn renewable() -> bool {

@@ -93,6 +93,26 @@ impl Connections {
         lock(&self.metadata).find(|c| &c.provider == provider && c.nickname == nickname)
     }
 
+    /// The connection a sign-in of this account replaces: the one with its stable id, where the
+    /// provider gives one (a connection saved before ids were kept is matched by nickname);
+    /// else the one with its nickname.
+    pub fn find_account(
+        &self,
+        provider: &ProviderId,
+        account_id: Option<&str>,
+        nickname: &str,
+    ) -> Option<ConnectionId> {
+        let metadata = lock(&self.metadata);
+        match account_id {
+            Some(id) => {
+                metadata.find(|c| &c.provider == provider && c.account_id.as_deref() == Some(id)).or_else(|| {
+                    metadata.find(|c| &c.provider == provider && c.account_id.is_none() && c.nickname == nickname)
+                })
+            }
+            None => metadata.find(|c| &c.provider == provider && c.nickname == nickname),
+        }
+    }
+
     /// When each connected connection with an expiry is next due, without copying them all.
     pub fn due_times(&self) -> Vec<(DateTime<Utc>, ConnectionId)> {
         let mut out = Vec::new();

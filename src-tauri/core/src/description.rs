@@ -97,6 +97,14 @@ pub struct Nickname {
     /// Pointers into the token answer, tried before the endpoint (Notion, Asana).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_token_response: Vec<String>,
+    /// Pointers to the account's stable id in the same document (`sub`, a user id), which tells
+    /// a reconnect of the same account from another account with the same display name.
+    #[serde(default = "account_id_pointers")]
+    pub id_pointers: Vec<String>,
+}
+
+fn account_id_pointers() -> Vec<String> {
+    ["/sub", "/id", "/user_id", "/account_id"].map(String::from).to_vec()
 }
 
 impl Nickname {
@@ -110,6 +118,7 @@ impl Nickname {
             auth_scheme: None,
             headers: BTreeMap::new(),
             in_token_response: Vec::new(),
+            id_pointers: account_id_pointers(),
         }
     }
 }

@@ -305,11 +305,11 @@ impl ConnectionManager {
         let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
         super::failpoint("connect-after-exchange");
         let named = match tokens.account.clone() {
-            Some(name) => Ok(name),
-            None => provider.get_nickname(&tokens.access_token).await,
+            Some(name) => Ok((name, None)),
+            None => provider.get_account(&tokens.access_token).await,
         };
-        let nickname = match named {
-            Ok(nickname) => nickname,
+        let (nickname, account_id) = match named {
+            Ok(named) => named,
             Err(e) => {
                 self.abandon(&*provider, &tokens).await;
                 return Err(e);
@@ -317,7 +317,10 @@ impl ConnectionManager {
         };
 
         // The same account connected again (a reconnect) keeps its connection and its id.
-        let id = self.store.find(&flow.provider, &nickname).unwrap_or_else(|| ConnectionId::generate(&flow.provider));
+        let id = self
+            .store
+            .find_account(&flow.provider, account_id.as_deref(), &nickname)
+            .unwrap_or_else(|| ConnectionId::generate(&flow.provider));
         // A reconnect replaces the tokens of a connection that a refresh (here or in another
         // process) may be about to write back: wait for it, as disconnect does.
         let _held = match self.store.lock(&id).await {
@@ -350,6 +353,7 @@ impl ConnectionManager {
             lifetime_secs: tokens.expires_in,
             renewable: secrets.refresh_token.is_some(),
             authority: provider.grant_authority(),
+            account_id,
         };
         if !connection.renewable {
             warn!(provider = %flow.provider, "the sign-in brought no refresh token: the connection ends with its access token");

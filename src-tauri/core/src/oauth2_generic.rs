@@ -354,6 +354,17 @@ impl AuthProvider for GenericOAuth2Provider {
         self.checked(tokens)
     }
 
+    async fn get_account(&self, access_token: &AccessToken) -> Result<(String, Option<String>), AuthError> {
+        let doc = self.fetch_nickname_document(access_token).await?;
+        self.hooks.check_account_document(&doc)?;
+        let nickname = self.nickname_from_json(&doc).ok_or_else(|| AuthError::BadResponse {
+            what: self.hooks.no_account_name().into(),
+            status: None,
+            body: super::RawBody::new(doc.to_string()),
+        })?;
+        Ok((nickname, Quirks::pick(&doc, &self.config.spec.nickname.id_pointers)))
+    }
+
     async fn get_nickname(&self, access_token: &AccessToken) -> Result<String, AuthError> {
         let doc = self.fetch_nickname_document(access_token).await?;
         self.hooks.check_account_document(&doc)?;

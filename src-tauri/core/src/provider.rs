@@ -104,6 +104,13 @@ pub trait AuthProvider: Send + Sync {
     /// A name the person recognises for the account: an email, a username or an organisation.
     async fn get_nickname(&self, access_token: &AccessToken) -> Result<String, AuthError>;
 
+    /// The account's nickname and, where the provider gives one, its stable id (`sub`, a user
+    /// id): a reconnect is matched on the id, the nickname only where there is none. By default
+    /// the contract's [`AuthProvider::get_nickname`] and no id.
+    async fn get_account(&self, access_token: &AccessToken) -> Result<(String, Option<String>), AuthError> {
+        Ok((self.get_nickname(access_token).await?, None))
+    }
+
     /// Revokes the token at the provider. `Ok(true)` when revoked (or nothing to do).
     async fn revoke(&self, _access_token: &AccessToken) -> Result<bool, AuthError> {
         Ok(true)
