@@ -275,7 +275,10 @@ function providerCard(p) {
       copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
       redirectChoice(p, key),
       clientForm(p, key),
-      scopesForm(p, key, true));
+      scopesForm(p, key, true),
+      p.checked ? el("details", { class: "checked-note", dataKey: key + ":checked" },
+        el("summary", {}, `What is known of ${p.name}'s rules`),
+        el("p", {}, p.checked)) : null);
     if (openSetup.has(p.id)) details.open = true;
     details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
     card.append(details);

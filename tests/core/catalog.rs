@@ -120,9 +120,47 @@ fn each_authorization_url_carries_what_its_provider_needs() {
     assert_eq!(query(&url_of("reddit"), "duration").as_deref(), Some("permanent"), "a refresh token needs it");
     assert_eq!(query(&url_of("x"), "scope").as_deref(), Some("users.read tweet.read offline.access"));
     assert_eq!(query(&url_of("figma"), "scope").as_deref(), Some("current_user:read"));
-    // Providers that refuse custom schemes use loopback.
-    for id in ["github", "google", "spotify", "dropbox", "discord", "microsoft", "zoom"] {
+    // Providers that refuse custom schemes use loopback (Box and HubSpot first of their two).
+    for id in ["github", "google", "spotify", "dropbox", "zoom", "box", "hubspot"] {
         let p = providers.iter().find(|p| p.name().as_str() == id).unwrap();
         assert_eq!(p.redirect_kind(), RedirectKind::Loopback, "{id}");
     }
+}
+
+/// The second pass over the providers' docs (provider-redirects.md): Discord and X take the
+/// private-use URI only with an authority; Microsoft ignores the port of a loopback
+/// registration only for `localhost` (and HubSpot allows plain http only there), so their
+/// loopback redirects name it.
+#[test]
+fn redirect_forms_follow_each_providers_rules() {
+    use latchkey_core::redirect::{loopback_uri_shaped, private_use_uri};
+    let providers = catalog::providers(&http(), |_| Some("id".into())).unwrap();
+    let by_id = |id: &str| providers.iter().find(|p| p.name().as_str() == id).unwrap();
+    for id in ["discord", "x"] {
+        let p = by_id(id);
+        assert_eq!(p.redirect_kind(), RedirectKind::PrivateUse, "{id}");
+        assert_eq!(
+            private_use_uri(p.name(), p.redirect_shape()),
+            format!("dev.latchkey.desktop://oauth/callback/{id}")
+        );
+    }
+    for id in ["microsoft", "hubspot"] {
+        let p = by_id(id);
+        assert!(p.redirect_choices().contains(&RedirectKind::Loopback), "{id}");
+        let uri = loopback_uri_shaped(4567, p.name(), p.redirect_shape());
+        assert_eq!(uri, format!("http://localhost:4567/oauth/callback/{id}"));
+    }
+    assert_eq!(by_id("microsoft").redirect_kind(), RedirectKind::PrivateUse, "the 'Mobile and desktop' platform first");
+    // Everyone else: RFC 8252's forms.
+    let github = by_id("github");
+    assert_eq!(
+        loopback_uri_shaped(4567, github.name(), github.redirect_shape()),
+        "http://127.0.0.1:4567/oauth/callback/github"
+    );
+    let linear = by_id("linear");
+    assert_eq!(private_use_uri(linear.name(), linear.redirect_shape()), "dev.latchkey.desktop:/oauth/callback/linear");
+    assert!(
+        by_id("asana").checked_note().is_some_and(|c| c.contains("refresh token only")),
+        "the checked note is there"
+    );
 }

@@ -334,3 +334,31 @@ async fn a_reconnect_is_matched_on_the_account_id_not_the_display_name() {
         h.manager.vault().delete(&c.id).await.unwrap();
     }
 }
+
+/// A provider that takes the private-use URI only with an authority (Discord, X) is sent
+/// `dev.latchkey.desktop://oauth/callback/<id>`, and its callback is accepted in that form only:
+/// the same callback in RFC 8252's form is refused as another redirect.
+#[tokio::test]
+async fn the_authority_form_is_sent_and_accepted_only_where_the_provider_takes_it() {
+    let fake = FakeProvider::start("acme").await;
+    let mut config = fake.config();
+    config.spec.redirect_shape = latchkey_core::redirect::RedirectShape { authority_form: true, localhost: false };
+    let provider = std::sync::Arc::new(
+        latchkey_core::oauth2_generic::GenericOAuth2Provider::new(config, latchkey_tests::http()).unwrap(),
+    );
+    let h = Harness::new(vec![provider]);
+    mount_happy_path(&fake, Some("rt")).await;
+    h.manager.connect(&fake.name).await.unwrap();
+    let sent = query(&h.browser.last(), "redirect_uri").unwrap();
+    assert_eq!(sent, format!("dev.latchkey.desktop://oauth/callback/{}", fake.name));
+    let answer = callback(&h.browser.last(), "&code=c");
+    assert!(answer.starts_with("dev.latchkey.desktop://oauth/callback/"));
+    let other_form = answer.replacen("://oauth/callback/", ":/oauth/callback/", 1);
+    let err = h.manager.complete(&other_form).await.unwrap_err();
+    assert!(matches!(err, AuthError::Callback(_)), "{err:?}");
+    // That ended the sign-in (its state was used); a new one completes in the right form.
+    h.manager.connect(&fake.name).await.unwrap();
+    let c = h.manager.complete(&callback(&h.browser.last(), "&code=c")).await.unwrap();
+    assert_eq!(c.nickname, "ada@example.com");
+    h.manager.vault().delete(&c.id).await.unwrap();
+}

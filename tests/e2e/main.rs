@@ -787,6 +787,26 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     let redirect = url.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned()).unwrap();
     assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/oauth/callback/gitlab"), "{redirect}");
     click(&session, &format!("{gitlab} [data-action=cancel]")).await;
+
+    // Each provider's own forms (provider-redirects.md): Discord's scheme URI has an authority;
+    // Microsoft's loopback registration names localhost; and the set-up says what is known.
+    let discord = "[data-provider=discord]";
+    click(&session, &format!("{discord} details summary")).await;
+    let field = format!("{discord} [data-key='prov:discord:redirect:field']");
+    assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop://oauth/callback/discord");
+    let microsoft = "[data-provider=microsoft]";
+    click(&session, &format!("{microsoft} details summary")).await;
+    let field = format!("{microsoft} [data-key='prov:microsoft:redirect:field']");
+    assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/microsoft");
+    click(&session, &format!("{microsoft} [data-redirect-kind=loopback]")).await;
+    until("Microsoft's loopback registration names localhost", || async {
+        input_value(&session, &field).await == "http://localhost/oauth/callback/microsoft"
+    })
+    .await;
+    let note = session
+        .execute("return document.querySelector(\"[data-key='prov:microsoft:checked']\")?.textContent ?? ''")
+        .await;
+    assert!(note.as_str().unwrap_or_default().contains("only for localhost"), "{note}");
     session.end().await;
 }
 

@@ -200,6 +200,9 @@ pub struct ProviderSpec {
     /// The redirect kinds the provider accepts, the one to use first.
     #[serde(default = "private_use")]
     pub redirect: Vec<RedirectKind>,
+    /// The form of each redirect kind the provider takes (authority form, `localhost`).
+    #[serde(default, skip_serializing_if = "is_default_shape")]
+    pub redirect_shape: crate::redirect::RedirectShape,
     /// Whether the provider insists on a client secret even with PKCE.
     #[serde(default, skip_serializing_if = "is_false")]
     pub needs_secret: bool,
@@ -243,6 +246,7 @@ impl ProviderSpec {
             revoke_style: RevokeStyle::default(),
             revoke_access_token: true,
             revoke_replaced_grant: false,
+            redirect_shape: crate::redirect::RedirectShape::default(),
             access_page: None,
             scopes: Vec::new(),
             scope_separator: space(),
@@ -373,4 +377,8 @@ fn yes() -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
+}
+
+fn is_default_shape(shape: &crate::redirect::RedirectShape) -> bool {
+    *shape == crate::redirect::RedirectShape::default()
 }

@@ -33,9 +33,11 @@ pub(super) async fn bind() -> std::io::Result<TcpListener> {
 /// At most this many connections are served at once; more are closed unanswered.
 const MAX_CONNECTIONS: usize = 8;
 
-/// What one sign-in's listener answers for: its path, its state, its port.
+/// What one sign-in's listener answers for: its path, its state, its port, and the host its
+/// redirect URI names (`127.0.0.1`, or `localhost` for Microsoft).
 #[derive(Clone)]
 struct Expected {
+    host: &'static str,
     path: String,
     state: String,
     port: u16,
@@ -46,13 +48,14 @@ struct Expected {
 /// one holds nothing up; a request with another state is refused and the listener stays.
 pub(super) fn serve(
     listener: TcpListener,
+    host: &'static str,
     path: String,
     state: String,
     ttl: Duration,
     manager: Weak<dyn CompletesSignIn>,
 ) -> Guard {
     let (tx, mut cancelled) = oneshot::channel::<()>();
-    let expected = Expected { path, state, port: listener.local_addr().map(|a| a.port()).unwrap_or(0) };
+    let expected = Expected { host, path, state, port: listener.local_addr().map(|a| a.port()).unwrap_or(0) };
     tokio::spawn(async move {
         let expiry = tokio::time::sleep(ttl);
         tokio::pin!(expiry);
@@ -107,7 +110,7 @@ async fn answer(
         return;
     }
     let Some(manager) = manager.upgrade() else { return };
-    let url = format!("http://127.0.0.1:{}{target}", expected.port);
+    let url = format!("http://{}:{}{target}", expected.host, expected.port);
     debug!("loopback callback received");
     let (title, message) = match manager.complete_sign_in(&url).await {
         Ok(connection) => (

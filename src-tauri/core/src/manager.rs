@@ -210,21 +210,23 @@ impl ConnectionManager {
         } else {
             (None, None)
         };
+        let shape = p.redirect_shape();
         let (redirect_uri, listener) = match p.redirect_kind() {
-            RedirectKind::PrivateUse => (redirect::redirect_uri(provider), None),
+            RedirectKind::PrivateUse => (redirect::private_use_uri(provider, shape), None),
             RedirectKind::Loopback => {
                 let listener = super::loopback::bind()
                     .await
                     .map_err(|e| AuthError::Network(format!("cannot listen on 127.0.0.1 for the sign-in: {e}")))?;
                 let port = listener.local_addr().map_err(|e| AuthError::Network(e.to_string()))?.port();
-                (redirect::loopback_uri(port, provider), Some(listener))
+                (redirect::loopback_uri_shaped(port, provider, shape), Some(listener))
             }
         };
         let url = p.get_url(&redirect_uri, state.secret(), challenge.as_ref())?;
         let loopback = listener.map(|l| {
             let path = format!("{}{provider}", redirect::CALLBACK_PATH);
             let this: Arc<dyn CompletesSignIn> = self.clone();
-            super::loopback::serve(l, path, state.secret().clone(), self.flows.ttl(), Arc::downgrade(&this))
+            let host = if shape.localhost { "localhost" } else { "127.0.0.1" };
+            super::loopback::serve(l, host, path, state.secret().clone(), self.flows.ttl(), Arc::downgrade(&this))
         });
         let (flow_id, expires_at) = self.flows.next();
         let flow = PendingFlow {

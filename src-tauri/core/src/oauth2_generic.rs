@@ -419,6 +419,14 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.spec.access_page.as_ref()
     }
 
+    fn redirect_shape(&self) -> super::redirect::RedirectShape {
+        self.config.spec.redirect_shape
+    }
+
+    fn checked_note(&self) -> Option<&str> {
+        Some(self.config.spec.checked.as_str()).filter(|c| !c.is_empty())
+    }
+
     fn grant_authority(&self) -> Option<String> {
         let spec = &self.config.spec;
         Some(spec.issuer.clone().unwrap_or_else(|| spec.refresh_url.as_ref().unwrap_or(&spec.token_url).to_string()))

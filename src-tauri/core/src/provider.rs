@@ -131,6 +131,16 @@ pub trait AuthProvider: Send + Sync {
         None
     }
 
+    /// How the provider takes Latchkey's redirect URIs (the private-use form, the loopback host).
+    fn redirect_shape(&self) -> super::redirect::RedirectShape {
+        super::redirect::RedirectShape::default()
+    }
+
+    /// Where the provider's facts come from and how sure they are, shown in its set-up.
+    fn checked_note(&self) -> Option<&str> {
+        None
+    }
+
     /// Who redeems this provider's grants: its issuer when known (stable across restarts, the
     /// Demo's port changes), else its token endpoint. A connection records it at sign-in and is
     /// never refreshed or revoked by a provider that answers to another (it needs reconnecting).

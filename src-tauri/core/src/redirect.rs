@@ -18,10 +18,48 @@ const MAX_CALLBACK_LEN: usize = 8 * 1024;
 /// Longest value of one callback parameter.
 const MAX_PARAM_LEN: usize = 4 * 1024;
 
+/// The host of the private-use redirect's authority form (`dev.latchkey.desktop://oauth/…`).
+pub const AUTHORITY_HOST: &str = "oauth";
+
+/// How a provider takes Latchkey's redirect URIs: facts of each provider (provider-redirects.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RedirectShape {
+    /// The private-use URI with an authority, `dev.latchkey.desktop://oauth/callback/<id>`, for
+    /// providers that refuse one without a host (Discord, X); RFC 8252's
+    /// `dev.latchkey.desktop:/oauth/callback/<id>` otherwise.
+    #[serde(default)]
+    pub authority_form: bool,
+    /// The loopback redirect names `localhost` instead of `127.0.0.1` (the listener still binds
+    /// 127.0.0.1): Microsoft ignores the port of a registration only for `localhost`. The one
+    /// exception to checklist line 12 (RFC 8252 §8.3), made for that reason.
+    #[serde(default)]
+    pub localhost: bool,
+}
+
+impl RedirectShape {
+    fn loopback_host(self) -> &'static str {
+        if self.localhost {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        }
+    }
+}
+
 /// `dev.latchkey.desktop:/oauth/callback/<provider>`: one slash after the colon, as RFC 8252
 /// §7.1 asks.
 pub fn redirect_uri(provider: &ProviderId) -> String {
     format!("{SCHEME}:{CALLBACK_PATH}{provider}")
+}
+
+/// The private-use redirect URI in the form the provider takes.
+pub fn private_use_uri(provider: &ProviderId, shape: RedirectShape) -> String {
+    if shape.authority_form {
+        // Host `oauth`, path `/callback/<id>`: the same text as the path form, with `//`.
+        format!("{SCHEME}://{AUTHORITY_HOST}/callback/{provider}")
+    } else {
+        redirect_uri(provider)
+    }
 }
 
 /// `http://127.0.0.1:<port>/oauth/callback/<provider>`: the literal address, never the name
@@ -30,10 +68,20 @@ pub fn loopback_uri(port: u16, provider: &ProviderId) -> String {
     format!("http://127.0.0.1:{port}{CALLBACK_PATH}{provider}")
 }
 
+/// The loopback redirect URI on `port` with the host the provider takes.
+pub fn loopback_uri_shaped(port: u16, provider: &ProviderId, shape: RedirectShape) -> String {
+    format!("http://{}:{port}{CALLBACK_PATH}{provider}", shape.loopback_host())
+}
+
 /// What to register at a provider that takes loopback redirects: the address without a port,
 /// since such providers accept any (RFC 8252 §7.3).
 pub fn loopback_registration(provider: &ProviderId) -> String {
     format!("http://127.0.0.1{CALLBACK_PATH}{provider}")
+}
+
+/// What to register for a loopback redirect, with the host the provider takes.
+pub fn loopback_registration_shaped(provider: &ProviderId, shape: RedirectShape) -> String {
+    format!("http://{}{CALLBACK_PATH}{provider}", shape.loopback_host())
 }
 
 /// A redirect URI as compared on arrival: scheme, host, port and path.
@@ -72,10 +120,18 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
     let url = Url::parse(raw).map_err(|_| CallbackError::NotACallback("not a URL".into()))?;
     // What the url crate normalises (dot segments, case in the scheme) is refused: the raw text
     // must start with exactly our prefix.
-    let prefix = match (url.scheme(), url.host(), url.port()) {
-        (SCHEME, None, None) => format!("{SCHEME}:{CALLBACK_PATH}"),
-        ("http", Some(url::Host::Ipv4(ip)), Some(port)) if ip.is_loopback() && ip.octets() == [127, 0, 0, 1] => {
-            format!("http://127.0.0.1:{port}{CALLBACK_PATH}")
+    // (the raw text's prefix, the URL's path before the provider's id)
+    let (prefix, path) = match (url.scheme(), url.host(), url.port()) {
+        (SCHEME, None, None) => (format!("{SCHEME}:{CALLBACK_PATH}"), CALLBACK_PATH),
+        // The authority form, for the providers that take only that (the flow says which).
+        (SCHEME, Some(url::Host::Domain(AUTHORITY_HOST)), None) => {
+            (format!("{SCHEME}://{AUTHORITY_HOST}/callback/"), "/callback/")
+        }
+        ("http", Some(url::Host::Ipv4(ip)), Some(port)) if ip.octets() == [127, 0, 0, 1] => {
+            (format!("http://127.0.0.1:{port}{CALLBACK_PATH}"), CALLBACK_PATH)
+        }
+        ("http", Some(url::Host::Domain("localhost")), Some(port)) => {
+            (format!("http://localhost:{port}{CALLBACK_PATH}"), CALLBACK_PATH)
         }
         (SCHEME, _, _) => return Err(CallbackError::NotACallback("has an authority".into())),
         _ => return Err(CallbackError::NotACallback("another scheme".into())),
@@ -91,7 +147,7 @@ pub fn parse_callback(raw: &str) -> Result<Callback, CallbackError> {
     }
     let raw_name = raw[prefix.len()..].split('?').next().unwrap_or_default();
     let provider = ProviderId::new(raw_name).map_err(|_| CallbackError::UnknownProvider)?;
-    if url.path() != format!("{CALLBACK_PATH}{provider}") {
+    if url.path() != format!("{path}{provider}") {
         return Err(CallbackError::NotACallback("not the callback path".into()));
     }
 
@@ -192,6 +248,26 @@ mod tests {
         assert_eq!(cb.iss.as_deref(), Some("https://id.example"));
     }
 
+    /// The authority form (Discord, X) and Microsoft's `localhost` loopback parse, with a
+    /// redirect base of their own: a flow sent the other form refuses them (see `flows`).
+    #[test]
+    fn the_authority_form_and_localhost_loopback_parse_as_their_own_redirects() {
+        let p = ProviderId::new("discord").unwrap();
+        let shaped = RedirectShape { authority_form: true, localhost: false };
+        assert_eq!(private_use_uri(&p, shaped), "dev.latchkey.desktop://oauth/callback/discord");
+        let cb = parse_callback("dev.latchkey.desktop://oauth/callback/discord?code=a&state=b").unwrap();
+        assert_eq!(cb.provider, p);
+        assert_eq!(Some(cb.redirect), redirect_base(&private_use_uri(&p, shaped)));
+        assert_ne!(redirect_base(&redirect_uri(&p)), redirect_base(&private_use_uri(&p, shaped)));
+
+        let m = ProviderId::new("microsoft").unwrap();
+        let local = RedirectShape { authority_form: false, localhost: true };
+        assert_eq!(loopback_uri_shaped(4567, &m, local), "http://localhost:4567/oauth/callback/microsoft");
+        assert_eq!(loopback_registration_shaped(&m, local), "http://localhost/oauth/callback/microsoft");
+        let cb = parse_callback("http://localhost:4567/oauth/callback/microsoft?code=a&state=b").unwrap();
+        assert_eq!(Some(cb.redirect), redirect_base(&loopback_uri_shaped(4567, &m, local)));
+    }
+
     /// The scheme and path as they were sent in the redirect URI, exactly: the url crate would
     /// lower-case the scheme and resolve the dot segments, and a parser that read its copy
     /// would take both.
@@ -216,7 +292,10 @@ mod tests {
             "hello",
             "https://example.com/oauth/callback/linear?code=a&state=b",
             "other.app:/oauth/callback/linear?code=a&state=b",
-            "dev.latchkey.desktop://oauth/callback/linear?code=a&state=b",
+            "dev.latchkey.desktop://evil/oauth/callback/linear?code=a&state=b",
+            "dev.latchkey.desktop://oauth/oauth/callback/linear?code=a&state=b",
+            "dev.latchkey.desktop://OAUTH/callback/linear?code=a&state=b",
+            "http://localhost/oauth/callback/linear?code=a&state=b",
             "dev.latchkey.desktop:oauth/callback/linear?code=a&state=b",
             "dev.latchkey.desktop:/oauth/callback/../callback/linear?code=a&state=b",
             "dev.latchkey.desktop:/oauth/callback/linear/extra?code=a&state=b",

@@ -36,6 +36,8 @@ pub struct ProviderState {
     pub access_page: Option<String>,
     /// Whether sign-ins send PKCE (S256).
     pub pkce: bool,
+    /// Where the provider's facts were checked, and how sure they are (shown in its set-up).
+    pub checked: Option<String>,
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
     pub connections: Vec<Connection>,
@@ -115,15 +117,16 @@ impl View {
                         other => other.to_string(),
                     }),
                     // What to register at the provider: loopback providers take any port.
-                    redirect_uri: registration(p.redirect_kind(), &id),
+                    redirect_uri: registration(p.redirect_kind(), &id, p.redirect_shape()),
                     redirect_choices: p
                         .redirect_choices()
                         .into_iter()
-                        .map(|kind| RedirectChoice { kind, uri: registration(kind, &id) })
+                        .map(|kind| RedirectChoice { kind, uri: registration(kind, &id, p.redirect_shape()) })
                         .collect(),
                     scopes: p.scopes(),
                     access_page: p.access_page().map(|u| u.to_string()),
                     pkce: p.uses_pkce(),
+                    checked: p.checked_note().map(str::to_owned),
                     flows,
                     refreshing: connections
                         .iter()
@@ -140,10 +143,10 @@ impl View {
     }
 }
 
-/// The redirect URI a person registers at the provider for `kind`.
-fn registration(kind: RedirectKind, provider: &ProviderId) -> String {
+/// The redirect URI a person registers at the provider for `kind`, in the form it takes.
+fn registration(kind: RedirectKind, provider: &ProviderId, shape: redirect::RedirectShape) -> String {
     match kind {
-        RedirectKind::PrivateUse => redirect::redirect_uri(provider),
-        RedirectKind::Loopback => redirect::loopback_registration(provider),
+        RedirectKind::PrivateUse => redirect::private_use_uri(provider, shape),
+        RedirectKind::Loopback => redirect::loopback_registration_shaped(provider, shape),
     }
 }
