@@ -283,6 +283,11 @@ function providerCard(p) {
     details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
     card.append(details);
   }
+  if (p.plain_http && p.id !== "demo") {
+    card.append(el("p", { class: "notice setup plain-http", dataKey: key + ":plain-http" },
+      `${p.name} runs on this computer and is reached over plain http (127.0.0.1). Latchkey allows that only ` +
+      "for this computer's own address; anything else must use https."));
+  }
   if (added.has(p.id)) {
     const box = el("input", { type: "checkbox", dataKey: key + ":pkce", checked: p.pkce });
     box.addEventListener("change", async () => {

@@ -559,6 +559,10 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
     };
     add("Company SSO", base.clone()).await;
     assert_eq!(text_of(&session, "[data-provider=company-sso] .provider-state").await, "Not configured");
+    // Its issuer is plain http on 127.0.0.1 (typed so): the window says what that means.
+    let note = text_of(&session, "[data-provider=company-sso] [data-key='prov:company-sso:plain-http']").await;
+    assert!(note.contains("plain http (127.0.0.1)"), "{note}");
+    assert!(session.find("[data-provider=demo] .plain-http").await.is_none(), "not for the Demo");
     let settings =
         std::fs::read_to_string(world.dir.path().join("home/.config/dev.latchkey.desktop/settings.json")).unwrap();
     assert!(settings.contains(&format!("{base}/token")), "the discovered endpoints are kept: {settings}");

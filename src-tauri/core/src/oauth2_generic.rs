@@ -423,6 +423,10 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.spec.redirect_shape
     }
 
+    fn plain_http(&self) -> bool {
+        self.config.spec.token_url.scheme() == "http"
+    }
+
     fn checked_note(&self) -> Option<&str> {
         Some(self.config.spec.checked.as_str()).filter(|c| !c.is_empty())
     }

@@ -136,6 +136,12 @@ pub trait AuthProvider: Send + Sync {
         super::redirect::RedirectShape::default()
     }
 
+    /// Whether the provider is reached over plain http (allowed only on 127.0.0.1: the Demo, or
+    /// an issuer the person typed as `http://127.0.0.1…`), which the window says.
+    fn plain_http(&self) -> bool {
+        false
+    }
+
     /// Where the provider's facts come from and how sure they are, shown in its set-up.
     fn checked_note(&self) -> Option<&str> {
         None

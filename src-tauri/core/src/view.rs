@@ -38,6 +38,8 @@ pub struct ProviderState {
     pub pkce: bool,
     /// Where the provider's facts were checked, and how sure they are (shown in its set-up).
     pub checked: Option<String>,
+    /// Reached over plain http on this computer (127.0.0.1), which the window says.
+    pub plain_http: bool,
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
     pub connections: Vec<Connection>,
@@ -127,6 +129,7 @@ impl View {
                     access_page: p.access_page().map(|u| u.to_string()),
                     pkce: p.uses_pkce(),
                     checked: p.checked_note().map(str::to_owned),
+                    plain_http: p.plain_http(),
                     flows,
                     refreshing: connections
                         .iter()
