@@ -5,7 +5,8 @@
 #
 # LATCHKEY_TEST_DIR   where to record what happened (opened.txt, callback.txt)
 # LATCHKEY_TEST_MODE  approve (default): consent and deliver; hold: consent, record, don't deliver;
-#                     ignore: record the URL only
+#                     ignore: record the URL only; redirect: follow the provider's immediate
+#                     redirect to the loopback listener
 # LATCHKEY_TEST_BIN   the app binary to launch with the callback
 # $LATCHKEY_TEST_DIR/user, when present: the Demo user to sign in as
 set -eu
@@ -16,6 +17,12 @@ set -x
 printf '%s\n' "$url" >> "$dir/opened.txt"
 mode="${LATCHKEY_TEST_MODE:-approve}"
 [ "$mode" = ignore ] && exit 0
+if [ "$mode" = redirect ]; then
+  # A provider that redirects at once (no consent page): follow it to the loopback listener.
+  location=$(curl -s -o /dev/null -D - "$url" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  printf '%s\n' "$location" > "$dir/callback.txt"
+  exec curl -s -o /dev/null "$location"
+fi
 
 base="${url%%/authorize*}"
 # The account to sign in as: the test's choice of the moment (file "user"), or the default.

@@ -1410,3 +1410,82 @@ async fn deep_links_are_parsed_as_the_os_passed_them() {
     disconnect(&session).await;
     session.end().await;
 }
+
+/// An OpenID Connect server (wiremock) that signs the person in at once: its authorization
+/// endpoint redirects straight back with a code and the state it was given.
+struct SignsInAtOnce;
+
+impl wiremock::Respond for SignsInAtOnce {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let q: std::collections::HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+        let (Some(redirect), Some(state)) = (q.get("redirect_uri"), q.get("state")) else {
+            return wiremock::ResponseTemplate::new(400);
+        };
+        let mut back = url::Url::parse(redirect).unwrap();
+        back.query_pairs_mut().append_pair("code", "sso-code").append_pair("state", state);
+        wiremock::ResponseTemplate::new(302).insert_header("Location", back.as_str())
+    }
+}
+
+/// Issue 13: a disconnect the provider does not confirm says so in the window, and where the
+/// person can end Latchkey's access themselves.
+#[tokio::test]
+async fn a_disconnect_the_provider_does_not_confirm_says_so_in_the_window() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let sso = MockServer::start().await;
+    let base = sso.uri();
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "userinfo_endpoint": format!("{base}/userinfo"),
+            "revocation_endpoint": format!("{base}/revoke"),
+            "code_challenge_methods_supported": ["S256"],
+        })))
+        .mount(&sso)
+        .await;
+    Mock::given(path("/authorize")).respond_with(SignsInAtOnce).mount(&sso).await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "sso-at", "refresh_token": "sso-rt", "token_type": "Bearer", "expires_in": 3600,
+        })))
+        .mount(&sso)
+        .await;
+    Mock::given(path("/userinfo"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"sub": "u-1", "email": "ada@sso.example"})),
+        )
+        .mount(&sso)
+        .await;
+    Mock::given(path("/revoke")).respond_with(ResponseTemplate::new(503)).expect(1..).mount(&sso).await;
+
+    let world = World::new("redirect");
+    let session = world.open_window(&[]).await;
+    click(&session, "#add-provider summary").await;
+    let n = session.wait_for("[name=provider-name]", WAIT).await;
+    session.send_keys(&n, "Company SSO").await;
+    let i = session.wait_for("[name=provider-issuer]", WAIT).await;
+    session.send_keys(&i, &base).await;
+    click(&session, "#add-provider-form button").await;
+    let sso_row = "[data-provider=company-sso]";
+    click(&session, &format!("{sso_row} details summary")).await;
+    let id = session.wait_for(&format!("{sso_row} input[name=client-id]"), WAIT).await;
+    session.send_keys(&id, "sso-client").await;
+    click(&session, &format!("{sso_row} .client-form button")).await;
+    click(&session, &format!("{sso_row} [data-action=connect]")).await;
+    session.wait_for(&format!("{sso_row} [data-connection]"), WAIT).await;
+    assert_eq!(text_of(&session, &format!("{sso_row} .nickname")).await, "ada@sso.example");
+
+    click(&session, &format!("{sso_row} [data-action=disconnect]")).await;
+    click(&session, &format!("{sso_row} [data-action=confirm-disconnect]")).await;
+    let note = text_of(&session, "[data-revocation=company-sso]").await;
+    assert!(note.contains("did not confirm"), "{note}");
+    assert!(note.contains("Company SSO account settings"), "where to finish it: {note}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    session.screenshot(&world.shot("revocation-not-confirmed.png")).await;
+    session.wait_gone(&format!("{sso_row} [data-connection]"), WAIT).await;
+    session.end().await;
+}
