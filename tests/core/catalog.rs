@@ -164,3 +164,11 @@ fn redirect_forms_follow_each_providers_rules() {
         "the checked note is there"
     );
 }
+
+/// Issue 14 (the device grant, first part): the providers that offer it say so in the catalog.
+#[test]
+fn the_providers_that_offer_sign_in_with_a_code_say_so() {
+    let providers = catalog::providers(&http(), |_| Some("id".into())).unwrap();
+    let offering: Vec<&str> = providers.iter().filter(|p| p.offers_device_grant()).map(|p| p.name().as_str()).collect();
+    assert_eq!(offering, vec!["github", "gitlab", "microsoft", "twitch"]);
+}

@@ -601,3 +601,169 @@ async fn checklist_24_disconnect_deletes_when_the_provider_is_unreachable_or_has
     disconnect_despite(None, Some("http://127.0.0.1:9/revoke")).await;
     disconnect_despite(None, None).await;
 }
+
+// --- Line 25: the device authorization grant (RFC 8628) -------------------------------------
+
+/// A provider faked on wiremock that offers the device grant at `/device`.
+async fn device_provider(fake: &FakeProvider, interval: Option<u64>, expires_in: u64) -> Arc<dyn AuthProvider> {
+    let mut config = fake.config();
+    config.spec.device_url = Some(url::Url::parse(&format!("{}/device", fake.server.uri())).unwrap());
+    let mut answer = serde_json::json!({
+        "device_code": "dev-code-1", "user_code": "WDJB-MJHT",
+        "verification_uri": "https://example.com/device", "expires_in": expires_in,
+    });
+    if let Some(i) = interval {
+        answer["interval"] = i.into();
+    }
+    Mock::given(method("POST"))
+        .and(path("/device"))
+        .and(FormHas(vec![("client_id", fake.client_id.clone())]))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .expect(1)
+        .mount(&fake.server)
+        .await;
+    Arc::new(GenericOAuth2Provider::new(config, http()).unwrap())
+}
+
+/// The token endpoint's next answers to the device grant, in order.
+async fn device_answers(fake: &FakeProvider, answers: Vec<ResponseTemplate>) {
+    for answer in answers {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(FormHas(vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".into()),
+                ("device_code", "dev-code-1".into()),
+            ]))
+            .respond_with(answer)
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&fake.server)
+            .await;
+    }
+}
+
+fn oauth_error(status: u16, error: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(serde_json::json!({ "error": error }))
+}
+
+/// A clock that records each wait instead of waiting: the virtual time of the polls.
+#[derive(Clone, Default)]
+struct Waits(Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl Waits {
+    fn sleeper(&self) -> impl FnMut(Duration) -> std::future::Ready<()> {
+        let waits = self.0.clone();
+        move |d| {
+            waits.lock().unwrap().push(d.as_secs());
+            std::future::ready(())
+        }
+    }
+    fn seconds(&self) -> Vec<u64> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn checklist_25_device_grant_polls_no_faster_than_the_interval_and_slows_down_when_told() {
+    let fake = FakeProvider::start("acme").await;
+    let provider = device_provider(&fake, Some(7), 600).await;
+    device_answers(
+        &fake,
+        vec![
+            oauth_error(400, "authorization_pending"),
+            // GitHub's form: 200 with the error in the body.
+            oauth_error(200, "authorization_pending"),
+            oauth_error(400, "slow_down"),
+            oauth_error(400, "authorization_pending"),
+            oauth_error(400, "slow_down"),
+            ResponseTemplate::new(200).set_body_json(token_body("at-device", Some("rt-device"), 3600)),
+        ],
+    )
+    .await;
+    let code = provider.start_device().await.unwrap();
+    assert_eq!(code.user_code, "WDJB-MJHT");
+    assert!(!format!("{code:?}").contains("dev-code-1"), "the device code stays out of Debug");
+    let waits = Waits::default();
+    let tokens = latchkey_core::device::wait_for_tokens(&*provider, &code, waits.sleeper(), || false).await.unwrap();
+    assert_eq!(tokens.access_token.secret(), "at-device");
+    // 7 s, as asked; 5 s more after each slow_down; never less.
+    assert_eq!(waits.seconds(), vec![7, 7, 7, 12, 12, 17]);
+}
+
+#[tokio::test]
+async fn checklist_25_device_grant_waits_5_s_when_the_provider_names_no_interval() {
+    let fake = FakeProvider::start("acme").await;
+    let provider = device_provider(&fake, None, 600).await;
+    device_answers(
+        &fake,
+        vec![
+            oauth_error(400, "authorization_pending"),
+            ResponseTemplate::new(200).set_body_json(token_body("at-device", None, 3600)),
+        ],
+    )
+    .await;
+    let code = provider.start_device().await.unwrap();
+    let waits = Waits::default();
+    latchkey_core::device::wait_for_tokens(&*provider, &code, waits.sleeper(), || false).await.unwrap();
+    assert_eq!(waits.seconds(), vec![5, 5]);
+}
+
+#[tokio::test]
+async fn checklist_25_device_grant_stops_at_denial_expiry_or_any_other_error() {
+    for (error, expected) in
+        [("access_denied", "access_denied"), ("expired_token", "expired_token"), ("server_melted", "server_melted")]
+    {
+        let fake = FakeProvider::start("acme").await;
+        let provider = device_provider(&fake, Some(5), 600).await;
+        device_answers(&fake, vec![oauth_error(400, "authorization_pending"), oauth_error(400, error)]).await;
+        let code = provider.start_device().await.unwrap();
+        let waits = Waits::default();
+        let err =
+            latchkey_core::device::wait_for_tokens(&*provider, &code, waits.sleeper(), || false).await.unwrap_err();
+        assert!(
+            matches!(&err, AuthError::ProviderRefused { error, .. } if error.as_str() == expected),
+            "{error}: {err:?}"
+        );
+        assert_eq!(waits.seconds().len(), 2, "{error}: no poll after it");
+    }
+    // The code's lifetime runs out: 10 s at 5 s a poll is two polls, then it stops by itself.
+    let fake = FakeProvider::start("acme").await;
+    let provider = device_provider(&fake, Some(5), 10).await;
+    device_answers(&fake, vec![oauth_error(400, "authorization_pending"), oauth_error(400, "authorization_pending")])
+        .await;
+    let code = provider.start_device().await.unwrap();
+    let err = latchkey_core::device::wait_for_tokens(&*provider, &code, Waits::default().sleeper(), || false)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, AuthError::ProviderRefused { error, .. } if error.as_str() == "expired_token"), "{err:?}");
+}
+
+#[tokio::test]
+async fn checklist_25_no_poll_after_a_cancel() {
+    let fake = FakeProvider::start("acme").await;
+    let provider = device_provider(&fake, Some(5), 600).await;
+    device_answers(&fake, vec![oauth_error(400, "authorization_pending")]).await;
+    let code = provider.start_device().await.unwrap();
+    let cancelled = std::sync::atomic::AtomicBool::new(false);
+    let waits = Waits::default();
+    let record = waits.clone();
+    let sleep = move |d: Duration| {
+        // The person cancels while the second wait runs.
+        let mut w = record.0.lock().unwrap();
+        w.push(d.as_secs());
+        std::future::ready(())
+    };
+    let err = latchkey_core::device::wait_for_tokens(&*provider, &code, sleep, || {
+        let polls = waits.seconds().len();
+        let cancel = polls >= 2;
+        if cancel {
+            cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        cancel
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AuthError::Cancelled), "{err:?}");
+    assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst));
+    // One poll (its mock expects exactly one): the cancel came before the second.
+}

@@ -184,3 +184,28 @@ async fn issuers_with_a_query_or_fragment_and_broken_metadata_are_refused_plainl
     let err = discover(&http(), id(), "X", &url::Url::parse(&server.uri()).unwrap()).await.unwrap_err().to_string();
     assert!(!err.contains("do-not-echo-this"), "{err}");
 }
+
+/// Issue 14 (first part): an issuer that offers the device grant names its endpoint in its
+/// metadata, and the added provider keeps it; one that names none offers no code sign-in.
+#[tokio::test]
+async fn the_device_authorization_endpoint_is_read_from_the_metadata() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    let mut doc = metadata(&issuer);
+    doc["device_authorization_endpoint"] = format!("{issuer}/device").into();
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(doc))
+        .mount(&server)
+        .await;
+    let config = discover(&http(), id(), "Company SSO", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert_eq!(config.device_url.unwrap().as_str(), format!("{issuer}/device"));
+
+    let plain = MockServer::start().await;
+    let issuer = plain.uri();
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(metadata(&issuer)))
+        .mount(&plain)
+        .await;
+    let config = discover(&http(), id(), "Company SSO", &url::Url::parse(&issuer).unwrap()).await.unwrap();
+    assert!(config.device_url.is_none());
+}

@@ -155,6 +155,9 @@ pub struct ProviderSpec {
     /// A separate refresh endpoint (Figma); `None` refreshes at `token_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_url: Option<Url>,
+    /// RFC 8628 device authorization endpoint; `None` when the provider has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_url: Option<Url>,
     /// RFC 7009 revocation endpoint; `None` when the provider has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_url: Option<Url>,
@@ -243,6 +246,7 @@ impl ProviderSpec {
             token_url,
             refresh_url: None,
             revoke_url: None,
+            device_url: None,
             revoke_style: RevokeStyle::default(),
             revoke_access_token: true,
             revoke_replaced_grant: false,
@@ -280,6 +284,7 @@ impl ProviderSpec {
         let mut urls = vec![&self.authorize_url, &self.token_url, &self.nickname.url];
         urls.extend(self.refresh_url.iter());
         urls.extend(self.revoke_url.iter());
+        urls.extend(self.device_url.iter());
         urls
     }
 

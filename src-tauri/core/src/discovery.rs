@@ -21,6 +21,8 @@ struct Metadata {
     #[serde(default)]
     revocation_endpoint: Option<Url>,
     #[serde(default)]
+    device_authorization_endpoint: Option<Url>,
+    #[serde(default)]
     userinfo_endpoint: Option<Url>,
     #[serde(default)]
     code_challenge_methods_supported: Option<Vec<String>>,
@@ -104,6 +106,7 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
     }
     let mut urls = vec![&m.authorization_endpoint, &m.token_endpoint];
     urls.extend(m.revocation_endpoint.iter());
+    urls.extend(m.device_authorization_endpoint.iter());
     urls.extend(m.userinfo_endpoint.iter());
     // Plain http on loopback only for an issuer the person typed that way (a local server);
     // metadata fetched over https names https endpoints.
@@ -126,6 +129,7 @@ fn config_from(m: Metadata, id: ProviderId, name: &str, issuer: &Url) -> Result<
         .collect();
     let mut spec = added(id, name, m.authorization_endpoint, m.token_endpoint, userinfo);
     spec.revoke_url = m.revocation_endpoint;
+    spec.device_url = m.device_authorization_endpoint;
     spec.scopes = scopes;
     // S256 (never plain) unless the metadata lists methods without it: RFC 8414 §2 reads an
     // absent list as "not supported", but most servers that omit it take S256, and one that does

@@ -63,6 +63,10 @@ pub enum AuthError {
     #[error("there is no connection {0:?}")]
     UnknownConnection(String),
 
+    /// The person cancelled the sign-in.
+    #[error("the sign-in was cancelled")]
+    Cancelled,
+
     /// The non-secret metadata file could not be read or written.
     #[error("could not save Latchkey's data: {0}")]
     Storage(String),

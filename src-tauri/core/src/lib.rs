@@ -9,6 +9,7 @@ pub mod connection;
 pub mod connections;
 pub mod demo;
 pub mod description;
+pub mod device;
 pub mod discovery;
 pub mod due;
 pub mod error;

@@ -200,6 +200,46 @@ impl GenericOAuth2Provider {
     /// client authenticated as at the token endpoint. HTTP 200 is success, even for a token the
     /// provider no longer knows. Written here rather than with `oauth2`, which refuses plain
     /// HTTP endpoints and so the loopback Demo provider and test servers.
+    /// A form POST of the device grant, the client authenticated as at the token endpoint.
+    async fn device_request(&self, url: &Url, mut form: Vec<(&str, &str)>) -> Result<super::http::Response, AuthError> {
+        let client_id = self.client_id()?;
+        let mut request = self.http.inner().post(url.clone()).header(ACCEPT, "application/json");
+        match (self.config.spec.client_auth, &self.config.client_secret) {
+            (ClientAuth::Basic, Some(secret)) => request = request.basic_auth(client_id, Some(secret.secret())),
+            (_, secret) => {
+                form.push(("client_id", client_id));
+                if let Some(secret) = secret {
+                    form.push(("client_secret", secret.secret()));
+                }
+            }
+        }
+        let request = request
+            .form(&form)
+            .build()
+            .map_err(|e| AuthError::InvalidConfig(format!("device sign-in request: {e}")))?;
+        self.http.execute(request).await
+    }
+
+    /// A device-grant failure as an OAuth error (`access_denied`, `expired_token`, ...), its
+    /// description kept printable; anything else a bad answer.
+    fn device_error(&self, status: u16, body: &[u8]) -> AuthError {
+        let doc = serde_json::from_slice::<serde_json::Value>(body).ok();
+        match doc.as_ref().and_then(|d| d.get("error")?.as_str()) {
+            Some(error) => AuthError::ProviderRefused {
+                error: OAuthErrorCode::parse(error),
+                description: doc
+                    .as_ref()
+                    .and_then(|d| d.get("error_description")?.as_str())
+                    .map(|d| crate::error::printable(d, 200)),
+            },
+            None => AuthError::BadResponse {
+                what: "the answer to a sign-in with a code".into(),
+                status: Some(status),
+                body: super::RawBody::new(body.to_vec()),
+            },
+        }
+    }
+
     pub async fn revoke_token(&self, token: &str, hint: &str) -> Result<bool, AuthError> {
         let Some(url) = &self.config.spec.revoke_url else {
             return Ok(true);
@@ -417,6 +457,53 @@ impl AuthProvider for GenericOAuth2Provider {
 
     fn access_page(&self) -> Option<&Url> {
         self.config.spec.access_page.as_ref()
+    }
+
+    fn offers_device_grant(&self) -> bool {
+        self.config.spec.device_url.is_some()
+    }
+
+    async fn start_device(&self) -> Result<crate::device::DeviceCode, AuthError> {
+        let Some(url) = &self.config.spec.device_url else {
+            return Err(AuthError::Invalid(format!("{} offers no sign-in with a code", self.config.spec.name)));
+        };
+        let scope = self.config.spec.scopes.join(&self.config.spec.scope_separator);
+        let mut form = vec![];
+        if !scope.is_empty() {
+            form.push(("scope", scope.as_str()));
+        }
+        let response = self.device_request(url, form).await?;
+        if !response.status.is_success() {
+            return Err(self.device_error(response.status.as_u16(), response.bytes()));
+        }
+        crate::device::DeviceCode::parse(response.bytes())
+    }
+
+    async fn poll_device(&self, code: &crate::device::DeviceCode) -> Result<crate::device::Poll, AuthError> {
+        use crate::device::Poll;
+        let form =
+            vec![("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", code.device_code())];
+        let token_url = self.config.spec.token_url.clone();
+        let response = self.device_request(&token_url, form).await?;
+        // GitHub answers the pending states with 200 and an `error` field.
+        let error = serde_json::from_slice::<serde_json::Value>(response.bytes())
+            .ok()
+            .and_then(|doc| doc.get("error")?.as_str().map(str::to_owned));
+        match error.as_deref() {
+            Some("authorization_pending") => Ok(Poll::Pending),
+            Some("slow_down") => Ok(Poll::SlowDown),
+            Some(_) => Err(self.device_error(response.status.as_u16(), response.bytes())),
+            None if response.status.is_success() => {
+                let tokens: TokenResponse =
+                    serde_json::from_slice(response.bytes()).map_err(|_| AuthError::BadResponse {
+                        what: "the token answer of a sign-in with a code".into(),
+                        status: Some(response.status.as_u16()),
+                        body: super::RawBody::new(response.bytes().to_vec()),
+                    })?;
+                Ok(Poll::Tokens(self.checked(tokens)?))
+            }
+            None => Err(self.device_error(response.status.as_u16(), response.bytes())),
+        }
     }
 
     fn redirect_shape(&self) -> super::redirect::RedirectShape {

@@ -126,6 +126,21 @@ pub trait AuthProvider: Send + Sync {
         }
     }
 
+    /// Whether the provider offers the device authorization grant (RFC 8628).
+    fn offers_device_grant(&self) -> bool {
+        false
+    }
+
+    /// Starts a device sign-in: the code the person enters and where.
+    async fn start_device(&self) -> Result<crate::device::DeviceCode, AuthError> {
+        Err(AuthError::Invalid(format!("{} offers no sign-in with a code", self.display_name())))
+    }
+
+    /// Asks once whether the person has entered the code (see [`crate::device::wait_for_tokens`]).
+    async fn poll_device(&self, _code: &crate::device::DeviceCode) -> Result<crate::device::Poll, AuthError> {
+        Err(AuthError::Invalid(format!("{} offers no sign-in with a code", self.display_name())))
+    }
+
     /// The provider's page where a person can remove Latchkey's access, when known.
     fn access_page(&self) -> Option<&Url> {
         None
