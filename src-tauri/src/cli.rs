@@ -83,6 +83,16 @@ enum Command {
         #[arg(value_enum)]
         operation: GitOperation,
     },
+    /// Connect an account by signing in with a code (no redirect to register; for a machine
+    /// without a desktop too): prints the code and where to enter it, waits, exits.
+    #[command(after_help = "Example: latchkey connect github --device\n\n".to_owned() + EXIT_CODES)]
+    Connect {
+        /// The provider (`github`, `gitlab`, `microsoft`, `twitch`, or one you added).
+        provider: String,
+        /// Sign in with a code (the only way the command line signs in; the window has both).
+        #[arg(long)]
+        device: bool,
+    },
     /// Stop the running Latchkey (the app, or the background part while its window is closed).
     Quit,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -219,6 +229,7 @@ async fn execute(command: Command) -> i32 {
                 Command::List { json } => list(&latchkey, json),
                 Command::Status => status(&latchkey).await,
                 Command::GitCredential { operation } => git_credential(&latchkey, operation).await,
+                Command::Connect { provider, .. } => connect(&latchkey, &provider).await,
                 Command::Token { .. }
                 | Command::Exec { .. }
                 | Command::Quit
@@ -393,5 +404,36 @@ async fn git_credential(latchkey: &Latchkey, operation: GitOperation) -> i32 {
         }
         Ok(None) => EXIT_OK,
         Err(e) => fail(exit_code(&e), &format!("no token for {host}: {e}")),
+    }
+}
+
+/// `latchkey connect <provider> --device`: the code and the address on the terminal (and the
+/// address in the browser where there is a desktop), then the wait, then the account.
+async fn connect(latchkey: &Latchkey, provider: &str) -> i32 {
+    let code = match latchkey.start_sign_in_with_code(provider).await {
+        Ok(code) => code,
+        Err(e @ AuthError::UnknownProvider(_)) => return fail(EXIT_NOT_FOUND, &e.to_string()),
+        Err(e) => return fail(exit_code(&e), &e.to_string()),
+    };
+    let address = code.verification_uri_complete.as_ref().unwrap_or(&code.verification_uri);
+    println!("To connect {provider}, open {} and enter the code:\n\n    {}\n", code.verification_uri, code.user_code);
+    println!("Waiting (up to {} minutes; Ctrl+C to stop)…", code.expires_in.as_secs().div_ceil(60));
+    let desktop = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if desktop {
+        // Best effort: the address is printed above either way.
+        let _ = std::process::Command::new("xdg-open")
+            .arg(address.as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    match latchkey.finish_sign_in_with_code(provider, &code, || false).await {
+        Ok(connection) => {
+            // The running app or the resident part keeps it fresh from now on.
+            latchkey_resident::dbus::ask_to_reload().await;
+            println!("Connected {} to {provider} ({}).", connection.nickname, connection.id);
+            EXIT_OK
+        }
+        Err(e) => fail(exit_code(&e), &format!("not connected: {e}")),
     }
 }

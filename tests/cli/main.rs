@@ -104,6 +104,8 @@ fn every_command_has_help_and_a_misspelled_flag_or_command_is_refused() {
         &["git-credential", "--help"],
         &["completions", "--help"],
         &["man", "--help"],
+        &["connect", "--help"],
+        &["quit", "--help"],
     ] {
         let out = home.latchkey(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
@@ -195,4 +197,81 @@ async fn git_credential_fill_gets_the_token_of_the_connected_account() {
         assert!(home.with_input(cmd, &line).status.success(), "{op}");
     }
     assert!(text(&fill("github.com").stdout).contains(&home.access), "the keychain still has it");
+}
+
+/// `latchkey connect <provider> --device` (issue 14): the code and the address on the terminal,
+/// the wait, the account kept; then `latchkey token` hands out its token. Against an OpenID
+/// Connect server faked on 127.0.0.1 that offers the device grant, added as the window adds one.
+#[tokio::test]
+async fn connect_with_a_code_signs_in_without_a_redirect() {
+    use latchkey_core::description::{Nickname, ProviderSpec};
+    use latchkey_core::settings::{ClientSettings, Settings};
+    latchkey_tests::require_session_bus();
+    let home = Home::empty();
+    let sso = latchkey_tests::wiremock::MockServer::start().await;
+    let base = sso.uri();
+    let url = |p: &str| url::Url::parse(&format!("{base}{p}")).unwrap();
+    Mock::given(method("POST"))
+        .and(path("/device"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "device_code": "dc-1", "user_code": "WDJB-MJHT", "verification_uri": "https://sso.example/device",
+            "expires_in": 60, "interval": 1,
+        })))
+        .expect(1)
+        .mount(&sso)
+        .await;
+    let access = unique("sso-at");
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"error": "authorization_pending"})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&sso)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": access, "refresh_token": unique("sso-rt"), "token_type": "Bearer", "expires_in": 3600,
+        })))
+        .mount(&sso)
+        .await;
+    Mock::given(path("/userinfo"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"sub": "u-1", "email": "ada@sso.example"})),
+        )
+        .mount(&sso)
+        .await;
+    let id = latchkey_core::ProviderId::new("sso").unwrap();
+    let mut spec = ProviderSpec::new(
+        id.clone(),
+        "SSO",
+        url("/authorize"),
+        url("/token"),
+        Nickname::get(url("/userinfo"), &["/email"]),
+    );
+    spec.device_url = Some(url("/device"));
+    let mut settings = Settings::default();
+    settings.demo_provider = false;
+    settings.custom.insert(id.clone(), spec);
+    settings.clients.insert(id, ClientSettings { client_id: "sso-client".into(), scopes: None });
+    let config = home.dir.path().join("config").join(SERVICE);
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("settings.json"), serde_json::to_vec(&settings).unwrap()).unwrap();
+
+    let out = home.command(BIN).args(["connect", "sso", "--device"]).env_remove("DISPLAY").output().unwrap();
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(said.contains("https://sso.example/device") && said.contains("WDJB-MJHT"), "{said}");
+    assert!(said.contains("Connected ada@sso.example to sso"), "{said}");
+    assert!(!said.contains(&access) && !said.contains("dc-1"), "no secret printed");
+    let token = home.latchkey(&["token", "sso"]);
+    assert_eq!(text(&token.stdout).trim(), access, "{}", text(&token.stderr));
+    let listed = home.latchkey(&["list", "--json"]);
+    let connections: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let cid = connections[0]["id"].as_str().unwrap().to_owned();
+    let _ = Command::new("secret-tool").args(["clear", "service", SERVICE, "username", &cid]).status();
+
+    // A provider without the grant says so.
+    let out = home.latchkey(&["connect", "github", "--device"]);
+    assert_ne!(out.status.code(), Some(0));
 }

@@ -88,6 +88,11 @@ impl Connections {
         Ok(metadata.get(id).cloned())
     }
 
+    /// Reads every connection's facts again from the file (another process changed it).
+    pub fn reload_all(&self) -> Result<(), AuthError> {
+        lock(&self.metadata).reload()
+    }
+
     /// The connection of `provider` with this `nickname`, if there is one.
     pub fn find(&self, provider: &ProviderId, nickname: &str) -> Option<ConnectionId> {
         lock(&self.metadata).find(|c| &c.provider == provider && c.nickname == nickname)

@@ -178,6 +178,26 @@ impl Latchkey {
         self.manager.complete(callback).await
     }
 
+    /// Starts a sign-in with a code (RFC 8628) at a provider that offers it.
+    pub async fn start_sign_in_with_code(&self, provider: &str) -> Result<crate::device::DeviceCode, AuthError> {
+        self.manager.start_device(&provider_id(provider)?).await
+    }
+
+    /// Waits for the person to enter the code, then keeps the connection.
+    pub async fn finish_sign_in_with_code(
+        &self,
+        provider: &str,
+        code: &crate::device::DeviceCode,
+        cancelled: impl Fn() -> bool,
+    ) -> Result<Connection, AuthError> {
+        self.manager.finish_device(&provider_id(provider)?, code, cancelled).await
+    }
+
+    /// Takes in what another process (the command line) changed in the connections.
+    pub fn reload(&self) -> Result<(), AuthError> {
+        self.manager.reload()
+    }
+
     pub async fn cancel(&self, flow_id: &str) -> Result<bool, AuthError> {
         Ok(self.manager.cancel(&FlowId::parse(flow_id).map_err(AuthError::Invalid)?).await)
     }

@@ -306,6 +306,47 @@ impl ConnectionManager {
 
         let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
         super::failpoint("connect-after-exchange");
+        self.keep_sign_in(provider, &flow.provider, tokens).await
+    }
+
+    /// Starts a sign-in with a code (RFC 8628): the code the person enters, and where.
+    pub async fn start_device(&self, provider: &ProviderId) -> Result<crate::device::DeviceCode, AuthError> {
+        let p = self.providers.get(provider).ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
+        p.check_configured()?;
+        let code = p.start_device().await?;
+        info!(provider = %provider, "sign-in with a code started");
+        Ok(code)
+    }
+
+    /// Waits until the person has entered `code` (polling as checklist line 25 asks), then keeps
+    /// the connection as any sign-in does. `cancelled` is asked before every poll.
+    pub async fn finish_device(
+        &self,
+        provider: &ProviderId,
+        code: &crate::device::DeviceCode,
+        cancelled: impl Fn() -> bool,
+    ) -> Result<Connection, AuthError> {
+        let p = self.providers.get(provider).ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
+        let tokens = crate::device::wait_for_tokens(&*p, code, tokio::time::sleep, cancelled).await?;
+        self.keep_sign_in(p, provider, tokens).await
+    }
+
+    /// Reads the connections file again: another process (the command line) changed it.
+    pub fn reload(&self) -> Result<(), AuthError> {
+        self.store.reload_all()?;
+        self.store.signals().roster_changed();
+        Ok(())
+    }
+
+    /// The end of every sign-in (a callback's code exchanged, or a device code approved): the
+    /// account named, the connection's lock taken, the tokens in the keychain and its facts saved;
+    /// a replaced grant revoked where that is safe. Tokens that cannot be kept are revoked.
+    async fn keep_sign_in(
+        &self,
+        provider: Arc<dyn AuthProvider>,
+        provider_id: &ProviderId,
+        tokens: TokenResponse,
+    ) -> Result<Connection, AuthError> {
         let named = match tokens.account.clone() {
             Some(name) => Ok((name, None)),
             None => provider.get_account(&tokens.access_token).await,
@@ -321,8 +362,8 @@ impl ConnectionManager {
         // The same account connected again (a reconnect) keeps its connection and its id.
         let id = self
             .store
-            .find_account(&flow.provider, account_id.as_deref(), &nickname)
-            .unwrap_or_else(|| ConnectionId::generate(&flow.provider));
+            .find_account(provider_id, account_id.as_deref(), &nickname)
+            .unwrap_or_else(|| ConnectionId::generate(provider_id));
         // A reconnect replaces the tokens of a connection that a refresh (here or in another
         // process) may be about to write back: wait for it, as disconnect does.
         let _held = match self.store.lock(&id).await {
@@ -345,7 +386,7 @@ impl ConnectionManager {
         }
         let connection = Connection {
             id: id.clone(),
-            provider: flow.provider.clone(),
+            provider: provider_id.clone(),
             nickname,
             connected_at: self.store.clock().now(),
             expires_at: expires_at(self.store.clock().now(), &tokens),
@@ -358,7 +399,7 @@ impl ConnectionManager {
             account_id,
         };
         if !connection.renewable {
-            warn!(provider = %flow.provider, "the sign-in brought no refresh token: the connection ends with its access token");
+            warn!(provider = %provider_id, "the sign-in brought no refresh token: the connection ends with its access token");
         }
         if first_write {
             if let Err(e) = self.store.note_first_write(&id) {

@@ -129,6 +129,11 @@ impl Service {
         self.token(account).await
     }
 
+    /// Reads the connections again: another process (`latchkey connect`) added or changed one.
+    async fn reload(&self) -> Result<(), Error> {
+        self.core.reload().map_err(Error::from)
+    }
+
     /// Ends this Latchkey once the work on tokens in flight has finished (the name is released
     /// when it has): `latchkey quit`, or the app taking over when its window opens.
     async fn quit(&self) {
@@ -252,5 +257,15 @@ pub async fn ask_for_token(name: &str) -> Asked {
     match message.body().deserialize::<(String, i32, Account)>() {
         Ok((token, expires_in, account)) => Asked::Token { token, expires_in, account },
         Err(_) => Asked::NotRunning,
+    }
+}
+
+/// Tells the running Latchkey, if any, to read the connections again.
+pub async fn ask_to_reload() {
+    let Ok(bus) = zbus::Connection::session().await else { return };
+    if has_owner(&bus).await {
+        if let Err(e) = bus.call_method(Some(NAME), PATH, Some(NAME), "Reload", &()).await {
+            warn!(error = %e, "the running Latchkey did not take the new connection in");
+        }
     }
 }
