@@ -250,8 +250,7 @@ async fn connect_with_a_code_signs_in_without_a_redirect() {
         Nickname::get(url("/userinfo"), &["/email"]),
     );
     spec.device_url = Some(url("/device"));
-    let mut settings = Settings::default();
-    settings.demo_provider = false;
+    let mut settings = Settings { demo_provider: false, ..Default::default() };
     settings.custom.insert(id.clone(), spec);
     settings.clients.insert(id, ClientSettings { client_id: "sso-client".into(), scopes: None });
     let config = home.dir.path().join("config").join(SERVICE);
