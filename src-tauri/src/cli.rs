@@ -87,9 +87,10 @@ enum Command {
     /// without a desktop too): prints the code and where to enter it, waits, exits.
     #[command(after_help = "Example: latchkey connect github --device\n\n".to_owned() + EXIT_CODES)]
     Connect {
-        /// The provider (`github`, `gitlab`, `microsoft`, `twitch`, or one you added).
+        /// The provider (`demo`, `github`, `gitlab`, `microsoft`, `twitch`, or one you added).
         provider: String,
-        /// Sign in with a code (the only way the command line signs in; the window has both).
+        /// Sign in with a code (the only way the command line signs in; the window signs in
+        /// through the browser).
         #[arg(long)]
         device: bool,
     },

@@ -274,3 +274,50 @@ async fn connect_with_a_code_signs_in_without_a_redirect() {
     let out = home.latchkey(&["connect", "github", "--device"]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// `latchkey connect demo --device` (issue 14), as a newcomer on a machine without a desktop
+/// would try it: the code and the Demo's address on the terminal, the code approved on the
+/// Demo's page over HTTP (curl here, a browser anywhere), the account kept.
+#[test]
+fn connect_demo_with_a_code_on_the_command_line() {
+    use std::io::BufRead;
+    latchkey_tests::require_session_bus();
+    let home = Home::empty();
+    let mut child = home
+        .command(BIN)
+        .args(["connect", "demo", "--device"])
+        .env("LATCHKEY_DEMO", "1")
+        .env_remove("DISPLAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = String::new();
+    let (address, code) = loop {
+        let line = lines.next().expect("the code is printed").unwrap();
+        said += &line;
+        said.push('\n');
+        let code = line.trim();
+        if code.len() == 9 && code.as_bytes()[4] == b'-' {
+            let address = said.split("open ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+            break (address, code.to_owned());
+        }
+    };
+    assert!(address.starts_with("http://127.0.0.1:") && address.ends_with("/device"), "{said}");
+    let approved = Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", "-d", &format!("user_code={code}&user=ada&decision=approve"), &address])
+        .status()
+        .unwrap();
+    assert!(approved.success(), "the Demo's page took the code");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let rest = rest.join("\n");
+    assert!(status.success(), "{said}{rest}");
+    assert!(rest.contains("Connected ada to demo"), "{said}{rest}");
+    let listed = home.latchkey(&["list", "--json"]);
+    let connections: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = connections[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(connections[0]["nickname"], "ada");
+    let _ = Command::new("secret-tool").args(["clear", "service", SERVICE, "username", &id]).status();
+}

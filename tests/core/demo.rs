@@ -186,3 +186,61 @@ async fn signing_the_same_account_in_again_revokes_the_grant_it_replaced() {
     provider.refresh(new.refresh_token.as_ref().unwrap()).await.expect("and refreshes");
     h.manager.vault().delete(&first.id).await.unwrap();
 }
+
+/// Issue 14: the Demo provider serves the device grant: a code, a verification page where the
+/// person enters it, `authorization_pending` until then (`slow_down` to polls too close), and the
+/// tokens once approved; a declined code is `access_denied`.
+#[tokio::test]
+async fn demo_signs_in_with_a_code_entered_on_its_verification_page() {
+    let (server, provider) = authority([8; 32], None).await;
+    assert!(provider.offers_device_grant());
+    let code = provider.start_device().await.unwrap();
+    assert_eq!(code.user_code.len(), 9, "{}", code.user_code);
+    assert_eq!(code.verification_uri.as_str(), format!("{}device", server.base_url()));
+    assert!(matches!(provider.poll_device(&code).await.unwrap(), latchkey_core::device::Poll::Pending));
+    assert!(
+        matches!(provider.poll_device(&code).await.unwrap(), latchkey_core::device::Poll::SlowDown),
+        "a poll sooner than the interval is told to slow down"
+    );
+
+    // The person opens the page (the code filled in from the complete address) and allows.
+    let page = reqwest::get(code.verification_uri_complete.clone().unwrap()).await.unwrap().text().await.unwrap();
+    assert!(page.contains(&code.user_code), "the code is filled in");
+    let typed = code.user_code.to_lowercase().replace('-', " ");
+    let answer = reqwest::Client::new()
+        .post(code.verification_uri.clone())
+        .form(&[("user_code", typed.as_str()), ("user", "ada"), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "typed in any case, with a space for the dash");
+    let waits = std::sync::Mutex::new(Vec::new());
+    let tokens = latchkey_core::device::wait_for_tokens(
+        &*provider,
+        &code,
+        |d| {
+            waits.lock().unwrap().push(d);
+            std::future::ready(())
+        },
+        || false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(provider.get_nickname(&tokens.access_token).await.unwrap(), "ada");
+    let again = provider.poll_device(&code).await.unwrap_err();
+    assert!(
+        matches!(&again, AuthError::ProviderRefused { error, .. } if error.as_str() == "expired_token"),
+        "used once: {again:?}"
+    );
+
+    // Declined.
+    let code = provider.start_device().await.unwrap();
+    reqwest::Client::new()
+        .post(code.verification_uri.clone())
+        .form(&[("user_code", code.user_code.as_str()), ("user", "bob"), ("decision", "deny")])
+        .send()
+        .await
+        .unwrap();
+    let err = provider.poll_device(&code).await.unwrap_err();
+    assert!(matches!(&err, AuthError::ProviderRefused { error, .. } if error.as_str() == "access_denied"), "{err:?}");
+}

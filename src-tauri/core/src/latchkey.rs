@@ -180,6 +180,10 @@ impl Latchkey {
 
     /// Starts a sign-in with a code (RFC 8628) at a provider that offers it.
     pub async fn start_sign_in_with_code(&self, provider: &str) -> Result<crate::device::DeviceCode, AuthError> {
+        if provider == demo::NAME {
+            // The command line runs the Demo authority only for a connected Demo account.
+            self.apply_demo(self.demo_wanted()).await?;
+        }
         self.manager.start_device(&provider_id(provider)?).await
     }
 

@@ -17,7 +17,7 @@ use super::CLIENT_ID;
 
 /// Changes the book under its lock (see [`BookStore::update`]); without the lock nothing
 /// changes and the request fails with `server_error`.
-fn with_book(inner: &Inner, f: impl FnOnce(&mut Book) -> Response) -> Response {
+pub(super) fn with_book(inner: &Inner, f: impl FnOnce(&mut Book) -> Response) -> Response {
     inner.book.update(f).unwrap_or_else(|e| {
         warn!(error = %e, "the Demo authority could not use its grant book");
         oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the grant book is unavailable")
@@ -31,7 +31,7 @@ pub(super) fn oauth_error(status: StatusCode, error: &str, description: &str) ->
     response
 }
 
-fn issue(inner: &Inner, book: &mut Book, grant_id: String, user: String, generation: u32) -> Response {
+pub(super) fn issue(inner: &Inner, book: &mut Book, grant_id: String, user: String, generation: u32) -> Response {
     let access = tokens::seal(
         &inner.key,
         "access",
@@ -71,6 +71,7 @@ pub(super) async fn token(State(inner): State<Arc<Inner>>, body: Bytes) -> Respo
     match p.get("grant_type").map(String::as_str) {
         Some("authorization_code") => exchange_code(&inner, &p),
         Some("refresh_token") => refresh(&inner, &p),
+        Some(super::device::GRANT_TYPE) => super::device::exchange(&inner, &p),
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "authorization_code or refresh_token"),
     }
 }

@@ -8,6 +8,7 @@
 //! Codes and tokens are sealed with a key kept in the keychain, so they survive a restart of the
 //! app (and a sign-in can complete after one); the grant bookkeeping (no secrets) is a JSON file.
 
+mod device;
 mod grants;
 mod pages;
 mod server;
@@ -48,6 +49,7 @@ pub fn config(base: &Url) -> OAuth2Config {
     let nickname = Nickname::get(at("userinfo"), &["/preferred_username", "/email"]);
     let mut spec = ProviderSpec::new(id(), "Demo", at("authorize"), at("token"), nickname);
     spec.revoke_url = Some(at("revoke"));
+    spec.device_url = Some(at("device_authorization"));
     spec.scopes = vec!["profile".into()];
     spec.issuer = Some(ISSUER.into());
     spec.requires_iss = true;

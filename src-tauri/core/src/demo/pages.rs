@@ -86,3 +86,34 @@ pub fn handoff(link: &str) -> String {
         ),
     )
 }
+
+/// Where the person enters the code Latchkey shows (RFC 8628's verification page).
+pub fn device_entry(user_code: &str) -> String {
+    layout(
+        "Connect Latchkey with a code",
+        &format!(
+            "<h1><span class=\"badge\">Demo</span> Enter the code Latchkey shows</h1>\
+             <form method=\"post\" action=\"/device\">\
+             <label for=\"user_code\">Code</label>\
+             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{}\" maxlength=\"9\" autocomplete=\"off\" autofocus>\
+             <label for=\"user\">Your Demo user name</label>\
+             <input type=\"text\" id=\"user\" name=\"user\" value=\"demo-user\" maxlength=\"40\">\
+             <div class=\"actions\">\
+             <button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Allow</button>\
+             <button class=\"secondary\" type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Deny</button>\
+             </div></form>\
+             <p><small>Latchkey asks to see your Demo profile. Nothing leaves this computer.</small></p>",
+            escape(user_code)
+        ),
+    )
+}
+
+/// After the person decided on the verification page.
+pub fn device_done(approved: bool) -> String {
+    let (title, text) = if approved {
+        ("Latchkey is connected", "You can close this tab: Latchkey finishes the sign-in by itself.")
+    } else {
+        ("Sign-in declined", "Latchkey was not given access. You can close this tab.")
+    };
+    layout(title, &format!("<h1>{title}</h1><p>{text}</p>"))
+}

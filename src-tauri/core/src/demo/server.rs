@@ -87,7 +87,9 @@ impl DemoAuthority {
             .route("/authorize", get(authorize).post(decide))
             .route("/token", post(token))
             .route("/revoke", post(revoke))
-            .route("/userinfo", get(userinfo));
+            .route("/userinfo", get(userinfo))
+            .route("/device_authorization", post(super::device::authorize))
+            .route("/device", get(super::device::entry).post(super::device::decide));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         // Only requests addressed to 127.0.0.1:<port>: a page that reaches the port through a

@@ -25,6 +25,21 @@ pub(super) struct Book {
     /// The grant each used code produced, so that a replay ends that grant and no other.
     #[serde(default)]
     pub(super) code_grants: BTreeMap<String, String>,
+    /// Sign-ins with a code in progress (RFC 8628), by the nonce sealed in their device code.
+    #[serde(default)]
+    pub(super) devices: BTreeMap<String, Device>,
+}
+
+/// A sign-in with a code: the code the person types, until when, and what they decided.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Device {
+    pub(super) user_code: String,
+    pub(super) exp: i64,
+    /// The user name the person approved as, once they have.
+    pub(super) approved: Option<String>,
+    pub(super) denied: bool,
+    /// When Latchkey last polled, to answer `slow_down` to polls closer than the interval.
+    pub(super) last_poll: i64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -41,6 +56,7 @@ impl BookStore {
         let now = now();
         let change = |book: &mut Book| {
             book.used_codes.retain(|_, exp| *exp > now);
+            book.devices.retain(|_, d| d.exp > now);
             let used = &book.used_codes;
             book.code_grants.retain(|nonce, _| used.contains_key(nonce));
             f(book)

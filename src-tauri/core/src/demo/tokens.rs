@@ -39,6 +39,13 @@ pub struct Refresh {
     pub nonce: String,
 }
 
+/// A device code's contents: which sign-in with a code it polls for.
+#[derive(Serialize, Deserialize)]
+pub struct DeviceCode {
+    pub nonce: String,
+    pub exp: i64,
+}
+
 pub fn nonce() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
 }
