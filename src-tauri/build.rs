@@ -4,6 +4,7 @@ fn main() {
     let commands = &[
         "get_state",
         "connect",
+        "connect_with_code",
         "cancel",
         "reopen",
         "disconnect",

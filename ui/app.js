@@ -230,10 +230,11 @@ function mark(letter, colour) {
 
 function providerCard(p) {
   const [letter, colour] = marks[p.id] || [p.name.slice(0, 1).toUpperCase(), "#64748b"];
-  const waiting = p.flows.length > 0;
+  const waiting = p.flows.length > 0 || p.codes.length > 0;
   const connected = p.connections.length > 0;
   let state;
   if (p.setup_hint) state = "Not configured";
+  else if (p.codes.length) state = "Waiting for the code to be entered…";
   else if (waiting) state = "Waiting for the browser…";
   else if (p.connections.some((c) => c.status === "needs_reconnect")) state = "Needs reconnecting";
   else if (connected) state = p.connections.length === 1 ? "Connected" : `${p.connections.length} accounts connected`;
@@ -253,6 +254,13 @@ function providerCard(p) {
     }, "Remove"));
   }
   if (!p.setup_hint && !waiting) {
+    if (p.offers_code) {
+      actions.append(el("button", {
+        type: "button", dataAction: "connect-with-code", dataKey: key + ":code",
+        title: "Enter a short code at the provider's page, in any browser: nothing to register",
+        onclick: (e) => run("connect_with_code", { providerId: p.id }, e.currentTarget),
+      }, "Sign in with a code"));
+    }
     actions.append(el("button", {
       type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
       onclick: (e) => run("connect", { providerId: p.id }, e.currentTarget),
@@ -306,6 +314,27 @@ function providerCard(p) {
         onclick: (e) => run("dismiss_error", { providerId: p.id }, e.currentTarget),
       }, "Dismiss")));
   }
+  for (const code of p.codes) {
+    const ckey = `code:${code.flow_id}`;
+    card.append(el("div", { class: "waiting code-sign-in", dataCodeFlow: code.flow_id },
+      el("div", { class: "waiting-line" },
+        el("span", { class: "spinner", "aria-hidden": "true" }),
+        el("span", { class: "grow" }, `Enter this code at ${code.verification_uri}`,
+          el("span", { class: "muted countdown", dataExpires: code.expires_at }, ` (expires ${fromNow(code.expires_at)})`)),
+        el("button", {
+          type: "button", class: "primary", dataAction: "open-code-page", dataKey: ckey + ":open",
+          onclick: (e) => run("reopen", { flowId: code.flow_id }, e.currentTarget),
+        }, "Open the page"),
+        el("button", {
+          type: "button", dataAction: "cancel", dataKey: ckey + ":cancel",
+          onclick: (e) => run("cancel", { flowId: code.flow_id }, e.currentTarget),
+        }, "Cancel")),
+      el("div", { class: "user-code", dataUserCode: code.user_code, dataVerification: code.verification_uri,
+        "aria-label": `Code: ${code.user_code.split("").join(" ")}` }, code.user_code),
+      el("button", {
+        type: "button", dataKey: ckey + ":copy", onclick: (e) => copy(code.user_code, e.currentTarget),
+      }, "Copy the code")));
+  }
   for (const flow of p.flows) {
     const fkey = `flow:${flow.flow_id}`;
     card.append(el("div", { class: "waiting", dataFlow: flow.flow_id },
@@ -336,7 +365,7 @@ function render(focusKey) {
   const focused = focusKey || document.activeElement?.dataset?.key;
   const list = $("#providers");
   // Connected first, then ready to connect, then those still to set up; by name within each.
-  const rank = (p) => (p.connections.length || p.flows.length ? 0 : p.setup_hint ? 2 : 1);
+  const rank = (p) => (p.connections.length || p.flows.length || p.codes.length ? 0 : p.setup_hint ? 2 : 1);
   const providers = [...snapshot.providers].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
   // What is being typed into a client form survives the re-render.
   // (A permissions field only while it is being edited: after a save or a reset it shows the new value.)

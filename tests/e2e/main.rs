@@ -1489,3 +1489,60 @@ async fn a_disconnect_the_provider_does_not_confirm_says_so_in_the_window() {
     session.wait_gone(&format!("{sso_row} [data-connection]"), WAIT).await;
     session.end().await;
 }
+
+/// Issue 14: in the window, a sign-in with a code: the code shown large, approved on the Demo's
+/// page over HTTP (as a person does in any browser, here with curl), the account appears; and a
+/// declined code is said in words.
+#[tokio::test]
+async fn a_sign_in_with_a_code_in_the_window_connects_the_demo() {
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    let read_code = || async {
+        let block = session.wait_for(&format!("{DEMO} [data-user-code]"), WAIT).await;
+        let code = session.attribute(&block, "data-user-code").await.unwrap();
+        let page = session.attribute(&block, "data-verification").await.unwrap();
+        (code, page)
+    };
+    let decide = |code: &str, page: &str, decision: &str| {
+        let out = Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", "-d", &format!("user_code={code}&user=ada&decision={decision}"), page])
+            .status()
+            .unwrap();
+        assert!(out.success(), "the Demo's page took the decision");
+    };
+
+    click(&session, &format!("{DEMO} [data-action=connect-with-code]")).await;
+    let (code, page) = read_code().await;
+    assert_eq!(code.len(), 9, "{code}");
+    assert!(page.starts_with("http://127.0.0.1:") && page.ends_with("/device"), "{page}");
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Waiting for the code to be entered…");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    session.screenshot(&world.shot("code-sign-in.png")).await;
+    // "Open the page" opens the address with the code in it, in the system browser.
+    click(&session, &format!("{DEMO} [data-action=open-code-page]")).await;
+    let opened = world.dir.path().join("opened.txt");
+    until("the browser is given the page", || std::future::ready(std::fs::read_to_string(&opened).is_ok())).await;
+    let opened = std::fs::read_to_string(&opened).unwrap();
+    assert!(opened.trim() == format!("{page}?user_code={code}"), "{opened}");
+    decide(&code, &page, "approve");
+    let (id, nickname) = connected(&session).await;
+    assert_eq!(nickname, "ada");
+    assert!(keychain(&id).is_some(), "kept in the keychain as any sign-in");
+    session.wait_gone(&format!("{DEMO} [data-user-code]"), WAIT).await;
+
+    // Cancelled: the code goes, and nothing is said against the provider.
+    click(&session, &format!("{DEMO} [data-action=connect-with-code]")).await;
+    read_code().await;
+    click(&session, &format!("{DEMO} [data-code-flow] [data-action=cancel]")).await;
+    session.wait_gone(&format!("{DEMO} [data-user-code]"), WAIT).await;
+    assert!(session.find(&format!("{DEMO} [role=alert]")).await.is_none(), "a cancel is no error");
+
+    // Declined: the window says so.
+    click(&session, &format!("{DEMO} [data-action=connect-with-code]")).await;
+    let (code, page) = read_code().await;
+    decide(&code, &page, "deny");
+    let error = text_of(&session, &format!("{DEMO} [role=alert]")).await;
+    assert!(error.contains("access_denied") || error.contains("denied") || error.contains("declined"), "{error}");
+    disconnect(&session).await;
+    session.end().await;
+}

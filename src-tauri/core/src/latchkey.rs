@@ -178,6 +178,12 @@ impl Latchkey {
         self.manager.complete(callback).await
     }
 
+    /// Starts a sign-in with a code from the window: the snapshot shows the code until the
+    /// person has entered it (or cancels, or it expires); the connection then appears.
+    pub async fn connect_with_code(&self, provider: &str) -> Result<FlowId, AuthError> {
+        self.manager.connect_with_code(&provider_id(provider)?).await
+    }
+
     /// Starts a sign-in with a code (RFC 8628) at a provider that offers it.
     pub async fn start_sign_in_with_code(&self, provider: &str) -> Result<crate::device::DeviceCode, AuthError> {
         if provider == demo::NAME {

@@ -76,6 +76,19 @@ pub struct ConnectionManager {
     store: Connections,
     view: View,
     browser: Arc<dyn Browser>,
+    /// Sign-ins with a code in progress (the window shows their codes).
+    codes: std::sync::Mutex<std::collections::HashMap<FlowId, CodeSignIn>>,
+}
+
+/// A sign-in with a code the window shows: the code, where to enter it, until when.
+#[derive(Clone)]
+struct CodeSignIn {
+    provider: ProviderId,
+    user_code: String,
+    verification_uri: Url,
+    complete: Option<Url>,
+    expires_at: DateTime<Utc>,
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ConnectionManager {
@@ -101,6 +114,7 @@ impl ConnectionManager {
             store: Connections::new(vault, metadata, options.data_dir, options.clock),
             view: View::default(),
             browser,
+            codes: std::sync::Mutex::default(),
         }
     }
 
@@ -153,6 +167,16 @@ impl ConnectionManager {
         self.view.snapshot(ViewInput {
             providers: self.providers.all(),
             flows: self.flows.active(),
+            codes: crate::sync::lock(&self.codes)
+                .iter()
+                .map(|(id, c)| crate::view::CodeState {
+                    flow_id: id.clone(),
+                    provider: c.provider.clone(),
+                    user_code: c.user_code.clone(),
+                    verification_uri: c.verification_uri.to_string(),
+                    expires_at: c.expires_at,
+                })
+                .collect(),
             connections: self.store.list(),
             refreshing: self.store.refreshing(),
         })
@@ -250,6 +274,13 @@ impl ConnectionManager {
 
     /// Cancels a sign-in in progress; its callback will be refused. False if there was none.
     pub async fn cancel(&self, flow_id: &FlowId) -> bool {
+        if let Some(code) = crate::sync::lock(&self.codes).remove(flow_id) {
+            // Its poller sees this before its next poll and stops.
+            code.cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+            info!(flow = %flow_id, "sign-in with a code cancelled");
+            self.store.signals().changed();
+            return true;
+        }
         let cancelled = self.flows.cancel(flow_id);
         if cancelled {
             info!(flow = %flow_id, "sign-in cancelled");
@@ -261,7 +292,13 @@ impl ConnectionManager {
 
     /// Opens a pending flow's authorization URL in the browser again.
     pub fn reopen(&self, flow_id: &FlowId) -> Result<(), AuthError> {
-        let url = self.flows.url(flow_id).ok_or(CallbackError::UnknownState)?;
+        let code_page = crate::sync::lock(&self.codes)
+            .get(flow_id)
+            .map(|c| c.complete.clone().unwrap_or(c.verification_uri.clone()));
+        let url = match code_page {
+            Some(page) => page,
+            None => self.flows.url(flow_id).ok_or(CallbackError::UnknownState)?,
+        };
         self.browser.open(&url).map_err(|e| AuthError::Network(format!("the browser did not open: {e}")))
     }
 
@@ -307,6 +344,51 @@ impl ConnectionManager {
         let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
         super::failpoint("connect-after-exchange");
         self.keep_sign_in(provider, &flow.provider, tokens).await
+    }
+
+    /// Starts a sign-in with a code for the window: the code is shown with its provider (see
+    /// [`Snapshot`]) while Latchkey polls in the background; the connection appears when the
+    /// person has entered it, and a denial or expiry shows as the provider's error.
+    pub async fn connect_with_code(self: &Arc<Self>, provider: &ProviderId) -> Result<FlowId, AuthError> {
+        let code = match self.start_device(provider).await {
+            Ok(code) => code,
+            Err(e) => {
+                self.set_error(provider, Some(&e));
+                return Err(e);
+            }
+        };
+        self.set_error(provider, None);
+        let flow_id = FlowId::generate();
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let expires_at = self.store.clock().now()
+            + chrono::Duration::from_std(code.expires_in).unwrap_or_else(|_| chrono::Duration::minutes(10));
+        let shown = CodeSignIn {
+            provider: provider.clone(),
+            user_code: code.user_code.clone(),
+            verification_uri: code.verification_uri.clone(),
+            complete: code.verification_uri_complete.clone(),
+            expires_at,
+            cancelled: cancelled.clone(),
+        };
+        crate::sync::lock(&self.codes).insert(flow_id.clone(), shown);
+        self.store.signals().changed();
+        let this = self.clone();
+        let (id, provider) = (flow_id.clone(), provider.clone());
+        tokio::spawn(async move {
+            let result =
+                this.finish_device(&provider, &code, || cancelled.load(std::sync::atomic::Ordering::SeqCst)).await;
+            crate::sync::lock(&this.codes).remove(&id);
+            match result {
+                Ok(connection) => info!(connection = %connection.id, "signed in with a code"),
+                Err(AuthError::Cancelled) => info!("sign-in with a code cancelled"),
+                Err(e) => {
+                    warn!(error = %e, "sign-in with a code failed");
+                    this.view.set_error(&provider, Some(&e));
+                }
+            }
+            this.store.signals().changed();
+        });
+        Ok(flow_id)
     }
 
     /// Starts a sign-in with a code (RFC 8628): the code the person enters, and where.

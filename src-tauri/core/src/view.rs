@@ -42,6 +42,10 @@ pub struct ProviderState {
     pub plain_http: bool,
     /// Sign-ins waiting for the browser.
     pub flows: Vec<FlowState>,
+    /// Whether the provider offers sign-in with a code (RFC 8628).
+    pub offers_code: bool,
+    /// Sign-ins with a code in progress: the code to enter, and where.
+    pub codes: Vec<CodeState>,
     pub connections: Vec<Connection>,
     /// Connections whose refresh is in flight.
     pub refreshing: Vec<ConnectionId>,
@@ -63,10 +67,23 @@ pub struct FlowState {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A sign-in with a code in progress, as the window shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CodeState {
+    pub flow_id: FlowId,
+    #[serde(skip)]
+    pub provider: ProviderId,
+    /// What the person types at the address.
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What goes into a snapshot.
 pub struct ViewInput {
     pub providers: Vec<std::sync::Arc<dyn AuthProvider>>,
     pub flows: Vec<(FlowId, ProviderId, Url, DateTime<Utc>)>,
+    pub codes: Vec<CodeState>,
     pub connections: Vec<Connection>,
     pub refreshing: HashSet<ConnectionId>,
 }
@@ -131,6 +148,8 @@ impl View {
                     checked: p.checked_note().map(str::to_owned),
                     plain_http: p.plain_http(),
                     flows,
+                    offers_code: p.offers_device_grant(),
+                    codes: input.codes.iter().filter(|c| c.provider == id).cloned().collect(),
                     refreshing: connections
                         .iter()
                         .filter(|c| input.refreshing.contains(&c.id))

@@ -45,6 +45,12 @@ pub async fn connect(core: Core<'_>, provider_id: String) -> Answer<()> {
     Ok(core.connect(&provider_id).await.map(drop)?)
 }
 
+/// A sign-in with a code (RFC 8628): the window shows the code from the next state.
+#[tauri::command]
+pub async fn connect_with_code(core: Core<'_>, provider_id: String) -> Answer<String> {
+    Ok(core.connect_with_code(&provider_id).await?.to_string())
+}
+
 #[tauri::command]
 pub async fn cancel(core: Core<'_>, flow_id: String) -> Answer<bool> {
     Ok(core.cancel(&flow_id).await?)

@@ -68,6 +68,7 @@ pub fn run(hidden: bool) {
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::connect,
+            commands::connect_with_code,
             commands::cancel,
             commands::reopen,
             commands::disconnect,
