@@ -28,8 +28,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// One test's world: a home of its own, a tauri-driver, the test browser's records.
 struct World {
     dir: tempfile::TempDir,
-    driver: Child,
-    port: u16,
+    driver: Mutex<Child>,
+    port: std::sync::atomic::AtomicU16,
+    browser_mode: String,
+    extra: Vec<(String, String)>,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -57,6 +59,23 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         clear_keychain();
+        let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let (driver, port) = World::spawn_driver(dir.path(), browser_mode, &extra);
+        let world = World {
+            dir,
+            driver: Mutex::new(driver),
+            port: std::sync::atomic::AtomicU16::new(port),
+            browser_mode: browser_mode.to_owned(),
+            extra,
+            _turn: turn,
+        };
+        world.wait_for_driver();
+        world
+    }
+
+    /// A tauri-driver of this world's own, in a process group of its own (with WebKitWebDriver,
+    /// the app and anything they start).
+    fn spawn_driver(dir: &Path, browser_mode: &str, extra: &[(String, String)]) -> (Child, u16) {
         let port = free_port();
         let mut driver = Command::new(tauri_driver());
         driver
@@ -64,12 +83,22 @@ impl World {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
-        World::env(&mut driver, dir.path(), browser_mode);
-        driver.envs(extra.iter().copied());
-        let driver = driver.spawn().expect("tauri-driver must be installed (scripts/test.sh installs it)");
-        let world = World { dir, driver, port, _turn: turn };
-        world.wait_for_driver();
-        world
+        World::env(&mut driver, dir, browser_mode);
+        driver.envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        (driver.spawn().expect("tauri-driver must be installed (scripts/test.sh installs it)"), port)
+    }
+
+    fn port(&self) -> u16 {
+        self.port.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn kill_driver(&self) {
+        let mut driver = self.driver.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
+        unsafe {
+            libc::kill(-(driver.id() as i32), libc::SIGKILL);
+        }
+        let _ = driver.wait();
     }
 
     /// The environment the app runs in: a private home, the test browser, and no desktop
@@ -94,14 +123,29 @@ impl World {
 
     fn wait_for_driver(&self) {
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port())).is_err() {
             assert!(start.elapsed() < WAIT, "tauri-driver did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
+    /// Starts the app through WebDriver. When tauri-driver itself fails the request (its
+    /// transport, seen once in ~30 runs: "webdriver server did not respond"), a new driver is
+    /// started and the session asked for once more; an app that does not start fails at once.
     async fn open_window(&self, args: &[String]) -> Session {
-        let session = Session::start(self.port, APP, args).await;
+        let session = match Session::try_start(self.port(), APP, args).await {
+            Ok(session) => session,
+            Err((true, e)) => {
+                eprintln!("tauri-driver failed the session request ({e}); starting a new driver, once");
+                self.kill_driver();
+                let (driver, port) = World::spawn_driver(self.dir.path(), &self.browser_mode, &self.extra);
+                *self.driver.lock().unwrap_or_else(|p| p.into_inner()) = driver;
+                self.port.store(port, std::sync::atomic::Ordering::SeqCst);
+                self.wait_for_driver();
+                Session::start(self.port(), APP, args).await
+            }
+            Err((false, e)) => panic!("{e}"),
+        };
         session.wait_for("[data-provider=demo]", WAIT).await;
         session
     }
@@ -166,11 +210,7 @@ impl Drop for World {
             eprintln!("--- app log:\n{}", self.log());
         }
         // The driver, WebKitWebDriver, the app and anything it launched share a process group.
-        // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
-        unsafe {
-            libc::kill(-(self.driver.id() as i32), libc::SIGKILL);
-        }
-        let _ = self.driver.wait();
+        self.kill_driver();
         std::thread::sleep(Duration::from_millis(300));
     }
 }

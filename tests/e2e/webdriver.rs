@@ -23,6 +23,13 @@ pub struct Session {
 impl Session {
     /// Starts the app at `application` with `args` through the driver at `port`.
     pub async fn start(port: u16, application: &str, args: &[String]) -> Session {
+        Session::try_start(port, application, args).await.unwrap_or_else(|(_, e)| panic!("{e}"))
+    }
+
+    /// As [`Session::start`], saying why when there is no session: `Err((true, …))` when the
+    /// driver itself did not answer the request (its transport failed), as opposed to a session
+    /// that never came (the app did not start).
+    pub async fn try_start(port: u16, application: &str, args: &[String]) -> Result<Session, (bool, String)> {
         let capabilities = json!({
             "browserName": "wry",
             "tauri:options": { "application": application, "args": args }
@@ -34,11 +41,15 @@ impl Session {
         // holding the suite (and CI) forever.
         let driver = format!("http://127.0.0.1:{port}");
         let connecting = builder.connect(&driver);
-        let client = tokio::time::timeout(Duration::from_secs(90), connecting)
-            .await
-            .unwrap_or_else(|_| panic!("no WebDriver session within 90 s"))
-            .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
-        Session { client }
+        match tokio::time::timeout(Duration::from_secs(90), connecting).await {
+            Err(_) => Err((false, "no WebDriver session within 90 s".into())),
+            Ok(Err(e)) => {
+                use fantoccini::error::NewSessionError::{Failed, FailedC, Lost};
+                let transport = matches!(e, Failed(_) | FailedC(_) | Lost(_));
+                Err((transport, format!("no WebDriver session: {e}")))
+            }
+            Ok(Ok(client)) => Ok(Session { client }),
+        }
     }
 
     /// The element matching `css`, if any, now. A find that races a re-render (WebKitWebDriver:
