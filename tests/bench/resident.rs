@@ -14,6 +14,10 @@
 #[path = "../e2e/webdriver.rs"]
 mod webdriver;
 
+#[path = "pss.rs"]
+mod pss;
+use pss::pss_tree;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -58,38 +62,6 @@ fn app_pid(dir: &Path) -> Option<u32> {
         let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
         (exe == app && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())).then_some(pid)
     })
-}
-
-/// PSS in KiB of `pid` and all its descendants, with their names.
-fn pss_tree(pid: u32) -> (u64, Vec<String>) {
-    let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        let parent = all[i];
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            if ppid == Some(parent) && !all.contains(&child) {
-                all.push(child);
-            }
-        }
-        i += 1;
-    }
-    let mut total = 0;
-    let mut names = Vec::new();
-    for p in all {
-        let rollup = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
-        let pss: u64 = rollup
-            .lines()
-            .find_map(|l| l.strip_prefix("Pss:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
-        total += pss;
-        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-        names.push(format!("{} ({:.1} MiB)", name.trim(), pss as f64 / 1024.0));
-    }
-    (total, names)
 }
 
 /// The median of five PSS samples a second apart, in MiB, with the processes of the last.

@@ -17,6 +17,10 @@
 #[path = "../e2e/webdriver.rs"]
 mod webdriver;
 
+#[path = "pss.rs"]
+mod pss;
+use pss::pss_tree;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -50,39 +54,6 @@ fn stop(child: &mut Child) {
     }
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(300));
-}
-
-/// PSS in KiB of `pid` and all its descendants, with their names.
-fn pss_tree(pid: u32) -> (u64, Vec<String>) {
-    let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        let parent = all[i];
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            // pid (comm) state ppid ...
-            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            if ppid == Some(parent) && !all.contains(&child) {
-                all.push(child);
-            }
-        }
-        i += 1;
-    }
-    let mut total = 0;
-    let mut names = Vec::new();
-    for p in all {
-        let rollup = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
-        let pss: u64 = rollup
-            .lines()
-            .find_map(|l| l.strip_prefix("Pss:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
-        total += pss;
-        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-        names.push(format!("{} ({} MiB)", name.trim(), pss / 1024));
-    }
-    (total, names)
 }
 
 struct Launch {

@@ -228,19 +228,7 @@ async fn connect_with_a_code_signs_in_without_a_redirect() {
         .expect(1)
         .mount(&sso)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": access, "refresh_token": unique("sso-rt"), "token_type": "Bearer", "expires_in": 3600,
-        })))
-        .mount(&sso)
-        .await;
-    Mock::given(path("/userinfo"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"sub": "u-1", "email": "ada@sso.example"})),
-        )
-        .mount(&sso)
-        .await;
+    latchkey_tests::mount_sso_account(&sso, &access, &unique("sso-rt")).await;
     let id = latchkey_core::ProviderId::new("sso").unwrap();
     let mut spec = ProviderSpec::new(
         id.clone(),

@@ -89,7 +89,7 @@ fn each_authorization_url_carries_what_its_provider_needs() {
     for p in &providers {
         let redirect = match p.redirect_kind() {
             RedirectKind::PrivateUse => latchkey_core::redirect::redirect_uri(p.name()),
-            RedirectKind::Loopback => latchkey_core::redirect::loopback_uri(49152, p.name()),
+            RedirectKind::Loopback => latchkey_core::redirect::loopback_uri_shaped(49152, p.name(), p.redirect_shape()),
         };
         let url = p.get_url(&redirect, "st", Some(&challenge)).unwrap();
         assert_eq!(url.scheme(), "https", "{}", p.name());

@@ -1474,7 +1474,7 @@ impl wiremock::Respond for SignsInAtOnce {
 /// person can end Latchkey's access themselves.
 #[tokio::test]
 async fn a_disconnect_the_provider_does_not_confirm_says_so_in_the_window() {
-    use wiremock::matchers::{method, path};
+    use wiremock::matchers::path;
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let sso = MockServer::start().await;
     let base = sso.uri();
@@ -1490,19 +1490,7 @@ async fn a_disconnect_the_provider_does_not_confirm_says_so_in_the_window() {
         .mount(&sso)
         .await;
     Mock::given(path("/authorize")).respond_with(SignsInAtOnce).mount(&sso).await;
-    Mock::given(method("POST"))
-        .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": "sso-at", "refresh_token": "sso-rt", "token_type": "Bearer", "expires_in": 3600,
-        })))
-        .mount(&sso)
-        .await;
-    Mock::given(path("/userinfo"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"sub": "u-1", "email": "ada@sso.example"})),
-        )
-        .mount(&sso)
-        .await;
+    latchkey_tests::mount_sso_account(&sso, "sso-at", "sso-rt").await;
     Mock::given(path("/revoke")).respond_with(ResponseTemplate::new(503)).expect(1..).mount(&sso).await;
 
     let world = World::new("redirect");

@@ -303,3 +303,24 @@ pub async fn demo_consent(auth_url: &Url, user: &str, approve: bool) -> String {
     assert_eq!(answer.status(), 303);
     answer.headers()["location"].to_str().unwrap().to_owned()
 }
+
+/// An OpenID Connect account at `server`: its token endpoint answers with these tokens (an
+/// hour's access token) and its userinfo endpoint names `ada@sso.example` (`sub` `u-1`). Mock
+/// other token answers first to have them given before these.
+pub async fn mount_sso_account(server: &wiremock::MockServer, access: &str, refresh: &str) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 3600,
+        })))
+        .mount(server)
+        .await;
+    Mock::given(path("/userinfo"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"sub": "u-1", "email": "ada@sso.example"})),
+        )
+        .mount(server)
+        .await;
+}

@@ -249,8 +249,14 @@ impl ConnectionManager {
         let loopback = listener.map(|l| {
             let path = format!("{}{provider}", redirect::CALLBACK_PATH);
             let this: Arc<dyn CompletesSignIn> = self.clone();
-            let host = if shape.localhost { "localhost" } else { "127.0.0.1" };
-            super::loopback::serve(l, host, path, state.secret().clone(), self.flows.ttl(), Arc::downgrade(&this))
+            super::loopback::serve(
+                l,
+                shape.loopback_host(),
+                path,
+                state.secret().clone(),
+                self.flows.ttl(),
+                Arc::downgrade(&this),
+            )
         });
         let (flow_id, expires_at) = self.flows.next();
         let flow = PendingFlow {

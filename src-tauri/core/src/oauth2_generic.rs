@@ -39,6 +39,9 @@ type Client = oauth2::Client<
     EndpointSet,
 >;
 
+/// A request's form fields, in order.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 /// An OAuth 2 provider described by an [`OAuth2Config`].
 pub struct GenericOAuth2Provider {
     config: OAuth2Config,
@@ -196,12 +199,13 @@ impl GenericOAuth2Provider {
         }
     }
 
-    /// RFC 7009 revocation of `token`: a form POST of `token` and `token_type_hint`, with the
-    /// client authenticated as at the token endpoint. HTTP 200 is success, even for a token the
-    /// provider no longer knows. Written here rather than with `oauth2`, which refuses plain
-    /// HTTP endpoints and so the loopback Demo provider and test servers.
-    /// A form POST of the device grant, the client authenticated as at the token endpoint.
-    async fn device_request(&self, url: &Url, mut form: Vec<(&str, &str)>) -> Result<super::http::Response, AuthError> {
+    /// A POST to `url` asking for JSON, the client authenticated as at the token endpoint: HTTP
+    /// Basic, or `client_id` (and any secret) added to `form`. The caller encodes the form.
+    fn client_post<'a>(
+        &'a self,
+        url: &Url,
+        mut form: Form<'a>,
+    ) -> Result<(reqwest::RequestBuilder, Form<'a>), AuthError> {
         let client_id = self.client_id()?;
         let mut request = self.http.inner().post(url.clone()).header(ACCEPT, "application/json");
         match (self.config.spec.client_auth, &self.config.client_secret) {
@@ -213,6 +217,12 @@ impl GenericOAuth2Provider {
                 }
             }
         }
+        Ok((request, form))
+    }
+
+    /// A form POST of the device grant, the client authenticated as at the token endpoint.
+    async fn device_request(&self, url: &Url, form: Form<'_>) -> Result<super::http::Response, AuthError> {
+        let (request, form) = self.client_post(url, form)?;
         let request = request
             .form(&form)
             .build()
@@ -221,18 +231,22 @@ impl GenericOAuth2Provider {
     }
 
     /// A device-grant failure as an OAuth error (`access_denied`, `expired_token`, ...), its
-    /// description kept printable; anything else a bad answer.
-    fn device_error(&self, status: u16, body: &[u8]) -> AuthError {
+    /// description kept printable and left out when it repeats something the request carried
+    /// (`sent`, the client secret); anything else a bad answer.
+    fn device_error(&self, status: u16, body: &[u8], sent: &[&str]) -> AuthError {
         let doc = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let secret = self.config.client_secret.as_ref().map(|s| s.secret().as_str());
+        let echoes = |text: &str| sent.iter().copied().chain(secret).any(|s| !s.is_empty() && text.contains(s));
         match doc.as_ref().and_then(|d| d.get("error")?.as_str()) {
-            Some(error) => AuthError::ProviderRefused {
+            Some(error) if !echoes(error) => AuthError::ProviderRefused {
                 error: OAuthErrorCode::parse(error),
                 description: doc
                     .as_ref()
                     .and_then(|d| d.get("error_description")?.as_str())
+                    .filter(|d| !echoes(d))
                     .map(|d| crate::error::printable(d, 200)),
             },
-            None => AuthError::BadResponse {
+            _ => AuthError::BadResponse {
                 what: "the answer to a sign-in with a code".into(),
                 status: Some(status),
                 body: super::RawBody::new(body.to_vec()),
@@ -240,11 +254,16 @@ impl GenericOAuth2Provider {
         }
     }
 
+    /// RFC 7009 revocation of `token`: a form POST of `token` and `token_type_hint`, with the
+    /// client authenticated as at the token endpoint. HTTP 200 is success, even for a token the
+    /// provider no longer knows. Written here rather than with `oauth2`, which refuses plain
+    /// HTTP endpoints and so the loopback Demo provider and test servers.
     pub async fn revoke_token(&self, token: &str, hint: &str) -> Result<bool, AuthError> {
         let Some(url) = &self.config.spec.revoke_url else {
             return Ok(true);
         };
-        let client_id = self.client_id()?;
+        // Unconfigured is said before anything is sent, whatever the style.
+        self.client_id()?;
         if self.config.spec.revoke_style == RevokeStyle::BearerPost {
             let request = self
                 .http
@@ -256,20 +275,8 @@ impl GenericOAuth2Provider {
             let response = self.http.execute(request).await?;
             return Ok(response.status.is_success());
         }
-        let mut form = vec![("token", token), ("token_type_hint", hint)];
-        let mut request = self.http.inner().post(url.clone()).header(ACCEPT, "application/json");
-        match (self.config.spec.client_auth, &self.config.client_secret) {
-            (ClientAuth::Basic, Some(secret)) => {
-                request = request.basic_auth(client_id, Some(secret.secret()));
-            }
-            (_, secret) => {
-                form.push(("client_id", client_id));
-                if let Some(secret) = secret {
-                    form.push(("client_secret", secret.secret()));
-                }
-            }
-        }
-        request = if self.quirks.json_body {
+        let (request, form) = self.client_post(url, vec![("token", token), ("token_type_hint", hint)])?;
+        let request = if self.quirks.json_body {
             request.json(&form.iter().copied().collect::<std::collections::BTreeMap<_, _>>())
         } else {
             request.form(&form)
@@ -474,7 +481,7 @@ impl AuthProvider for GenericOAuth2Provider {
         }
         let response = self.device_request(url, form).await?;
         if !response.status.is_success() {
-            return Err(self.device_error(response.status.as_u16(), response.bytes()));
+            return Err(self.device_error(response.status.as_u16(), response.bytes(), &[]));
         }
         crate::device::DeviceCode::parse(response.bytes())
     }
@@ -492,7 +499,7 @@ impl AuthProvider for GenericOAuth2Provider {
         match error.as_deref() {
             Some("authorization_pending") => Ok(Poll::Pending),
             Some("slow_down") => Ok(Poll::SlowDown),
-            Some(_) => Err(self.device_error(response.status.as_u16(), response.bytes())),
+            Some(_) => Err(self.device_error(response.status.as_u16(), response.bytes(), &[code.device_code()])),
             None if response.status.is_success() => {
                 let tokens: TokenResponse =
                     serde_json::from_slice(response.bytes()).map_err(|_| AuthError::BadResponse {
@@ -502,7 +509,7 @@ impl AuthProvider for GenericOAuth2Provider {
                     })?;
                 Ok(Poll::Tokens(self.checked(tokens)?))
             }
-            None => Err(self.device_error(response.status.as_u16(), response.bytes())),
+            None => Err(self.device_error(response.status.as_u16(), response.bytes(), &[code.device_code()])),
         }
     }
 

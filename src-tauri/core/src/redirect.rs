@@ -37,7 +37,8 @@ pub struct RedirectShape {
 }
 
 impl RedirectShape {
-    fn loopback_host(self) -> &'static str {
+    /// The host a loopback redirect URI names (the listener binds 127.0.0.1 either way).
+    pub fn loopback_host(self) -> &'static str {
         if self.localhost {
             "localhost"
         } else {
@@ -62,24 +63,14 @@ pub fn private_use_uri(provider: &ProviderId, shape: RedirectShape) -> String {
     }
 }
 
-/// `http://127.0.0.1:<port>/oauth/callback/<provider>`: the literal address, never the name
-/// `localhost` (RFC 8252 §7.3, §8.3).
-pub fn loopback_uri(port: u16, provider: &ProviderId) -> String {
-    format!("http://127.0.0.1:{port}{CALLBACK_PATH}{provider}")
-}
-
-/// The loopback redirect URI on `port` with the host the provider takes.
+/// The loopback redirect URI on `port`: `http://127.0.0.1:<port>/oauth/callback/<provider>`, the
+/// literal address (RFC 8252 §7.3, §8.3), or `localhost` where the provider needs it.
 pub fn loopback_uri_shaped(port: u16, provider: &ProviderId, shape: RedirectShape) -> String {
     format!("http://{}:{port}{CALLBACK_PATH}{provider}", shape.loopback_host())
 }
 
 /// What to register at a provider that takes loopback redirects: the address without a port,
-/// since such providers accept any (RFC 8252 §7.3).
-pub fn loopback_registration(provider: &ProviderId) -> String {
-    format!("http://127.0.0.1{CALLBACK_PATH}{provider}")
-}
-
-/// What to register for a loopback redirect, with the host the provider takes.
+/// since such providers accept any (RFC 8252 §7.3), with the host the provider takes.
 pub fn loopback_registration_shaped(provider: &ProviderId, shape: RedirectShape) -> String {
     format!("http://{}{CALLBACK_PATH}{provider}", shape.loopback_host())
 }

@@ -102,7 +102,7 @@ async fn run(log: logging::LogFile) -> i32 {
 
 /// The tray's Open: starts the app beside this program, which takes over from this one.
 fn open_window() {
-    let app = std::env::current_exe().map(|exe| exe.with_file_name("latchkey"));
+    let app = std::env::current_exe().map(|exe| exe.with_file_name(crate::APP));
     let started = app.and_then(|app| {
         std::process::Command::new(app)
             .stdin(std::process::Stdio::null())

@@ -34,7 +34,7 @@ fn program() -> Result<PathBuf, String> {
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     if exe.file_name().is_some_and(|n| n == crate::PROGRAM) {
-        return Ok(exe.with_file_name("latchkey"));
+        return Ok(exe.with_file_name(crate::APP));
     }
     Ok(exe)
 }

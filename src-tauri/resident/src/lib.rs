@@ -15,6 +15,8 @@ pub mod tray;
 
 /// The resident program's file name, next to the app's.
 pub const PROGRAM: &str = "latchkey-resident";
+/// The app's file name (the window and the command line), next to the resident program.
+pub const APP: &str = "latchkey";
 
 /// The resident program beside `app` (the running app's executable), when it is installed.
 pub fn program_beside(app: &std::path::Path) -> Option<std::path::PathBuf> {
