@@ -368,7 +368,15 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
 async fn an_element_replaced_by_a_re_render_reads_as_gone() {
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
-    let row = session.wait_for(DEMO, WAIT).await;
+    // Start-up sends a few states, each re-rendering the list: take the row once they are done.
+    world.wait_for_log("Demo authority listening", 1).await;
+    let row = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let row = session.wait_for(DEMO, WAIT).await;
+        if session.text(&row).await.is_some() {
+            break row;
+        }
+    };
     assert_eq!(session.attribute(&row, "data-provider").await.as_deref(), Some("demo"));
     assert!(session.text(&row).await.is_some_and(|t| t.contains("Demo")));
     session.execute(&format!("document.querySelector({DEMO:?}).remove(); return true")).await;
