@@ -256,15 +256,18 @@ function providerCard(p) {
   if (!p.setup_hint && !waiting) {
     if (p.offers_code) {
       actions.append(el("button", {
-        type: "button", dataAction: "connect-with-code", dataKey: key + ":code",
+        type: "button", class: p.code_only && !connected ? "primary" : "", dataAction: "connect-with-code",
+        dataKey: key + ":code",
         title: "Enter a short code at the provider's page, in any browser: nothing to register",
         onclick: (e) => run("connect_with_code", { providerId: p.id }, e.currentTarget),
-      }, "Sign in with a code"));
+      }, p.code_only && connected ? "Sign in another account with a code" : "Sign in with a code"));
     }
-    actions.append(el("button", {
-      type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
-      onclick: (e) => run("connect", { providerId: p.id }, e.currentTarget),
-    }, connected ? "Connect another account" : "Connect"));
+    if (!p.code_only) {
+      actions.append(el("button", {
+        type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
+        onclick: (e) => run("connect", { providerId: p.id }, e.currentTarget),
+      }, connected ? "Connect another account" : "Connect"));
+    }
   }
 
   const card = el("li", { class: "provider", dataProvider: p.id, dataState: state },
@@ -279,9 +282,10 @@ function providerCard(p) {
     const details = el("details", { class: "notice setup", dataKey: key + ":setup" },
       el("summary", {}, "How to set it up"),
       el("p", {}, `To connect ${p.name}, ${p.setup_hint} before starting Latchkey, or enter the registration here.`),
-      el("p", {}, `Register this redirect URI with ${p.name}:`),
-      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
-      redirectChoice(p, key),
+      p.code_only ? el("p", {}, `This client signs in with a code: there is no redirect URI to register.`) : null,
+      p.code_only ? null : el("p", {}, `Register this redirect URI with ${p.name}:`),
+      p.code_only ? null : copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
+      p.code_only ? null : redirectChoice(p, key),
       clientForm(p, key),
       scopesForm(p, key, true),
       p.checked ? el("details", { class: "checked-note", dataKey: key + ":checked" },

@@ -87,7 +87,8 @@ enum Command {
     /// without a desktop too): prints the code and where to enter it, waits, exits.
     #[command(after_help = "Example: latchkey connect github --device\n\n".to_owned() + EXIT_CODES)]
     Connect {
-        /// The provider (`demo`, `github`, `gitlab`, `microsoft`, `twitch`, or one you added).
+        /// The provider (`demo`, `github`, `gitlab`, `google-device`, `microsoft`, `salesforce`,
+        /// `twitch`, or one you added with a device endpoint).
         provider: String,
         /// Sign in with a code (the only way the command line signs in; the window signs in
         /// through the browser).

@@ -24,7 +24,7 @@ fn account(id: &str) -> (serde_json::Value, &'static str) {
             "ada@linear.example",
         ),
         "github" => (serde_json::json!({"login": "octo-ada", "id": 1, "name": null, "email": null}), "octo-ada"),
-        "google" => (
+        "google" | "google-device" => (
             serde_json::json!({"sub": "1", "email": "ada@gmail.example", "name": "Ada", "email_verified": true}),
             "ada@gmail.example",
         ),
@@ -141,6 +141,7 @@ fn moved(entry: &Entry, server: &MockServer) -> Arc<dyn AuthProvider> {
     let mut urls = vec![&mut config.spec.authorize_url, &mut config.spec.token_url, &mut config.spec.nickname.url];
     urls.extend(config.spec.refresh_url.iter_mut());
     urls.extend(config.spec.revoke_url.iter_mut());
+    urls.extend(config.spec.device_url.iter_mut());
     for u in urls {
         let path = format!("/{}{}", u.host_str().unwrap(), u.path());
         *u = base.join(&path).unwrap();
@@ -311,4 +312,103 @@ async fn reddit_installed_apps_send_basic_with_an_empty_secret() {
     reddit.exchange("c1", "dev.latchkey.desktop:/oauth/callback/reddit", None).await.unwrap();
     let request = &server.received_requests().await.unwrap()[0];
     assert!(!String::from_utf8_lossy(&request.body).contains("client_id"), "Basic only, not the body too");
+}
+
+/// Issue 14: a sign-in with a code at each provider that offers one, in the form that provider
+/// documents: RFC 8628 at GitHub (pending answered with HTTP 200), GitLab, Microsoft and Twitch;
+/// Google's limited-input client, whose answer names `verification_url` and whose polls carry
+/// the client secret; Salesforce's older form, asked for at the token endpoint with
+/// `response_type=device_code` and polled with `grant_type=device` and `code`, its answer
+/// naming no lifetime.
+#[tokio::test]
+async fn the_device_grant_speaks_each_providers_documented_form() {
+    let entries = catalog::parse(BUILTIN).unwrap();
+    let offering: Vec<&Entry> = entries.iter().filter(|e| e.device_url.is_some()).collect();
+    let ids: Vec<&str> = offering.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["github", "google-device", "gitlab", "microsoft", "salesforce", "twitch"]);
+    for entry in offering {
+        let id = entry.id.as_str();
+        let server = MockServer::start().await;
+        let provider = moved(entry, &server);
+        let device_path = host_path(entry.device_url.as_ref().unwrap());
+        let token_path = host_path(&entry.token_url);
+        let salesforce = id == "salesforce";
+        let mut answer = serde_json::json!({"device_code": "dc-1", "user_code": "ABCD-EFGH", "interval": 5});
+        let address = if id == "google-device" { "verification_url" } else { "verification_uri" };
+        answer[address] = "https://example.com/device".into();
+        if !salesforce {
+            answer["expires_in"] = 900.into();
+        }
+        let mut asked = vec![("client_id", "client-id".to_owned())];
+        if salesforce {
+            asked.push(("response_type", "device_code".into()));
+        }
+        Mock::given(method("POST"))
+            .and(path(device_path.as_str()))
+            .and(FormHas(asked))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let poll = if salesforce {
+            vec![("grant_type", "device".to_owned()), ("code", "dc-1".into())]
+        } else {
+            vec![
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code".to_owned()),
+                ("device_code", "dc-1".into()),
+            ]
+        };
+        let mut with_secret = poll.clone();
+        with_secret.push(("client_secret", "client-secret".into()));
+        let pending_status = if id == "github" { 200 } else { 400 };
+        Mock::given(method("POST"))
+            .and(path(token_path.as_str()))
+            .and(FormHas(if id == "google-device" { with_secret.clone() } else { poll.clone() }))
+            .respond_with(
+                ResponseTemplate::new(pending_status)
+                    .set_body_json(serde_json::json!({"error": "authorization_pending"})),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(token_path.as_str()))
+            .and(FormHas(poll))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": "at-code", "token_type": "Bearer", "refresh_token": "rt-code", "expires_in": 3600})))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let code = provider.start_device().await.unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(code.user_code, "ABCD-EFGH", "{id}");
+        assert_eq!(code.verification_uri.as_str(), "https://example.com/device", "{id}");
+        let lifetime = if salesforce { 600 } else { 900 };
+        assert_eq!(code.expires_in.as_secs(), lifetime, "{id}: the code's lifetime");
+        let tokens = latchkey_core::device::wait_for_tokens(&*provider, &code, |_| std::future::ready(()), || false)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(tokens.access_token.secret(), "at-code", "{id}");
+        server.verify().await;
+    }
+}
+
+/// Issue 14: Google's limited-input client is its own catalog entry that signs in with a code
+/// only: a browser sign-in is refused with words that say what to do instead, and nothing is
+/// sent anywhere.
+#[tokio::test]
+async fn a_client_that_signs_in_with_a_code_only_refuses_a_browser_sign_in() {
+    let google = entry("google-device");
+    assert!(google.code_only && google.needs_secret);
+    let server = MockServer::start().await;
+    let provider = moved(&google, &server);
+    assert!(provider.code_only() && provider.offers_device_grant());
+    assert!(provider.redirect_choices().is_empty(), "no redirect to register");
+    let h = latchkey_tests::Harness::new(vec![provider]);
+    let id = latchkey_core::ProviderId::new("google-device").unwrap();
+    let err = h.manager.connect(&id).await.unwrap_err();
+    assert!(err.to_string().contains("signs in with a code only"), "{err}");
+    assert!(h.browser.opened().is_empty(), "no browser opened");
+    assert!(server.received_requests().await.unwrap().is_empty());
 }

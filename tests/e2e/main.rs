@@ -862,6 +862,22 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
         .execute("return document.querySelector(\"[data-key='prov:microsoft:checked']\")?.textContent ?? ''")
         .await;
     assert!(note.as_str().unwrap_or_default().contains("only for localhost"), "{note}");
+
+    // Google's limited-input client (issue 14) signs in with a code only: its set-up has no
+    // redirect URI, and once registered it offers the code sign-in and no Connect.
+    let tv = "[data-provider='google-device']";
+    click(&session, &format!("{tv} details summary")).await;
+    let setup = session.wait_for(&format!("{tv} details.setup"), WAIT).await;
+    let words = session.text(&setup).await.unwrap_or_default();
+    assert!(words.contains("there is no redirect URI to register"), "{words}");
+    assert!(session.find(&format!("{tv} [data-key='prov:google-device:redirect:field']")).await.is_none());
+    let id = session.wait_for(&format!("{tv} input[name=client-id]"), WAIT).await;
+    session.send_keys(&id, "tv-client.apps.example").await;
+    let secret = session.wait_for(&format!("{tv} input[name=client-secret]"), WAIT).await;
+    session.send_keys(&secret, "tv-secret").await;
+    click(&session, &format!("{tv} .client-form button")).await;
+    session.wait_for(&format!("{tv} [data-action=connect-with-code]"), WAIT).await;
+    assert!(session.find(&format!("{tv} [data-action=connect]")).await.is_none(), "no browser sign-in offered");
     session.end().await;
 }
 

@@ -28,7 +28,7 @@ struct Catalog {
 }
 
 /// Parses and checks a catalog: unique ids, https everywhere, a mark for the window, at least
-/// one redirect kind, hooks that exist, a nickname request that can be made.
+/// one redirect kind (or a device endpoint, for a client that signs in with a code only), hooks that exist, a nickname request that can be made.
 pub fn parse(text: &str) -> Result<Vec<ProviderSpec>, AuthError> {
     let catalog: Catalog = toml::from_str(text).map_err(|e| AuthError::InvalidConfig(format!("catalog: {e}")))?;
     let mut seen = std::collections::HashSet::new();
@@ -43,8 +43,11 @@ pub fn parse(text: &str) -> Result<Vec<ProviderSpec>, AuthError> {
             }
             check_url(url)?;
         }
-        if entry.redirect.is_empty() {
+        if entry.redirect.is_empty() && !entry.code_only {
             return refuse("accepts no redirect".into());
+        }
+        if entry.code_only && entry.device_url.is_none() {
+            return refuse("signs in with a code only but names no device endpoint".into());
         }
         if entry.icon.is_none() {
             return refuse("has no icon".into());

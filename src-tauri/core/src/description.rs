@@ -57,6 +57,19 @@ pub enum Body {
     Json,
 }
 
+/// How the device authorization grant is spoken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceStyle {
+    /// RFC 8628: a POST to the device endpoint, then `grant_type=urn:ietf:params:oauth:grant-type:device_code`
+    /// with `device_code` at the token endpoint.
+    #[default]
+    Rfc8628,
+    /// Salesforce's older form: the code is asked for at the token endpoint with
+    /// `response_type=device_code`, and polled with `grant_type=device` and `code`.
+    Salesforce,
+}
+
 /// The window's mark for a provider without a logo.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +171,12 @@ pub struct ProviderSpec {
     /// RFC 8628 device authorization endpoint; `None` when the provider has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_url: Option<Url>,
+    #[serde(default, skip_serializing_if = "is_default_device_style")]
+    pub device_style: DeviceStyle,
+    /// A client registered for the device grant alone (Google's "TVs and Limited Input
+    /// devices" type): it signs in with a code and never through a browser redirect.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub code_only: bool,
     /// RFC 7009 revocation endpoint; `None` when the provider has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_url: Option<Url>,
@@ -247,6 +266,8 @@ impl ProviderSpec {
             refresh_url: None,
             revoke_url: None,
             device_url: None,
+            device_style: DeviceStyle::default(),
+            code_only: false,
             revoke_style: RevokeStyle::default(),
             revoke_access_token: true,
             revoke_replaced_grant: false,
@@ -382,6 +403,10 @@ fn yes() -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
+}
+
+fn is_default_device_style(style: &DeviceStyle) -> bool {
+    *style == DeviceStyle::default()
 }
 
 fn is_default_shape(shape: &crate::redirect::RedirectShape) -> bool {

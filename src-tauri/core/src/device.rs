@@ -19,6 +19,9 @@ use crate::{AuthError, TokenResponse};
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// What each `slow_down` adds (RFC 8628 §3.5).
 pub const SLOW_DOWN: Duration = Duration::from_secs(5);
+/// The lifetime assumed for a code whose answer names none (Salesforce's). The provider still
+/// ends the sign-in sooner with `expired_token` if its codes live less.
+const UNSTATED_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// Longest wait for one code, whatever the provider says (a code of days is not a sign-in).
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
@@ -63,8 +66,9 @@ struct Answer {
     verification_uri: String,
     #[serde(default)]
     verification_uri_complete: Option<String>,
-    #[serde(deserialize_with = "seconds")]
-    expires_in: u64,
+    /// Salesforce names no lifetime: [`UNSTATED_LIFETIME`] then.
+    #[serde(default, deserialize_with = "maybe_seconds")]
+    expires_in: Option<u64>,
     #[serde(default, deserialize_with = "maybe_seconds")]
     interval: Option<u64>,
 }
@@ -107,7 +111,7 @@ impl DeviceCode {
             verification_uri: address(&answer.verification_uri)?,
             verification_uri_complete: answer.verification_uri_complete.as_deref().map(address).transpose()?,
             user_code: crate::error::printable(&answer.user_code, 64),
-            expires_in: Duration::from_secs(answer.expires_in).min(MAX_LIFETIME),
+            expires_in: answer.expires_in.map_or(UNSTATED_LIFETIME, Duration::from_secs).min(MAX_LIFETIME),
             interval: answer.interval.map_or(DEFAULT_INTERVAL, |s| Duration::from_secs(s.max(1))),
             device_code: answer.device_code,
         })

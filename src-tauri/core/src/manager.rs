@@ -226,6 +226,12 @@ impl ConnectionManager {
     async fn start_flow(self: &Arc<Self>, provider: &ProviderId) -> Result<PendingConnect, AuthError> {
         let p = self.providers.get(provider).ok_or_else(|| AuthError::UnknownProvider(provider.to_string()))?;
         p.check_configured()?;
+        if p.code_only() {
+            return Err(AuthError::Invalid(format!(
+                "{} signs in with a code only: use \"Sign in with a code\" (latchkey connect {provider} --device)",
+                p.display_name()
+            )));
+        }
 
         let state = CsrfToken::new_random_len(32);
         let (challenge, verifier) = if p.uses_pkce() {

@@ -19,7 +19,7 @@ use url::Url;
 
 use super::description::NoHooks;
 pub use super::description::{
-    ClientAuth, Method, Nickname, OAuth2Config, Pkce, ProviderHooks, ProviderSpec, RevokeStyle,
+    ClientAuth, DeviceStyle, Method, Nickname, OAuth2Config, Pkce, ProviderHooks, ProviderSpec, RevokeStyle,
 };
 use super::http::{authorization, HttpClient};
 use super::provider::{RedirectKind, Revocation};
@@ -332,6 +332,9 @@ impl AuthProvider for GenericOAuth2Provider {
     }
 
     fn redirect_choices(&self) -> Vec<RedirectKind> {
+        if self.config.spec.code_only {
+            return Vec::new();
+        }
         let mut kinds = vec![self.redirect_kind()];
         for kind in &self.config.spec.redirect {
             if !kinds.contains(kind) {
@@ -470,12 +473,19 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.spec.device_url.is_some()
     }
 
+    fn code_only(&self) -> bool {
+        self.config.spec.code_only
+    }
+
     async fn start_device(&self) -> Result<crate::device::DeviceCode, AuthError> {
         let Some(url) = &self.config.spec.device_url else {
             return Err(AuthError::Invalid(format!("{} offers no sign-in with a code", self.config.spec.name)));
         };
         let scope = self.config.spec.scopes.join(&self.config.spec.scope_separator);
         let mut form = vec![];
+        if self.config.spec.device_style == DeviceStyle::Salesforce {
+            form.push(("response_type", "device_code"));
+        }
         if !scope.is_empty() {
             form.push(("scope", scope.as_str()));
         }
@@ -488,8 +498,15 @@ impl AuthProvider for GenericOAuth2Provider {
 
     async fn poll_device(&self, code: &crate::device::DeviceCode) -> Result<crate::device::Poll, AuthError> {
         use crate::device::Poll;
-        let form =
-            vec![("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", code.device_code())];
+        let form = match self.config.spec.device_style {
+            DeviceStyle::Rfc8628 => {
+                vec![
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", code.device_code()),
+                ]
+            }
+            DeviceStyle::Salesforce => vec![("grant_type", "device"), ("code", code.device_code())],
+        };
         let token_url = self.config.spec.token_url.clone();
         let response = self.device_request(&token_url, form).await?;
         // GitHub answers the pending states with 200 and an `error` field.

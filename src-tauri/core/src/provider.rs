@@ -131,6 +131,12 @@ pub trait AuthProvider: Send + Sync {
         false
     }
 
+    /// Whether the client signs in with a code only (registered for the device grant alone):
+    /// a browser sign-in is refused before it starts.
+    fn code_only(&self) -> bool {
+        false
+    }
+
     /// Starts a device sign-in: the code the person enters and where.
     async fn start_device(&self) -> Result<crate::device::DeviceCode, AuthError> {
         Err(AuthError::Invalid(format!("{} offers no sign-in with a code", self.display_name())))

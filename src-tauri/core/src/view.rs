@@ -44,6 +44,9 @@ pub struct ProviderState {
     pub flows: Vec<FlowState>,
     /// Whether the provider offers sign-in with a code (RFC 8628).
     pub offers_code: bool,
+    /// Whether sign-in with a code is the only way (a client registered for the device grant
+    /// alone): no Connect, no redirect URI to register.
+    pub code_only: bool,
     /// Sign-ins with a code in progress: the code to enter, and where.
     pub codes: Vec<CodeState>,
     pub connections: Vec<Connection>,
@@ -149,6 +152,7 @@ impl View {
                     plain_http: p.plain_http(),
                     flows,
                     offers_code: p.offers_device_grant(),
+                    code_only: p.code_only(),
                     codes: input.codes.iter().filter(|c| c.provider == id).cloned().collect(),
                     refreshing: connections
                         .iter()
