@@ -71,3 +71,13 @@ ensure_tauri_driver() {
     cargo install tauri-driver --locked --version 2.1.0
   fi
 }
+
+# The tauri-cli that builds the packages (scripts/package.sh): pinned, as CI builds with it.
+TAURI_CLI_VERSION="2.11.5"
+
+# ensure_tauri_cli: `cargo tauri` at the pinned version.
+ensure_tauri_cli() {
+  if ! cargo tauri --version 2>/dev/null | grep -qx "tauri-cli $TAURI_CLI_VERSION"; then
+    cargo install tauri-cli --locked --version "$TAURI_CLI_VERSION"
+  fi
+}

@@ -2,8 +2,9 @@
 # Runs every test of Latchkey on a Debian/Ubuntu machine: installs what is missing, then runs
 # `cargo test` inside a private D-Bus session with an unlocked gnome-keyring (the real Secret
 # Service), a virtual display and a throw-away HOME; then a smoke run of each fuzz target
-# (LATCHKEY_FUZZ_SECONDS each, default 15; 0 skips it). Extra arguments go to `cargo test`, and
-# then only the tests they select run.
+# (LATCHKEY_FUZZ_SECONDS each, default 15; 0 skips it); in CI, or with LATCHKEY_PACKAGES=1, the
+# Windows build check and the packages' test (scripts/cross-check.sh, scripts/package-test.sh).
+# Extra arguments go to `cargo test`, and then only the tests they select run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -24,4 +25,14 @@ echo "latchkey-core: no tauri or wry in its dependency tree"
 ( in_test_session cargo test --workspace --locked "$@" )
 if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
   ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"
+fi
+# The packages, built, installed with apt, tested and removed (a system package: so by default
+# only in CI, as root; LATCHKEY_PACKAGES=1 asks for it elsewhere, with sudo), and the Windows
+# build checked.
+packages="${LATCHKEY_PACKAGES:-${CI:-}}"
+if [ $# -eq 0 ] && { [ "$packages" = 1 ] || [ "$packages" = true ]; }; then
+  ./scripts/cross-check.sh
+  ./scripts/package-test.sh
+elif [ $# -eq 0 ]; then
+  echo "Packages not tested here (they install system-wide): LATCHKEY_PACKAGES=1 ./scripts/test.sh runs them"
 fi

@@ -1601,3 +1601,48 @@ async fn a_sign_in_with_a_code_in_the_window_connects_the_demo() {
     disconnect(&session).await;
     session.end().await;
 }
+
+/// Issue 12: the installed .deb as a person meets it. The package's desktop entry is the
+/// scheme's handler (as `xdg-mime` finds it), the installed app starts, a Demo sign-in returns
+/// through `xdg-open <callback>` (the operating system's route, not a launch by the test), the
+/// account shows, and `latchkey token demo` from `PATH` prints its token. Latchkey writes no
+/// per-user handler of its own while the package's serves. scripts/package-test.sh installs the
+/// package, runs this, then removes the package and checks that no handler is left.
+#[tokio::test]
+#[ignore = "needs the .deb installed: scripts/package-test.sh installs it and runs this"]
+async fn the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open() {
+    const INSTALLED: &str = "/usr/bin/latchkey";
+    assert!(Path::new(INSTALLED).is_file(), "{INSTALLED} is missing: install the .deb first");
+    let world = World::new("hold");
+    let command = |program: &str| {
+        let mut cmd = Command::new(program);
+        World::env(&mut cmd, world.dir.path(), "ignore");
+        cmd
+    };
+    let mime = format!("x-scheme-handler/{SERVICE}");
+    let query = command("xdg-mime").args(["query", "default", &mime]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&query.stdout).trim(), "Latchkey.desktop", "the package's entry handles it");
+    let on_path = command("sh").args(["-c", "command -v latchkey"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&on_path.stdout).trim(), INSTALLED);
+
+    let session = Session::start(world.port(), INSTALLED, &[]).await;
+    session.wait_for(DEMO, WAIT).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let callback = world.recorded_callback();
+    let opened = command("xdg-open").arg(&callback).status().unwrap();
+    assert!(opened.success(), "xdg-open could not hand the callback over: {opened}");
+    let (id, nickname) = connected(&session).await;
+    assert!(nickname.starts_with("e2e-user"), "{nickname}");
+    tokio::time::sleep(Duration::from_millis(500)).await; // let the paint catch up with the DOM
+    session.screenshot(&world.shot("installed.png")).await;
+
+    let token = command("latchkey").args(["token", "demo"]).output().unwrap();
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    assert_eq!(String::from_utf8_lossy(&token.stdout).trim(), tokens_of(&id).0, "the keychain's access token");
+    let ours = world.dir.path().join("home/.local/share/applications/latchkey-handler.desktop");
+    assert!(!ours.exists(), "no per-user handler beside the package's");
+    world.wait_for_log("the installed desktop entry handles the callback scheme", 1).await;
+
+    disconnect(&session).await;
+    session.end().await;
+}

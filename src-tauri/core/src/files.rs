@@ -24,6 +24,7 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 fn private_options() -> std::fs::OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = std::fs::OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
@@ -34,6 +35,7 @@ fn private_options() -> std::fs::OpenOptions {
 /// files 0600 (those written by earlier versions, or by anything with the default umask).
 /// Links are left alone. Failures are logged: they leave a file as it was.
 pub fn make_private(dir: &Path) {
+    #[cfg_attr(not(unix), allow(unused_variables))]
     fn walk(path: &Path, depth: u32) {
         #[cfg(unix)]
         {

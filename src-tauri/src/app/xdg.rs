@@ -3,6 +3,11 @@
 //! cannot read when no desktop environment is running: it takes the first word with its quotes
 //! and finds no program. We write the handler ourselves with an unquoted path (through a
 //! symlink when the real path needs quoting), make it the default and check that it took.
+//!
+//! When a package installed Latchkey, its desktop entry (in `$XDG_DATA_DIRS`) already hands the
+//! scheme to this binary: then no per-user handler is written, and one written earlier (by a
+//! build run from elsewhere) is removed, so that nothing is left pointing at a binary that goes
+//! away with `apt-get remove`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,11 +37,113 @@ fn plain(path: &Path) -> bool {
     path.to_str().is_some_and(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c)))
 }
 
-fn register() -> Result<(), String> {
-    let exe = std::env::var_os("APPIMAGE")
+/// The system's data directories (`$XDG_DATA_DIRS`, by default /usr/local/share and /usr/share).
+fn data_dirs() -> Vec<PathBuf> {
+    let dirs = std::env::var("XDG_DATA_DIRS").ok().filter(|d| !d.trim().is_empty());
+    dirs.as_deref()
+        .unwrap_or("/usr/local/share:/usr/share")
+        .split(':')
         .map(PathBuf::from)
-        .map_or_else(|| std::env::current_exe().map_err(|e| e.to_string()), Ok)?;
+        .filter(|p| p.is_absolute())
+        .collect()
+}
+
+/// The program an `Exec` line runs: its first word, unquoted, looked up on `PATH` when it has
+/// no slash.
+fn exec_program(exec: &str) -> Option<PathBuf> {
+    let exec = exec.trim_start();
+    let first = if let Some(rest) = exec.strip_prefix('"') {
+        rest.split('"').next()?.replace("\\\\", "\\")
+    } else {
+        exec.split_whitespace().next()?.to_owned()
+    };
+    if first.contains('/') {
+        return Some(PathBuf::from(first));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(&first)).find(|p| p.is_file())
+}
+
+/// An installed desktop entry's `Exec` program, when the entry handles our scheme.
+fn scheme_handler_program(entry: &str) -> Option<PathBuf> {
+    let mut in_main_group = false;
+    let (mut handles, mut exec) = (false, None);
+    for line in entry.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_main_group = line == "[Desktop Entry]";
+        } else if !in_main_group {
+        } else if let Some(types) = line.strip_prefix("MimeType=") {
+            handles = types.split(';').any(|t| t == format!("x-scheme-handler/{SCHEME}"));
+        } else if let Some(line) = line.strip_prefix("Exec=") {
+            exec = Some(line.to_owned());
+        }
+    }
+    exec.filter(|_| handles).and_then(|e| exec_program(&e))
+}
+
+/// The file name of an installed desktop entry (a package's) that hands our scheme to `exe`.
+fn installed_entry(exe: &Path) -> Option<String> {
+    let exe = std::fs::canonicalize(exe).ok()?;
+    data_dirs().into_iter().find_map(|dir| {
+        std::fs::read_dir(dir.join("applications")).ok()?.flatten().find_map(|file| {
+            let name = file.file_name().to_str()?.to_owned();
+            if !name.ends_with(".desktop") {
+                return None;
+            }
+            let program = scheme_handler_program(&std::fs::read_to_string(file.path()).ok()?)?;
+            (std::fs::canonicalize(program).ok()? == exe).then_some(name)
+        })
+    })
+}
+
+fn default_handler(mime: &str) -> Result<String, String> {
+    let query = Command::new("xdg-mime")
+        .args(["query", "default", mime])
+        .output()
+        .map_err(|e| format!("xdg-mime: {e} (install xdg-utils)"))?;
+    Ok(String::from_utf8_lossy(&query.stdout).trim().to_owned())
+}
+
+fn make_default(file_name: &str, mime: &str) -> Result<(), String> {
+    let set = Command::new("xdg-mime")
+        .args(["default", file_name, mime])
+        .output()
+        .map_err(|e| format!("xdg-mime: {e} (install xdg-utils)"))?;
+    if !set.status.success() {
+        return Err(format!("xdg-mime default failed: {}", String::from_utf8_lossy(&set.stderr).trim()));
+    }
+    // xdg-mime can report success without effect (plugins-workspace#3585): check.
+    let current = default_handler(mime)?;
+    if current != file_name {
+        return Err(format!("the default handler is still {current:?}"));
+    }
+    Ok(())
+}
+
+/// Whether a desktop entry of that file name exists where xdg-open looks.
+fn entry_exists(data: &Path, file_name: &str) -> bool {
+    std::iter::once(data.to_owned()).chain(data_dirs()).any(|d| d.join("applications").join(file_name).is_file())
+}
+
+fn register() -> Result<(), String> {
+    let appimage = std::env::var_os("APPIMAGE").map(PathBuf::from);
+    let exe = appimage.clone().map_or_else(|| std::env::current_exe().map_err(|e| e.to_string()), Ok)?;
     let data = data_home().ok_or("no data directory (HOME unset)")?;
+    let ours = data.join("applications").join(FILE_NAME);
+    let mime = format!("x-scheme-handler/{SCHEME}");
+    if let Some(installed) = appimage.is_none().then(|| installed_entry(&exe)).flatten() {
+        if ours.exists() {
+            std::fs::remove_file(&ours).map_err(|e| format!("removing {}: {e}", ours.display()))?;
+            let _ = Command::new("update-desktop-database").arg(ours.parent().unwrap_or(&data)).output();
+            info!(file = %ours.display(), "removed the per-user handler: the installed entry serves");
+        }
+        // The installed entry serves unless the person's default names one that is gone (ours).
+        let current = default_handler(&mime)?;
+        if current != installed && (current == FILE_NAME || !entry_exists(&data, &current)) {
+            make_default(&installed, &mime)?;
+        }
+        info!(entry = %installed, "the installed desktop entry handles the callback scheme");
+        return Ok(());
+    }
     let exec = if plain(&exe) {
         exe
     } else {
@@ -53,27 +160,13 @@ fn register() -> Result<(), String> {
     };
     let dir = data.join("applications");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let mime = format!("x-scheme-handler/{SCHEME}");
     let entry = format!(
         "[Desktop Entry]\nType=Application\nName=Latchkey\nComment=Receives sign-in callbacks\n\
          Exec={} %u\nTerminal=false\nNoDisplay=true\nMimeType={mime};\n",
         exec.display()
     );
-    latchkey_core::files::write_atomically(&dir.join(FILE_NAME), entry.as_bytes()).map_err(|e| e.to_string())?;
+    latchkey_core::files::write_atomically(&ours, entry.as_bytes()).map_err(|e| e.to_string())?;
     // Optional: refreshes the MIME cache where desktop-file-utils is installed.
     let _ = Command::new("update-desktop-database").arg(&dir).output();
-    let set = Command::new("xdg-mime")
-        .args(["default", FILE_NAME, &mime])
-        .output()
-        .map_err(|e| format!("xdg-mime: {e} (install xdg-utils)"))?;
-    if !set.status.success() {
-        return Err(format!("xdg-mime default failed: {}", String::from_utf8_lossy(&set.stderr).trim()));
-    }
-    // xdg-mime can report success without effect (plugins-workspace#3585): check.
-    let query = Command::new("xdg-mime").args(["query", "default", &mime]).output().map_err(|e| e.to_string())?;
-    let current = String::from_utf8_lossy(&query.stdout).trim().to_owned();
-    if current != FILE_NAME {
-        return Err(format!("the default handler is still {current:?}"));
-    }
-    Ok(())
+    make_default(FILE_NAME, &mime)
 }

@@ -1,0 +1,89 @@
+//! What the packages carry (issue 12), checked on the files the bundler reads: the icons, the
+//! desktop entry template and the bundle configuration. The packages themselves are built and
+//! installed by scripts/package.sh and scripts/package-test.sh.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A PNG's width, height, bit depth and colour type, from its IHDR chunk.
+fn png_header(bytes: &[u8]) -> Option<(u32, u32, u8, u8)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 26 || !bytes.starts_with(SIGNATURE) || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let number = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Some((number(16), number(20), bytes[24], bytes[25]))
+}
+
+/// The size a PNG's name says: `32x32.png`, `128x128@2x.png` (twice), `icon.png` (the master,
+/// 512), `64x64.png`.
+fn named_size(name: &str) -> Option<u32> {
+    if name == "icon.png" {
+        return Some(512);
+    }
+    let stem = name.strip_suffix(".png")?;
+    let (stem, scale) = stem.strip_suffix("@2x").map_or((stem, 1), |s| (s, 2));
+    let (w, h) = stem.split_once('x')?;
+    let (w, h): (u32, u32) = (w.parse().ok()?, h.parse().ok()?);
+    (w == h).then_some(w * scale)
+}
+
+#[test]
+fn every_png_icon_is_8_bit_rgba_of_the_size_its_name_says() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("icons")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if !name.ends_with(".png") {
+            continue;
+        }
+        let (width, height, depth, colour) = png_header(&std::fs::read(&path).unwrap()).expect(&name);
+        assert_eq!((depth, colour), (8, 6), "{name}: 8-bit RGBA (colour type 6)");
+        let size = named_size(&name).unwrap_or_else(|| panic!("{name}: the name gives no size"));
+        assert_eq!((width, height), (size, size), "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "the icons were found: {checked}");
+    for other in ["icon.ico", "icon.icns"] {
+        assert!(root().join("icons").join(other).is_file(), "{other} is generated too");
+    }
+}
+
+#[test]
+fn the_bundle_names_existing_icons_and_the_desktop_entry_the_scheme() {
+    let text = std::fs::read_to_string(root().join("src-tauri/tauri.conf.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let bundle = &config["bundle"];
+    let icons = bundle["icon"].as_array().unwrap();
+    assert!(!icons.is_empty());
+    for icon in icons {
+        let path = root().join("src-tauri").join(icon.as_str().unwrap());
+        assert!(path.is_file(), "{} is named but missing", path.display());
+    }
+    for field in ["publisher", "homepage", "license", "shortDescription", "longDescription", "category"] {
+        assert!(bundle[field].as_str().is_some_and(|v| !v.is_empty()), "bundle.{field}");
+    }
+    let scheme = config["plugins"]["deep-link"]["desktop"]["schemes"][0].as_str().unwrap();
+    for kind in ["deb", "rpm"] {
+        let template = bundle["linux"][kind]["desktopTemplate"].as_str().unwrap();
+        let entry = std::fs::read_to_string(root().join("src-tauri").join(template)).unwrap();
+        let line = |key: &str| {
+            entry.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key}"))
+        };
+        assert!(line("MimeType").split(';').any(|t| t == format!("x-scheme-handler/{scheme}")), "{kind}");
+        // xdg-open of xdg-utils 1.1 takes the first word as it is: no quotes, and the URL as %u.
+        let exec = line("Exec");
+        assert!(!exec.contains('"') && exec.ends_with(" %u"), "{exec}");
+        for key in ["Categories", "Comment", "Keywords", "Icon", "Name"] {
+            assert!(!line(key).is_empty(), "{key}");
+        }
+    }
+    let depends: Vec<&str> =
+        bundle["linux"]["deb"]["depends"].as_array().unwrap().iter().filter_map(|d| d.as_str()).collect();
+    assert!(depends.contains(&"xdg-utils"), "{depends:?}");
+    let recommends = bundle["linux"]["deb"]["recommends"].as_array().unwrap();
+    assert!(recommends.iter().any(|r| r == "gnome-keyring"), "a Secret Service provider is recommended");
+}
