@@ -372,8 +372,13 @@ async fn exec(tokens: &mut Tokens, env: Vec<(String, String)>, program: Vec<OsSt
     match command.status() {
         Ok(status) => status.code().unwrap_or_else(|| {
             // Killed by a signal: the shell's convention.
-            use std::os::unix::process::ExitStatusExt;
-            128 + status.signal().unwrap_or(0)
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::ExitStatusExt;
+                128 + status.signal().unwrap_or(0)
+            }
+            #[cfg(not(unix))]
+            1
         }),
         Err(e) => fail(127, &format!("cannot run {}: {e}", program[0].to_string_lossy())),
     }

@@ -101,6 +101,7 @@ async fn run(log: logging::LogFile) -> i32 {
 }
 
 /// The tray's Open: starts the app beside this program, which takes over from this one.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn open_window() {
     let app = std::env::current_exe().map(|exe| exe.with_file_name(crate::APP));
     let started = app.and_then(|app| {
