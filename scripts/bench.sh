@@ -4,6 +4,8 @@
 #   same plugins, and deep link to connection shown (also written to target/bench-window.json);
 # - resident (issue 11): memory with the window open, closed and never opened (--hidden), 20
 #   connections; GetAccessToken over D-Bus (also written to target/bench-resident.json);
+# - soak (issue 15): the window open for 20 minutes with 20-second Demo tokens, PSS growth in
+#   MiB/hour (target/bench-soak.json);
 # - background refresh (issue 5): 10,000 connections in the headless core, about 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +14,6 @@ cd "$(dirname "$0")/.."
 ensure_test_tools
 in_test_session cargo bench --locked -p latchkey --features custom-protocol,bench-baseline --bench window
 in_test_session cargo bench --locked -p latchkey --features custom-protocol --bench resident
+# The window left open, 20 minutes (LATCHKEY_SOAK_MINUTES): memory growth per hour.
+in_test_session cargo bench --locked -p latchkey --features custom-protocol --bench soak
 cargo bench --locked -p latchkey-tests --bench refresh

@@ -90,11 +90,11 @@ function copyRow(value, label, key) {
   return el("div", { class: "copy-row" }, input, button);
 }
 
-function connectionRow(provider, c) {
+// A connection's details line; it reads the clock, so the minute tick updates it in place.
+function connectionDetails(provider, c) {
   const needsReconnect = c.status === "needs_reconnect";
-  const refreshing = provider.refreshing.includes(c.id);
   const details = [`Connected since ${dateFormat.format(new Date(c.connected_at))}`];
-  if (refreshing) {
+  if (provider.refreshing.includes(c.id)) {
     details.push("refreshing…");
   } else if (!needsReconnect && c.expires_at) {
     const expired = new Date(c.expires_at) <= new Date();
@@ -104,6 +104,11 @@ function connectionRow(provider, c) {
   if (!needsReconnect && c.renewable === false) {
     details.push(`${provider.name} gave no refresh token: reconnect when this token expires`);
   }
+  return details.join(" · ");
+}
+
+function connectionRow(provider, c) {
+  const needsReconnect = c.status === "needs_reconnect";
   const key = `conn:${c.id}`;
   const actions = el("div", { class: "actions" });
   if (needsReconnect) {
@@ -144,7 +149,7 @@ function connectionRow(provider, c) {
     el("div", { class: "grow" },
       el("div", { class: "nickname" }, c.nickname,
         needsReconnect ? el("span", { class: "badge warn" }, "needs reconnecting") : null),
-      el("div", { class: "details", dataDetails: c.id }, details.join(" · "))),
+      el("div", { class: "details", dataDetails: c.id }, connectionDetails(provider, c))),
     actions);
 }
 
@@ -364,6 +369,16 @@ function providerCard(p) {
   return card;
 }
 
+// Each provider's card as last built, with what it was built from: a card is built again only
+// when that changes, so a state event or the minute tick leaves the other cards (and their
+// focus, alerts and open sections) as they are.
+const cards = new Map(); // provider id -> { signature, node }
+
+function cardSignature(p) {
+  return JSON.stringify([p, marks[p.id] || null, added.has(p.id), openSetup.has(p.id), openScopes.has(p.id),
+    p.connections.filter((c) => confirming.has(c.id)).map((c) => c.id)]);
+}
+
 function render(focusKey) {
   if (!snapshot) return;
   const focused = focusKey || document.activeElement?.dataset?.key;
@@ -376,7 +391,21 @@ function render(focusKey) {
   const drafts = [...document.querySelectorAll("form.client-form input")]
     .filter((i) => !i.closest(".scopes-form") || i === document.activeElement)
     .map((i) => [i.dataset.key, i.value]);
-  list.replaceChildren(...providers.map(providerCard));
+  const nodes = providers.map((p) => {
+    const signature = cardSignature(p);
+    const known = cards.get(p.id);
+    if (known && known.signature === signature) return known.node;
+    const node = providerCard(p);
+    cards.set(p.id, { signature, node });
+    return node;
+  });
+  for (const id of cards.keys()) {
+    if (!providers.some((p) => p.id === id)) cards.delete(id);
+  }
+  const current = [...list.children];
+  if (current.length !== nodes.length || nodes.some((node, i) => current[i] !== node)) {
+    list.replaceChildren(...nodes);
+  }
   for (const [draftKey, value] of drafts) {
     const input = document.querySelector(`[data-key="${CSS.escape(draftKey)}"]`);
     if (input && value) input.value = value;
@@ -388,6 +417,22 @@ function render(focusKey) {
   if (focused) {
     const target = document.querySelector(`[data-key="${CSS.escape(focused)}"]`);
     if (target) target.focus();
+  }
+}
+
+// Keeps "expires in" and the code countdowns current: the text only, in place.
+function tick() {
+  if (!snapshot) return;
+  for (const p of snapshot.providers) {
+    for (const c of p.connections) {
+      const line = document.querySelector(`[data-details="${CSS.escape(c.id)}"]`);
+      const text = connectionDetails(p, c);
+      if (line && line.textContent !== text) line.textContent = text;
+    }
+  }
+  for (const countdown of document.querySelectorAll("[data-expires]")) {
+    const text = ` (expires ${fromNow(countdown.dataset.expires)})`;
+    if (countdown.textContent !== text) countdown.textContent = text;
   }
 }
 
@@ -477,7 +522,7 @@ async function main() {
       render();
     }
   });
-  setInterval(() => render(), 15000); // keeps "expires in" current
+  setInterval(tick, 15000);
 }
 
 main().catch((e) => announce(`Latchkey's window failed to start: ${e}`));

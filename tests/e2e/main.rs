@@ -1646,3 +1646,25 @@ async fn the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open(
     disconnect(&session).await;
     session.end().await;
 }
+
+/// Issue 15: a state event rebuilds only the card whose state it changed; every other card is
+/// the same DOM node as before (its focus, open sections and alerts stay as they were, and an
+/// alert is not announced again). Failed before the window rendered by card: every event
+/// rebuilt the whole list.
+#[tokio::test]
+async fn a_state_event_rebuilds_only_the_card_it_changed() {
+    let world = World::new("approve");
+    let session = world.open_window(&[]).await;
+    world.wait_for_log("Demo authority listening", 1).await; // start-up's states are in
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mark = "for (const id of ['asana', 'demo', 'github']) document.querySelector(`[data-provider=${id}]`).__seen = 1; return true";
+    session.execute(mark).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    connected(&session).await;
+    let kept = session
+        .execute("return ['asana', 'demo', 'github'].map((id) => document.querySelector(`[data-provider=${id}]`).__seen === 1)")
+        .await;
+    assert_eq!(kept, serde_json::json!([true, false, true]), "only the Demo card was rebuilt");
+    disconnect(&session).await;
+    session.end().await;
+}

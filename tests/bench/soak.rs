@@ -1,0 +1,144 @@
+//! Soak benchmark of the window (issue 15), run by scripts/bench.sh in a private session bus,
+//! keychain and Xvfb display, on a release build: one Demo account whose tokens live 20 seconds
+//! (a background refresh, and so a state event, about every 9 s), the window left open, and the
+//! PSS of the app and its WebKit processes sampled every 30 s. The growth is the least-squares
+//! slope of those samples, in MiB per hour, after a one-minute warm-up.
+//!
+//! LATCHKEY_SOAK_MINUTES sets how long it samples (default 20); LATCHKEY_SOAK_APP runs another
+//! build of the app (to compare two versions in the same conditions).
+//!
+//! Not a test: it asserts nothing; it prints figures and writes target/bench-soak.json.
+
+#[allow(dead_code)] // the benchmark uses part of the e2e client
+#[path = "../e2e/webdriver.rs"]
+mod webdriver;
+
+#[path = "pss.rs"]
+mod pss;
+use pss::pss_tree;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
+const WAIT: Duration = Duration::from_secs(60);
+const EVERY: Duration = Duration::from_secs(30);
+
+fn app() -> String {
+    std::env::var("LATCHKEY_SOAK_APP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_latchkey").to_owned())
+}
+
+fn env_for(cmd: &mut Command, dir: &Path) {
+    let home = dir.join("home");
+    cmd.env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("XDG_CURRENT_DESKTOP")
+        .env("BROWSER", BROWSER)
+        .env("LATCHKEY_TEST_DIR", dir)
+        .env("LATCHKEY_TEST_MODE", "approve")
+        .env("LATCHKEY_TEST_BIN", app())
+        .env("LATCHKEY_DEMO_TOKEN_SECONDS", "20")
+        .env("NO_AT_BRIDGE", "1")
+        .env("RUST_LOG", "info");
+}
+
+/// The running app of this benchmark's home.
+fn app_pid(dir: &Path) -> Option<u32> {
+    let marker = format!("LATCHKEY_TEST_DIR={}", dir.display());
+    let app = std::fs::canonicalize(app()).ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        (exe == app && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())).then_some(pid)
+    })
+}
+
+/// Least-squares slope of (hours, MiB).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let num: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let den: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    num / den
+}
+
+async fn run(minutes: u64) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("home")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let native = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver_bin = std::env::var_os("CARGO_HOME")
+        .map(|h| PathBuf::from(h).join("bin/tauri-driver"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "tauri-driver".into());
+    let mut driver = Command::new(driver_bin);
+    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
+    env_for(&mut driver, dir.path());
+    driver.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    let mut driver = driver.spawn().expect("tauri-driver");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let session = webdriver::Session::start(port, &app(), &[]).await;
+    let connect = session.wait_for("[data-provider=demo] [data-action=connect]", WAIT).await;
+    assert!(session.click(&connect).await, "Connect");
+    session.wait_for("[data-provider=demo] [data-connection]", WAIT).await;
+    let pid = app_pid(dir.path()).expect("the app runs");
+    tokio::time::sleep(Duration::from_secs(60)).await; // warm-up
+
+    let start = Instant::now();
+    let mut points = Vec::new();
+    while start.elapsed() < Duration::from_secs(minutes * 60) {
+        let (kib, names) = pss_tree(pid);
+        let mib = kib as f64 / 1024.0;
+        let hours = start.elapsed().as_secs_f64() / 3600.0;
+        println!("{:>6.1} min  PSS {mib:>6.1} MiB   {}", hours * 60.0, names.join(", "));
+        points.push((hours, mib));
+        tokio::time::sleep(EVERY).await;
+    }
+    let log = std::fs::read_to_string(dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
+        .unwrap_or_default();
+    let refreshes = log.matches("refreshed").count();
+    session.end().await;
+    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
+    unsafe {
+        libc::kill(-(driver.id() as i32), libc::SIGKILL);
+    }
+    let _ = driver.wait();
+    let _ = Command::new("secret-tool").args(["clear", "service", "dev.latchkey.desktop"]).status();
+
+    let growth = slope(&points);
+    let (first, last) = (points.first().map_or(0.0, |p| p.1), points.last().map_or(0.0, |p| p.1));
+    println!(
+        "\n{minutes} min, {} samples: PSS {first:.1} -> {last:.1} MiB, growth {growth:+.1} MiB/hour; \
+         log lines naming a refresh: {refreshes}",
+        points.len()
+    );
+    serde_json::json!({
+        "app": app(),
+        "minutes": minutes,
+        "token_seconds": 20,
+        "samples_mib": points.iter().map(|p| p.1).collect::<Vec<_>>(),
+        "growth_mib_per_hour": growth,
+        "refresh_log_lines": refreshes,
+    })
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // cargo asks benches to list themselves; this one has no sub-benchmarks
+    }
+    let minutes = std::env::var("LATCHKEY_SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(20);
+    println!("Latchkey window soak: release build, one Demo account with 20-second tokens, {minutes} min\n");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let report = runtime.block_on(run(minutes));
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-soak.json");
+    std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    println!("\nwritten to {}", out.display());
+}
