@@ -1,4 +1,5 @@
-//! PSS of a process tree, for the benchmarks (`#[path]`-included by each).
+//! What the benchmarks share (`#[path]`-included by each): PSS of a process tree, the WebDriver
+//! server, the app of a benchmark's home.
 
 /// PSS in KiB of `pid` and all its descendants, with their names.
 pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
@@ -31,4 +32,38 @@ pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
         names.push(format!("{} ({:.1} MiB)", name.trim(), pss as f64 / 1024.0));
     }
     (total, names)
+}
+
+/// A tauri-driver on free ports, in a process group of its own, with the environment
+/// `configure` gives it (and so the app it starts); returns once it listens.
+pub fn start_tauri_driver(configure: impl FnOnce(&mut std::process::Command)) -> (std::process::Child, u16) {
+    use std::os::unix::process::CommandExt;
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, native) = (free(), free());
+    let program = std::env::var_os("CARGO_HOME")
+        .map(|h| std::path::PathBuf::from(h).join("bin/tauri-driver"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "tauri-driver".into());
+    let mut driver = std::process::Command::new(program);
+    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
+    configure(&mut driver);
+    driver.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).process_group(0);
+    let driver = driver.spawn().expect("tauri-driver");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+/// The running `app` whose environment names `dir` as its LATCHKEY_TEST_DIR.
+#[allow(dead_code)] // not every benchmark looks for its app
+pub fn app_pid(dir: &std::path::Path, app: &str) -> Option<u32> {
+    let marker = format!("LATCHKEY_TEST_DIR={}", dir.display());
+    let app = std::fs::canonicalize(app).ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        (exe == app && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())).then_some(pid)
+    })
 }

@@ -16,7 +16,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::pss_tree;
+use pss::{app_pid, pss_tree, start_tauri_driver};
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -50,18 +50,6 @@ fn kill_group(child: &mut Child) {
     }
     let _ = child.wait();
     std::thread::sleep(Duration::from_millis(300));
-}
-
-/// The running app of this benchmark's home.
-fn app_pid(dir: &Path) -> Option<u32> {
-    let marker = format!("LATCHKEY_TEST_DIR={}", dir.display());
-    let app = std::fs::canonicalize(APP).ok()?;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        (exe == app && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())).then_some(pid)
-    })
 }
 
 /// The median of five PSS samples a second apart, in MiB, with the processes of the last.
@@ -141,20 +129,7 @@ fn command_latency(dir: &Path, id: &str) -> serde_json::Value {
 async fn run() -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("home")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let native = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let driver_bin = std::env::var_os("CARGO_HOME")
-        .map(|h| PathBuf::from(h).join("bin/tauri-driver"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "tauri-driver".into());
-    let mut driver = Command::new(driver_bin);
-    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
-    env_for(&mut driver, dir.path());
-    driver.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-    let mut driver = driver.spawn().expect("tauri-driver");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut driver, port) = start_tauri_driver(|cmd| env_for(cmd, dir.path()));
 
     // Twenty Demo accounts, signed in through the window and the test browser.
     let session = webdriver::Session::start(port, APP, &[]).await;
@@ -168,7 +143,7 @@ async fn run() -> serde_json::Value {
         }
     }
     let ids = connection_ids(&session).await;
-    let pid = app_pid(dir.path()).expect("the app runs");
+    let pid = app_pid(dir.path(), APP).expect("the app runs");
     std::thread::sleep(Duration::from_secs(3));
     let open = memory(&format!("window open, {CONNECTIONS} connections"), pid);
 

@@ -15,11 +15,10 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::pss_tree;
+use pss::{app_pid, pss_tree, start_tauri_driver};
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
@@ -46,18 +45,6 @@ fn env_for(cmd: &mut Command, dir: &Path) {
         .env("RUST_LOG", "info");
 }
 
-/// The running app of this benchmark's home.
-fn app_pid(dir: &Path) -> Option<u32> {
-    let marker = format!("LATCHKEY_TEST_DIR={}", dir.display());
-    let app = std::fs::canonicalize(app()).ok()?;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        (exe == app && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())).then_some(pid)
-    })
-}
-
 /// Least-squares slope of (hours, MiB).
 fn slope(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;
@@ -70,26 +57,12 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 async fn run(minutes: u64) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("home")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let native = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let driver_bin = std::env::var_os("CARGO_HOME")
-        .map(|h| PathBuf::from(h).join("bin/tauri-driver"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "tauri-driver".into());
-    let mut driver = Command::new(driver_bin);
-    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
-    env_for(&mut driver, dir.path());
-    driver.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-    let mut driver = driver.spawn().expect("tauri-driver");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
+    let (mut driver, port) = start_tauri_driver(|cmd| env_for(cmd, dir.path()));
     let session = webdriver::Session::start(port, &app(), &[]).await;
     let connect = session.wait_for("[data-provider=demo] [data-action=connect]", WAIT).await;
     assert!(session.click(&connect).await, "Connect");
     session.wait_for("[data-provider=demo] [data-connection]", WAIT).await;
-    let pid = app_pid(dir.path()).expect("the app runs");
+    let pid = app_pid(dir.path(), &app()).expect("the app runs");
     tokio::time::sleep(Duration::from_secs(60)).await; // warm-up
 
     let start = Instant::now();

@@ -19,7 +19,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::pss_tree;
+use pss::{pss_tree, start_tauri_driver};
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -151,27 +151,14 @@ async fn deep_links(n: usize) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let native = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let driver_bin = std::env::var_os("CARGO_HOME")
-        .map(|h| PathBuf::from(h).join("bin/tauri-driver"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "tauri-driver".into());
-    let mut driver = Command::new(driver_bin);
-    driver.args(["--port", &port.to_string(), "--native-port", &native.to_string()]);
-    env_for(&mut driver, &home);
-    driver
-        .env("BROWSER", BROWSER)
-        .env("LATCHKEY_TEST_DIR", dir.path())
-        .env("LATCHKEY_TEST_MODE", "hold")
-        .env("LATCHKEY_TEST_BIN", APP)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    let mut driver = driver.spawn().expect("tauri-driver");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut driver, port) = start_tauri_driver(|driver| {
+        env_for(driver, &home);
+        driver
+            .env("BROWSER", BROWSER)
+            .env("LATCHKEY_TEST_DIR", dir.path())
+            .env("LATCHKEY_TEST_MODE", "hold")
+            .env("LATCHKEY_TEST_BIN", APP);
+    });
     let session = webdriver::Session::start(port, APP, &[]).await;
     let wait = Duration::from_secs(30);
     let mut outside = Vec::new();

@@ -1606,7 +1606,8 @@ async fn a_sign_in_with_a_code_in_the_window_connects_the_demo() {
 /// scheme's handler (as `xdg-mime` finds it), the installed app starts, a Demo sign-in returns
 /// through `xdg-open <callback>` (the operating system's route, not a launch by the test), the
 /// account shows, and `latchkey token demo` from `PATH` prints its token. Latchkey writes no
-/// per-user handler of its own while the package's serves. scripts/package-test.sh installs the
+/// per-user handler of its own while the package's serves, and its start-at-login entry runs
+/// the installed binary. scripts/package-test.sh installs the
 /// package, runs this, then removes the package and checks that no handler is left.
 #[tokio::test]
 #[ignore = "needs the .deb installed: scripts/package-test.sh installs it and runs this"]
@@ -1641,6 +1642,11 @@ async fn the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open(
     assert_eq!(String::from_utf8_lossy(&token.stdout).trim(), tokens_of(&id).0, "the keychain's access token");
     let ours = world.dir.path().join("home/.local/share/applications/latchkey-handler.desktop");
     assert!(!ours.exists(), "no per-user handler beside the package's");
+    // With an account connected, Latchkey starts at login: the installed binary.
+    let autostart = world.dir.path().join("home/.config/autostart/dev.latchkey.desktop.desktop");
+    until("the start-at-login entry is written", || std::future::ready(autostart.exists())).await;
+    let entry = std::fs::read_to_string(&autostart).unwrap();
+    assert!(entry.contains(&format!("\nExec={INSTALLED} --hidden\n")), "{entry}");
     world.wait_for_log("the installed desktop entry handles the callback scheme", 1).await;
 
     disconnect(&session).await;
