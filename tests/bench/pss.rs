@@ -1,5 +1,5 @@
 //! What the benchmarks share (`#[path]`-included by each): PSS of a process tree, the WebDriver
-//! server, the app of a benchmark's home.
+//! server, the app of a benchmark's home and its environment.
 
 /// PSS in KiB of `pid` and all its descendants, with their names.
 pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
@@ -66,4 +66,22 @@ pub fn app_pid(dir: &std::path::Path, app: &str) -> Option<u32> {
         let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
         (exe == app && env.split(|b| *b == 0).any(|v| v == marker.as_bytes())).then_some(pid)
     })
+}
+
+/// The environment of a benchmark's app and of the WebDriver server that starts it: a home of
+/// its own under `dir`, no desktop (so xdg-open honours $BROWSER), the e2e test browser
+/// approving each Demo consent and handing the callback to `app`.
+#[allow(dead_code)] // the window benchmark sets its own
+pub fn app_env(cmd: &mut std::process::Command, dir: &std::path::Path, app: &str) {
+    let home = dir.join("home");
+    cmd.env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env_remove("XDG_CURRENT_DESKTOP")
+        .env("BROWSER", concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh"))
+        .env("LATCHKEY_TEST_DIR", dir)
+        .env("LATCHKEY_TEST_MODE", "approve")
+        .env("LATCHKEY_TEST_BIN", app)
+        .env("RUST_LOG", "info");
 }

@@ -16,7 +16,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_pid, pss_tree, start_tauri_driver};
+use pss::{app_env, app_pid, pss_tree, start_tauri_driver};
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -24,23 +24,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const APP: &str = env!("CARGO_BIN_EXE_latchkey");
-const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
 const CONNECTIONS: usize = 20;
 const CALLS: usize = 2000;
 const WAIT: Duration = Duration::from_secs(60);
 
 fn env_for(cmd: &mut Command, dir: &Path) {
-    let home = dir.join("home");
-    cmd.env("HOME", &home)
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env_remove("XDG_CURRENT_DESKTOP")
-        .env("BROWSER", BROWSER)
-        .env("LATCHKEY_TEST_DIR", dir)
-        .env("LATCHKEY_TEST_MODE", "approve")
-        .env("LATCHKEY_TEST_BIN", APP)
-        .env("RUST_LOG", "info");
+    app_env(cmd, dir, APP);
 }
 
 fn kill_group(child: &mut Child) {

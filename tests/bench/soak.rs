@@ -15,13 +15,12 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_pid, pss_tree, start_tauri_driver};
+use pss::{app_env, app_pid, pss_tree, start_tauri_driver};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
 const WAIT: Duration = Duration::from_secs(60);
 const EVERY: Duration = Duration::from_secs(30);
 
@@ -30,19 +29,8 @@ fn app() -> String {
 }
 
 fn env_for(cmd: &mut Command, dir: &Path) {
-    let home = dir.join("home");
-    cmd.env("HOME", &home)
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env_remove("XDG_CURRENT_DESKTOP")
-        .env("BROWSER", BROWSER)
-        .env("LATCHKEY_TEST_DIR", dir)
-        .env("LATCHKEY_TEST_MODE", "approve")
-        .env("LATCHKEY_TEST_BIN", app())
-        .env("LATCHKEY_DEMO_TOKEN_SECONDS", "20")
-        .env("NO_AT_BRIDGE", "1")
-        .env("RUST_LOG", "info");
+    app_env(cmd, dir, &app());
+    cmd.env("LATCHKEY_DEMO_TOKEN_SECONDS", "20").env("NO_AT_BRIDGE", "1");
 }
 
 /// Least-squares slope of (hours, MiB).

@@ -578,17 +578,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let issuer = MockServer::start().await;
     let base = issuer.uri();
-    Mock::given(path("/.well-known/openid-configuration"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "issuer": base,
-            "authorization_endpoint": format!("{base}/authorize"),
-            "token_endpoint": format!("{base}/token"),
-            "userinfo_endpoint": format!("{base}/userinfo"),
-            "code_challenge_methods_supported": ["S256"],
-            "response_types_supported": ["code"],
-        })))
-        .mount(&issuer)
-        .await;
+    latchkey_tests::mount_discovery(&issuer, false).await;
     let broken = MockServer::start().await;
     Mock::given(path("/.well-known/openid-configuration"))
         .respond_with(ResponseTemplate::new(200).set_body_string("<html>oops</html>"))
@@ -1502,17 +1492,7 @@ async fn a_disconnect_the_provider_does_not_confirm_says_so_in_the_window() {
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let sso = MockServer::start().await;
     let base = sso.uri();
-    Mock::given(path("/.well-known/openid-configuration"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "issuer": base,
-            "authorization_endpoint": format!("{base}/authorize"),
-            "token_endpoint": format!("{base}/token"),
-            "userinfo_endpoint": format!("{base}/userinfo"),
-            "revocation_endpoint": format!("{base}/revoke"),
-            "code_challenge_methods_supported": ["S256"],
-        })))
-        .mount(&sso)
-        .await;
+    latchkey_tests::mount_discovery(&sso, true).await;
     Mock::given(path("/authorize")).respond_with(SignsInAtOnce).mount(&sso).await;
     latchkey_tests::mount_sso_account(&sso, "sso-at", "sso-rt").await;
     Mock::given(path("/revoke")).respond_with(ResponseTemplate::new(503)).expect(1..).mount(&sso).await;

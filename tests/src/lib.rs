@@ -324,3 +324,26 @@ pub async fn mount_sso_account(server: &wiremock::MockServer, access: &str, refr
         .mount(server)
         .await;
 }
+
+/// OpenID Connect Discovery at `server`: its metadata names its own authorize, token and
+/// userinfo endpoints (and `/revoke` when `revocation`), S256 PKCE and the code flow.
+pub async fn mount_discovery(server: &wiremock::MockServer, revocation: bool) {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, ResponseTemplate};
+    let base = server.uri();
+    let mut metadata = serde_json::json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"),
+        "userinfo_endpoint": format!("{base}/userinfo"),
+        "code_challenge_methods_supported": ["S256"],
+        "response_types_supported": ["code"],
+    });
+    if revocation {
+        metadata["revocation_endpoint"] = format!("{base}/revoke").into();
+    }
+    Mock::given(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(metadata))
+        .mount(server)
+        .await;
+}
