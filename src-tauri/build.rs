@@ -23,7 +23,9 @@ fn main() {
         "set_start_at_login",
         "close_window",
         "quit",
-        "open_access_page",
+        "open_provider_page",
+        "get_about",
+        "open_log_folder",
         "set_pkce",
     ];
     tauri_build::try_build(

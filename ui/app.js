@@ -1,20 +1,26 @@
 // Latchkey's window: renders the snapshot the core sends (providers, sign-ins, connections,
 // errors) and forwards clicks as commands. It never sees a token.
+//
+// Two lists: "Your accounts" (every connection, whatever its provider) and "Add an account" (the
+// providers, one line each, the ready ones first; a searchable list with one panel open at a
+// time). Each row is kept and rebuilt only when what it shows changes, so a state event leaves the
+// others (their focus and their open panel) as they were, and a notice is announced once.
 "use strict";
 
 const { invoke } = window.__TAURI__.core;
 const { listen } = window.__TAURI__.event;
 
-// A recognisable mark per provider: its initial on its brand colour.
 let marks = {}; // provider id -> [letter, colour], from the catalog (get_marks)
+const logos = window.LATCHKEY_LOGOS || {}; // provider id -> brand colour of ui/logos/<id>.svg
 
 let snapshot = null;
-let added = new Set(); // providers the person added (removable)
+let settings = { clients: {}, custom: {} };
 let previous = new Map(); // connection id -> nickname, to announce changes
 const confirming = new Set(); // connection ids whose Disconnect awaits confirmation
 const explained = new Set(); // disconnected ids already announced with more to say
-const openSetup = new Set(); // providers whose set-up instructions are unfolded
-const openScopes = new Set(); // providers whose permissions are unfolded
+const editingClient = new Set(); // providers whose client registration is being changed
+let openPanel = null; // the one provider whose set-up or options are unfolded ("add": the address form)
+const announcedErrors = new Map(); // provider id -> the error text last announced
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -54,7 +60,7 @@ function showRevocationNote(provider, nickname, why) {
   const place = provider.access_page
     ? el("a", { href: provider.access_page, dataAction: "open-access-page", onclick: (e) => {
         e.preventDefault();
-        run("open_access_page", { providerId: provider.id });
+        run("open_provider_page", { providerId: provider.id, page: "access" });
       } }, `${provider.name}'s page for connected apps`)
     : `your ${provider.name} account settings`;
   const note = el("p", { class: "revocation-note", role: "status", dataRevocation: provider.id },
@@ -86,11 +92,34 @@ async function copy(text, button) {
 
 function copyRow(value, label, key) {
   const input = el("input", { type: "text", readonly: true, value, "aria-label": label, dataKey: key + ":field" });
-  const button = el("button", { type: "button", dataKey: key + ":copy", onclick: (e) => copy(value, e.currentTarget) }, "Copy");
+  const button = el("button", { type: "button", dataKey: key + ":copy", "aria-label": `Copy the ${label.toLowerCase()}`,
+    onclick: (e) => copy(value, e.currentTarget) }, "Copy");
   return el("div", { class: "copy-row" }, input, button);
 }
 
-// A connection's details line; it reads the clock, so the minute tick updates it in place.
+// A provider's mark: its logo (simple-icons, white on the brand colour) or its initial.
+function mark(id, name) {
+  const node = el("span", { class: "mark", "aria-hidden": "true" });
+  if (logos[id]) {
+    const glyph = el("span", { class: "glyph" });
+    // Through the CSSOM: the CSP forbids style attributes, not styles set from the script.
+    glyph.style.setProperty("-webkit-mask-image", `url("logos/${id}.svg")`);
+    glyph.style.setProperty("mask-image", `url("logos/${id}.svg")`);
+    node.classList.add("logo");
+    node.style.backgroundColor = logos[id];
+    node.append(glyph);
+  } else {
+    const [letter, colour] = marks[id] || [name.slice(0, 1).toUpperCase(), "#64748b"];
+    node.textContent = letter;
+    node.style.backgroundColor = colour;
+  }
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Your accounts
+
+// A connection's details line; it reads the clock, so the tick updates it in place.
 function connectionDetails(provider, c) {
   const needsReconnect = c.status === "needs_reconnect";
   const details = [`Connected since ${dateFormat.format(new Date(c.connected_at))}`];
@@ -107,20 +136,27 @@ function connectionDetails(provider, c) {
   return details.join(" · ");
 }
 
-function connectionRow(provider, c) {
+function accountRow(provider, c) {
   const needsReconnect = c.status === "needs_reconnect";
+  const who = `${c.nickname} at ${provider.name}`;
   const key = `conn:${c.id}`;
   const actions = el("div", { class: "actions" });
   if (needsReconnect) {
     actions.append(el("button", {
       type: "button", class: "primary", dataAction: "reconnect", dataKey: key + ":reconnect",
-      onclick: (e) => run("connect", { providerId: provider.id }, e.currentTarget),
+      "aria-label": `Reconnect ${who}`,
+      onclick: async (e) => {
+        if ((await run("connect", { providerId: provider.id }, e.currentTarget)) !== undefined) {
+          announce(`Finish signing in to ${provider.name} in your browser.`);
+        }
+      },
     }, "Reconnect"));
   }
   if (confirming.has(c.id)) {
     actions.append(
       el("button", {
         type: "button", class: "danger", dataAction: "confirm-disconnect", dataKey: key + ":confirm",
+        "aria-label": `Disconnect ${who} now`,
         onclick: async (e) => {
           confirming.delete(c.id);
           const result = await run("disconnect", { connectionId: c.id }, e.currentTarget);
@@ -134,39 +170,59 @@ function connectionRow(provider, c) {
         },
       }, "Disconnect now"),
       el("button", {
-        type: "button", dataAction: "keep", dataKey: key + ":keep",
-        onclick: () => { confirming.delete(c.id); render(); },
+        type: "button", dataAction: "keep", dataKey: key + ":keep", "aria-label": `Keep ${who}`,
+        onclick: () => { confirming.delete(c.id); render(key + ":disconnect"); },
       }, "Keep"),
     );
   } else {
     actions.append(el("button", {
       type: "button", class: "danger", dataAction: "disconnect", dataKey: key + ":disconnect",
-      "aria-label": `Disconnect ${c.nickname}`,
+      "aria-label": `Disconnect ${who}`,
       onclick: () => { confirming.add(c.id); render(key + ":confirm"); },
     }, "Disconnect"));
   }
-  return el("li", { class: "connection", dataConnection: c.id },
+  let state = "Connected";
+  if (needsReconnect) state = "Needs reconnecting";
+  else if (provider.refreshing.includes(c.id)) state = "Refreshing";
+  const granted = c.scopes.length ? c.scopes.join(", ") : "what the provider granted by default";
+  return el("li", { class: "account", dataConnection: c.id, dataOf: provider.id, dataState: state },
+    mark(provider.id, provider.name),
     el("div", { class: "grow" },
-      el("div", { class: "nickname" }, c.nickname,
-        needsReconnect ? el("span", { class: "badge warn" }, "needs reconnecting") : null),
-      el("div", { class: "details", dataDetails: c.id }, connectionDetails(provider, c))),
+      el("h3", { class: "account-title" }, el("span", { class: "nickname" }, c.nickname),
+        el("span", { class: "visually-hidden" }, `, ${provider.name}`)),
+      el("div", { class: "account-provider" }, provider.name,
+        el("span", { class: needsReconnect ? "badge warn" : "badge ok" }, state)),
+      el("div", { class: "details", dataDetails: c.id }, connectionDetails(provider, c)),
+      el("div", { class: "details granted", dataGranted: c.id }, `Granted: ${granted}`),
+      confirming.has(c.id)
+        ? el("p", { class: "confirm-note" }, `Disconnect ends Latchkey's access at ${provider.name} and deletes the tokens from your keychain.`)
+        : null),
     actions);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Add an account: the providers
+
 // The client registration form. The secret goes to the keychain and never comes back here.
-function clientForm(p, key) {
+function clientForm(p, key, current) {
   const id = el("input", { type: "text", autocomplete: "off", spellcheck: "false", dataKey: key + ":client-id",
-    "aria-label": `${p.name} client ID`, placeholder: "Client ID", name: "client-id" });
+    "aria-label": `${p.name} client ID`, placeholder: "Client ID", name: "client-id", value: current || null });
   const secret = el("input", { type: "password", autocomplete: "off", dataKey: key + ":client-secret",
     "aria-label": `${p.name} client secret`, placeholder: "Client secret (if the provider gave you one)", name: "client-secret" });
   const form = el("form", { class: "client-form", dataClientForm: p.id },
-    id, secret, el("button", { type: "submit", class: "primary", dataKey: key + ":save" }, "Save"));
+    id, secret, el("button", { type: "submit", class: "primary", dataKey: key + ":save",
+      "aria-label": `Save the ${p.name} client registration` }, "Save"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const saved = await run("save_client", { providerId: p.id, clientId: id.value, clientSecret: secret.value || null },
       form.querySelector("button"));
     secret.value = "";
-    if (saved !== undefined) announce(`${p.name} is set up.`);
+    if (saved !== undefined) {
+      editingClient.delete(p.id);
+      await loadSettings();
+      announce(`${p.name} is set up: you can connect it now.`);
+      render(`prov:${p.id}:connect`);
+    }
   });
   return form;
 }
@@ -191,16 +247,15 @@ function redirectChoice(p, key) {
   return group;
 }
 
-// The scopes sign-ins ask for, editable; they apply from the next Connect. Folded under its own
-// line for a provider that is set up; part of the set-up instructions for one that is not.
-function scopesForm(p, key, inSetup = false) {
+// The scopes sign-ins ask for, editable; they apply from the next Connect.
+function scopesForm(p, key) {
   const field = el("input", { type: "text", autocomplete: "off", spellcheck: "false", dataKey: key + ":scopes",
-    "aria-label": `${p.name} scopes`, name: "scopes", value: p.scopes.join(" "), placeholder: "Scopes, separated by spaces" });
+    "aria-label": `${p.name} permissions (scopes)`, name: "scopes", value: p.scopes.join(" "), placeholder: "Scopes, separated by spaces" });
   const form = el("form", { class: "client-form scopes-form", dataScopesForm: p.id },
     field,
-    el("button", { type: "submit", dataKey: key + ":scopes-save" }, "Save"),
+    el("button", { type: "submit", dataKey: key + ":scopes-save", "aria-label": `Save the ${p.name} permissions` }, "Save"),
     el("button", {
-      type: "button", dataKey: key + ":scopes-reset",
+      type: "button", dataKey: key + ":scopes-reset", "aria-label": `Use the default ${p.name} permissions`,
       onclick: async (e) => {
         if ((await run("set_scopes", { providerId: p.id, scopes: "" }, e.currentTarget)) !== undefined) {
           announce(`${p.name} will ask for its usual permissions.`);
@@ -213,129 +268,195 @@ function scopesForm(p, key, inSetup = false) {
     if (saved !== undefined) announce(`${p.name} will ask for these permissions at the next sign-in.`);
   });
   const summary = p.scopes.length ? p.scopes.join(", ") : "the provider's defaults";
-  if (inSetup) {
-    return el("div", { class: "setup-scopes" }, el("p", {}, `Permissions it will ask for: ${summary}. Change them here if your app needs others:`), form);
-  }
-  const details = el("details", { class: "scopes", dataKey: key + ":permissions" },
-    el("summary", {}, `Permissions: ${summary}`),
+  return el("div", { class: "scopes", dataKey: key + ":permissions" },
+    el("p", { class: "scopes-summary" }, `Permissions: ${summary}`),
     el("p", { class: "details" }, "Changes apply the next time you connect. Connected accounts keep what they granted."),
-    form,
-    p.redirect_choices.length > 1 ? el("p", { class: "details" }, `Redirect URI in use: ${p.redirect_uri}`) : null,
-    redirectChoice(p, key));
-  if (openScopes.has(p.id)) details.open = true;
-  details.addEventListener("toggle", () => (details.open ? openScopes.add(p.id) : openScopes.delete(p.id)));
-  return details;
+    form);
 }
 
-function mark(letter, colour) {
-  const node = el("div", { class: "mark", "aria-hidden": "true" }, letter);
-  node.style.backgroundColor = colour; // through the CSSOM: the CSP forbids style attributes
-  return node;
+function pageButton(p, page, label, key) {
+  return el("button", { type: "button", class: "link", dataAction: `open-${page}`, dataKey: `${key}:${page}`,
+    onclick: (e) => run("open_provider_page", { providerId: p.id, page }, e.currentTarget) }, label);
 }
 
-function providerCard(p) {
-  const [letter, colour] = marks[p.id] || [p.name.slice(0, 1).toUpperCase(), "#64748b"];
-  const waiting = p.flows.length > 0 || p.codes.length > 0;
-  const connected = p.connections.length > 0;
-  let state;
-  if (p.setup_hint) state = "Not configured";
-  else if (p.codes.length) state = "Waiting for the code to be entered…";
-  else if (waiting) state = "Waiting for the browser…";
-  else if (p.connections.some((c) => c.status === "needs_reconnect")) state = "Needs reconnecting";
-  else if (connected) state = p.connections.length === 1 ? "Connected" : `${p.connections.length} accounts connected`;
-  else state = "Not connected";
+function checkedNote(p, key) {
+  return p.checked ? el("details", { class: "checked-note", dataKey: key + ":checked" },
+    el("summary", {}, `What is known of ${p.name}'s rules`),
+    el("p", {}, p.checked)) : null;
+}
 
-  const key = `prov:${p.id}`;
-  const actions = el("div", { class: "actions" });
-  if (added.has(p.id) && !connected && !waiting) {
-    actions.append(el("button", {
-      type: "button", dataAction: "remove-provider", dataKey: key + ":remove",
-      onclick: async (e) => {
-        if ((await run("remove_provider", { providerId: p.id }, e.currentTarget)) !== undefined) {
-          added.delete(p.id);
-          announce(`${p.name} removed.`);
-        }
-      },
-    }, "Remove"));
+// The numbered steps to register Latchkey at a provider, then the client form.
+function setupPanel(p, key) {
+  const steps = el("ol", { class: "steps" });
+  steps.append(el("li", {},
+    p.console
+      ? [`Open ${p.name}'s page for registering apps: `, pageButton(p, "console", `open ${p.name}'s developer page`, key), "."]
+      : `Ask ${p.name}'s administrator for an app (client) registration, or open its developer console.`));
+  steps.append(el("li", {}, p.code_only
+    ? "Create an OAuth client of the type “TVs and Limited Input devices”. It signs in with a code: there is no redirect URI to register."
+    : "Create an app (an OAuth client) named Latchkey. If asked for its type, choose desktop, native or public."));
+  if (!p.code_only) {
+    steps.append(el("li", {}, `Paste this redirect URI into the app's settings:`,
+      copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
+      redirectChoice(p, key)));
   }
-  if (!p.setup_hint && !waiting) {
-    if (p.offers_code) {
-      actions.append(el("button", {
-        type: "button", class: p.code_only && !connected ? "primary" : "", dataAction: "connect-with-code",
-        dataKey: key + ":code",
-        title: "Enter a short code at the provider's page, in any browser: nothing to register",
-        onclick: (e) => run("connect_with_code", { providerId: p.id }, e.currentTarget),
-      }, p.code_only && connected ? "Sign in another account with a code" : "Sign in with a code"));
+  steps.append(el("li", {}, "Paste the client ID it gives you here, and the client secret if it gave one:",
+    clientForm(p, key)));
+  const hint = el("p", { class: "details" },
+    `Or, before starting Latchkey, ${p.setup_hint}.`);
+  return el("div", { class: "panel setup", id: `panel-${p.id}`, dataKey: key + ":setup-panel" },
+    steps,
+    scopesForm(p, key),
+    el("p", { class: "details" }, p.docs ? pageButton(p, "docs", `Read ${p.name}'s documentation`, key) : null),
+    hint,
+    checkedNote(p, key));
+}
+
+// A configured provider's options: its client registration (change, forget), permissions,
+// redirect, PKCE, removal.
+function optionsPanel(p, key) {
+  const panel = el("div", { class: "panel options", id: `panel-${p.id}`, dataKey: key + ":options-panel" });
+  const client = settings.clients?.[p.id];
+  if (p.id !== "demo") {
+    const section = el("div", { class: "client" });
+    if (client) {
+      section.append(el("p", {}, "Client ID: ", el("code", { dataClientId: p.id }, client.client_id)));
+      if (editingClient.has(p.id)) {
+        section.append(el("p", { class: "details" }, "Enter the new registration. A secret left empty removes the saved one."),
+          clientForm(p, key, client.client_id));
+      } else {
+        section.append(el("div", { class: "actions" },
+          el("button", { type: "button", dataAction: "edit-client", dataKey: key + ":edit-client",
+            "aria-label": `Change the ${p.name} client registration`,
+            onclick: () => { editingClient.add(p.id); render(key + ":client-id"); } }, "Change"),
+          el("button", { type: "button", class: "danger", dataAction: "forget-client", dataKey: key + ":forget-client",
+            "aria-label": `Forget the ${p.name} client registration`,
+            onclick: async (e) => {
+              if ((await run("forget_client", { providerId: p.id }, e.currentTarget)) !== undefined) {
+                await loadSettings();
+                announce(`Forgot the ${p.name} client registration. Connected accounts stay until you disconnect them.`);
+                render();
+              }
+            } }, "Forget")));
+      }
+    } else {
+      section.append(el("p", { class: "details" },
+        "Its client registration comes from the environment Latchkey was started in, not from its settings."));
     }
-    if (!p.code_only) {
-      actions.append(el("button", {
-        type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
-        onclick: (e) => run("connect", { providerId: p.id }, e.currentTarget),
-      }, connected ? "Connect another account" : "Connect"));
-    }
+    panel.append(section);
   }
-
-  const card = el("li", { class: "provider", dataProvider: p.id, dataState: state },
-    el("div", { class: "provider-head" },
-      mark(letter, colour),
-      el("div", { class: "grow" },
-        el("div", { class: "provider-name" }, p.name),
-        el("div", { class: "provider-state" }, state)),
-      actions));
-
-  if (p.setup_hint) {
-    const details = el("details", { class: "notice setup", dataKey: key + ":setup" },
-      el("summary", {}, "How to set it up"),
-      el("p", {}, `To connect ${p.name}, ${p.setup_hint} before starting Latchkey, or enter the registration here.`),
-      p.code_only ? el("p", {}, `This client signs in with a code: there is no redirect URI to register.`) : null,
-      p.code_only ? null : el("p", {}, `Register this redirect URI with ${p.name}:`),
-      p.code_only ? null : copyRow(p.redirect_uri, `Redirect URI for ${p.name}`, key + ":redirect"),
-      p.code_only ? null : redirectChoice(p, key),
-      clientForm(p, key),
-      scopesForm(p, key, true),
-      p.checked ? el("details", { class: "checked-note", dataKey: key + ":checked" },
-        el("summary", {}, `What is known of ${p.name}'s rules`),
-        el("p", {}, p.checked)) : null);
-    if (openSetup.has(p.id)) details.open = true;
-    details.addEventListener("toggle", () => (details.open ? openSetup.add(p.id) : openSetup.delete(p.id)));
-    card.append(details);
+  panel.append(scopesForm(p, key));
+  if (!p.code_only) {
+    panel.append(el("p", { class: "details" }, `Redirect URI in use: ${p.redirect_uri}`), redirectChoice(p, key));
   }
-  if (p.plain_http && p.id !== "demo") {
-    card.append(el("p", { class: "notice setup plain-http", dataKey: key + ":plain-http" },
-      `${p.name} runs on this computer and is reached over plain http (127.0.0.1). Latchkey allows that only ` +
-      "for this computer's own address; anything else must use https."));
-  }
-  if (added.has(p.id)) {
+  if (settings.custom?.[p.id]) {
     const box = el("input", { type: "checkbox", dataKey: key + ":pkce", checked: p.pkce });
     box.addEventListener("change", async () => {
       const done = await run("set_pkce", { providerId: p.id, enabled: box.checked }, box);
       if (done === undefined) box.checked = !box.checked;
       else announce(box.checked ? `${p.name}: PKCE on.` : `${p.name}: PKCE off. Turn it off only for a server that refuses it.`);
     });
-    card.append(el("label", { class: "toggle pkce" }, box,
+    panel.append(el("label", { class: "toggle pkce" }, box,
       "Send PKCE (protects the sign-in; turn off only if this server refuses it)"));
   }
+  const links = [p.console ? pageButton(p, "console", `${p.name}'s developer page`, key) : null,
+    p.docs ? pageButton(p, "docs", `${p.name}'s documentation`, key) : null].filter(Boolean);
+  if (links.length) panel.append(el("p", { class: "details links" }, ...links));
+  panel.append(checkedNote(p, key));
+  return panel;
+}
+
+function providerState(p) {
+  if (p.codes.length) return "Waiting for the code to be entered…";
+  if (p.flows.length) return "Waiting for the browser…";
+  if (p.setup_hint) return "Needs an app registration";
+  const n = p.connections.length;
+  if (n) return n === 1 ? "1 account connected" : `${n} accounts connected`;
+  return p.code_only ? "Ready: sign in with a code" : "Ready to connect";
+}
+
+function providerRow(p) {
+  const waiting = p.flows.length > 0 || p.codes.length > 0;
+  const connected = p.connections.length > 0;
+  const state = providerState(p);
+  const key = `prov:${p.id}`;
+  const open = openPanel === p.id;
+  const actions = el("div", { class: "actions" });
+  if (!p.setup_hint && !waiting) {
+    if (p.offers_code) {
+      actions.append(el("button", {
+        type: "button", class: p.code_only && !connected ? "primary" : "", dataAction: "connect-with-code",
+        dataKey: key + ":code", "aria-label": `Sign in to ${p.name} with a code`,
+        title: "Enter a short code at the provider's page, in any browser",
+        onclick: (e) => run("connect_with_code", { providerId: p.id }, e.currentTarget),
+      }, p.code_only && connected ? "Sign in another account with a code" : "Sign in with a code"));
+    }
+    if (!p.code_only) {
+      actions.append(el("button", {
+        type: "button", class: connected ? "" : "primary", dataAction: "connect", dataKey: key + ":connect",
+        "aria-label": connected ? `Connect another ${p.name} account` : `Connect ${p.name}`,
+        onclick: (e) => run("connect", { providerId: p.id }, e.currentTarget),
+      }, connected ? "Connect another" : "Connect"));
+    }
+  }
+  if (settings.custom?.[p.id] && !connected && !waiting) {
+    actions.append(el("button", {
+      type: "button", dataAction: "remove-provider", dataKey: key + ":remove", "aria-label": `Remove ${p.name}`,
+      onclick: async (e) => {
+        if ((await run("remove_provider", { providerId: p.id }, e.currentTarget)) !== undefined) {
+          if (openPanel === p.id) openPanel = null;
+          await loadSettings();
+          announce(`${p.name} removed.`);
+          render();
+        }
+      },
+    }, "Remove"));
+  }
+  const toggle = p.setup_hint ? "setup" : "options";
+  actions.append(el("button", {
+    type: "button", class: p.setup_hint ? "primary" : "icon-button", dataAction: toggle, dataKey: `${key}:${toggle}`,
+    "aria-expanded": open ? "true" : "false", "aria-controls": `panel-${p.id}`,
+    "aria-label": p.setup_hint ? `Set up ${p.name}` : `${p.name} options`,
+    title: p.setup_hint ? null : "Options: client registration, permissions, redirect",
+    onclick: () => { openPanel = open ? null : p.id; render(`${key}:${toggle}`); },
+  }, open ? "Hide" : p.setup_hint ? "Set up" : "Options"));
+
+  const row = el("li", { class: "provider", dataProvider: p.id, dataState: state },
+    el("div", { class: "provider-head" },
+      mark(p.id, p.name),
+      el("div", { class: "grow" },
+        el("div", { class: "provider-name" }, p.name),
+        el("div", { class: "provider-state" }, state)),
+      actions));
+
+  if (p.plain_http && p.id !== "demo") {
+    row.append(el("p", { class: "notice setup plain-http", dataKey: key + ":plain-http" },
+      `${p.name} runs on this computer and is reached over plain http (127.0.0.1). Latchkey allows that only ` +
+      "for this computer's own address; anything else must use https."));
+  }
   if (p.error) {
-    card.append(el("div", { class: "notice error", role: "alert" },
+    // Not an alert itself: a rebuilt row would announce it again. announceErrors() says it once.
+    row.append(el("div", { class: "notice error", dataError: p.id },
       el("div", { class: "grow" }, p.error),
       el("button", {
-        type: "button", "aria-label": "Dismiss", dataAction: "dismiss", dataKey: key + ":dismiss",
+        type: "button", "aria-label": `Dismiss the ${p.name} error`, dataAction: "dismiss", dataKey: key + ":dismiss",
         onclick: (e) => run("dismiss_error", { providerId: p.id }, e.currentTarget),
       }, "Dismiss")));
   }
   for (const code of p.codes) {
     const ckey = `code:${code.flow_id}`;
-    card.append(el("div", { class: "waiting code-sign-in", dataCodeFlow: code.flow_id },
+    row.append(el("div", { class: "waiting code-sign-in", dataCodeFlow: code.flow_id },
       el("div", { class: "waiting-line" },
         el("span", { class: "spinner", "aria-hidden": "true" }),
         el("span", { class: "grow" }, `Enter this code at ${code.verification_uri}`,
           el("span", { class: "muted countdown", dataExpires: code.expires_at }, ` (expires ${fromNow(code.expires_at)})`)),
         el("button", {
           type: "button", class: "primary", dataAction: "open-code-page", dataKey: ckey + ":open",
+          "aria-label": `Open ${p.name}'s page for the code`,
           onclick: (e) => run("reopen", { flowId: code.flow_id }, e.currentTarget),
         }, "Open the page"),
         el("button", {
-          type: "button", dataAction: "cancel", dataKey: ckey + ":cancel",
+          type: "button", dataAction: "cancel", dataKey: ckey + ":cancel", "aria-label": `Cancel signing in to ${p.name}`,
           onclick: (e) => run("cancel", { flowId: code.flow_id }, e.currentTarget),
         }, "Cancel")),
       el("div", { class: "user-code", dataUserCode: code.user_code, dataVerification: code.verification_uri,
@@ -346,77 +467,132 @@ function providerCard(p) {
   }
   for (const flow of p.flows) {
     const fkey = `flow:${flow.flow_id}`;
-    card.append(el("div", { class: "waiting", dataFlow: flow.flow_id },
+    row.append(el("div", { class: "waiting", dataFlow: flow.flow_id },
       el("div", { class: "waiting-line" },
         el("span", { class: "spinner", "aria-hidden": "true" }),
         el("span", { class: "grow" }, `Finish signing in to ${p.name} in your browser.`),
         el("button", {
-          type: "button", dataAction: "reopen", dataKey: fkey + ":reopen",
+          type: "button", dataAction: "reopen", dataKey: fkey + ":reopen", "aria-label": `Open the ${p.name} sign-in again`,
           onclick: (e) => run("reopen", { flowId: flow.flow_id }, e.currentTarget),
         }, "Open again"),
         el("button", {
-          type: "button", dataAction: "cancel", dataKey: fkey + ":cancel",
+          type: "button", dataAction: "cancel", dataKey: fkey + ":cancel", "aria-label": `Cancel signing in to ${p.name}`,
           onclick: (e) => run("cancel", { flowId: flow.flow_id }, e.currentTarget),
         }, "Cancel")),
       el("div", { class: "details" }, "Browser didn't open? Copy this link into it:"),
       copyRow(flow.url, "Sign-in link", fkey + ":link")));
   }
-  if (connected) {
-    card.append(el("ul", { class: "connections", "aria-label": `${p.name} accounts` },
-      p.connections.map((c) => connectionRow(p, c))));
-  }
-  if (!waiting && !p.setup_hint) card.append(scopesForm(p, key));
-  return card;
+  if (open) row.append(p.setup_hint ? setupPanel(p, key) : optionsPanel(p, key));
+  return row;
 }
 
-// Each provider's card as last built, with what it was built from: a card is built again only
-// when that changes, so a state event or the minute tick leaves the other cards (and their
-// focus, alerts and open sections) as they are.
-const cards = new Map(); // provider id -> { signature, node }
+// ---------------------------------------------------------------------------------------------
+// Rendering: rows kept by what they were built from.
 
-function cardSignature(p) {
-  return JSON.stringify([p, marks[p.id] || null, added.has(p.id), openSetup.has(p.id), openScopes.has(p.id),
-    p.connections.filter((c) => confirming.has(c.id)).map((c) => c.id)]);
+const rows = new Map(); // "acct:<id>" or "prov:<id>" -> { signature, node }
+
+function keep(id, signature, build) {
+  const known = rows.get(id);
+  if (known && known.signature === signature) return known.node;
+  const node = build();
+  rows.set(id, { signature, node });
+  return node;
 }
+
+function place(list, nodes) {
+  const current = [...list.children];
+  if (current.length !== nodes.length || nodes.some((node, i) => current[i] !== node)) list.replaceChildren(...nodes);
+}
+
+const addRow = $("#add-provider");
+const normalise = (text) => text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
 
 function render(focusKey) {
   if (!snapshot) return;
   const focused = focusKey || document.activeElement?.dataset?.key;
-  const list = $("#providers");
-  // Connected first, then ready to connect, then those still to set up; by name within each.
-  const rank = (p) => (p.connections.length || p.flows.length || p.codes.length ? 0 : p.setup_hint ? 2 : 1);
-  const providers = [...snapshot.providers].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
-  // What is being typed into a client form survives the re-render.
-  // (A permissions field only while it is being edited: after a save or a reset it shows the new value.)
-  const drafts = [...document.querySelectorAll("form.client-form input")]
-    .filter((i) => !i.closest(".scopes-form") || i === document.activeElement)
+  // What is being typed into a client form survives a rebuild (a permissions field only while it
+  // is being edited: after a save or a reset it shows the new value).
+  const drafts = [...document.querySelectorAll("form.client-form input:not([type=password])")]
+    .filter((i) => i.dataset.key && (!i.closest(".scopes-form") || i === document.activeElement))
     .map((i) => [i.dataset.key, i.value]);
-  const nodes = providers.map((p) => {
-    const signature = cardSignature(p);
-    const known = cards.get(p.id);
-    if (known && known.signature === signature) return known.node;
-    const node = providerCard(p);
-    cards.set(p.id, { signature, node });
-    return node;
+  const byName = (a, b) => a.name.localeCompare(b.name);
+  const providers = [...snapshot.providers].sort(byName);
+  const seen = new Set();
+
+  // Those needing the person first (to reconnect), then by provider and nickname.
+  const pairs = providers.flatMap((p) => p.connections.map((c) => [p, c]));
+  const urgent = ([, c]) => (c.status === "needs_reconnect" ? 0 : 1);
+  pairs.sort((a, b) => urgent(a) - urgent(b) || byName(a[0], b[0]) || a[1].nickname.localeCompare(b[1].nickname));
+  const accounts = pairs.map(([p, c]) => {
+    const id = `acct:${c.id}`;
+    seen.add(id);
+    return keep(id, JSON.stringify([c, p.name, p.refreshing.includes(c.id), confirming.has(c.id), logos[p.id] || null]),
+      () => accountRow(p, c));
   });
-  for (const id of cards.keys()) {
-    if (!providers.some((p) => p.id === id)) cards.delete(id);
+  place($("#accounts"), accounts);
+  $("#no-accounts").hidden = accounts.length > 0;
+
+  // Busy first (a sign-in waiting, an error), then by name.
+  const busy = (p) => (p.flows.length || p.codes.length || p.error ? 0 : 1);
+  const ready = [], setup = [];
+  for (const p of [...providers].sort((a, b) => busy(a) - busy(b) || byName(a, b))) {
+    const id = `prov:${p.id}`;
+    seen.add(id);
+    const signature = JSON.stringify([p, marks[p.id] || null, openPanel === p.id, editingClient.has(p.id),
+      settings.clients?.[p.id] || null, Boolean(settings.custom?.[p.id])]);
+    (p.setup_hint ? setup : ready).push(keep(id, signature, () => providerRow(p)));
   }
-  const current = [...list.children];
-  if (current.length !== nodes.length || nodes.some((node, i) => current[i] !== node)) {
-    list.replaceChildren(...nodes);
-  }
+  for (const id of rows.keys()) if (!seen.has(id)) rows.delete(id);
+  place($("#ready"), ready);
+  place($("#setup"), [...setup, addRow]);
+  setAddPanel(openPanel === "add");
+
   for (const [draftKey, value] of drafts) {
     const input = document.querySelector(`[data-key="${CSS.escape(draftKey)}"]`);
     if (input && value) input.value = value;
   }
   $("#loading").hidden = true;
-  if (snapshot.providers.length === 0) {
-    list.append(el("li", { class: "muted" }, "No providers. Turn on the Demo provider below, or configure one."));
-  }
+  filter();
+  announceErrors();
   if (focused) {
     const target = document.querySelector(`[data-key="${CSS.escape(focused)}"]`);
-    if (target) target.focus();
+    if (target && !target.closest("[hidden]")) target.focus();
+  }
+}
+
+function setAddPanel(open) {
+  $("#add-provider-panel").hidden = !open;
+  $("#add-provider-toggle").setAttribute("aria-expanded", open ? "true" : "false");
+}
+
+// The search: hides the rows whose name does not match, in place.
+function filter() {
+  const query = normalise($("#search").value.trim());
+  let shown = 0;
+  for (const row of document.querySelectorAll("#ready > li, #setup > li[data-provider]")) {
+    const p = snapshot?.providers.find((x) => x.id === row.dataset.provider);
+    const name = p ? normalise(`${p.name} ${p.id}`) : "";
+    const match = !query || name.includes(query);
+    row.hidden = !match;
+    if (match) shown += 1;
+  }
+  $("#ready-title").hidden = ![...$("#ready").children].some((r) => !r.hidden);
+  $("#no-match").hidden = !query || shown > 0;
+  const total = snapshot ? snapshot.providers.length : 0;
+  const count = query ? (shown === 1 ? "1 provider matches" : `${shown} providers match`) : "";
+  if ($("#search-count").textContent !== count) $("#search-count").textContent = count;
+  if (total === 0) $("#no-match").hidden = true;
+}
+
+// Each new sign-in error is announced once, through the one alert region.
+function announceErrors() {
+  for (const p of snapshot.providers) {
+    if (!p.error) {
+      announcedErrors.delete(p.id);
+    } else if (announcedErrors.get(p.id) !== p.error) {
+      announcedErrors.set(p.id, p.error);
+      $("#alerts").textContent = `${p.name}: ${p.error}`;
+    }
   }
 }
 
@@ -452,6 +628,39 @@ function update(next) {
   render();
 }
 
+async function loadSettings() {
+  const loaded = await run("get_settings", {});
+  if (loaded) settings = loaded;
+  return loaded;
+}
+
+// ---------------------------------------------------------------------------------------------
+// About
+
+async function showAbout() {
+  const dialog = $("#about");
+  if (!dialog.open) dialog.showModal();
+  $("#about-close").focus();
+  const about = await run("get_about", {});
+  if (!about) return;
+  $("#about-version").textContent = `Latchkey ${about.version}`;
+  $("#about-keychain").textContent = about.keychain_ok
+    ? "Reachable: tokens and client secrets are kept there."
+    : `Not reachable: ${about.keychain}`;
+  const accounts = about.connections === 1 ? "1 account" : `${about.connections} accounts`;
+  const reconnect = about.needs_reconnect ? `, ${about.needs_reconnect} needing reconnecting` : "";
+  $("#about-background").textContent =
+    `Keeps ${accounts} fresh${reconnect}, with the window open or closed. ` +
+    (about.start_at_login ? "Starts when you log in." : "Does not start when you log in.");
+  $("#about-service").textContent = about.token_service
+    ? "Answering on the session bus (dev.latchkey.Latchkey1) and to latchkey token."
+    : "Not answering on the session bus: programs cannot ask for tokens right now.";
+  $("#about-log").textContent = about.log_dir ? `${about.log_dir}/latchkey.log` : "no log folder";
+  $("#about-log-open").disabled = !about.log_dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+
 async function main() {
   marks = (await run("get_marks", {})) || {};
   const background = $("#background-toggle");
@@ -481,46 +690,78 @@ async function main() {
     if (!dialog.open) dialog.showModal();
     $("#closing-close").focus();
   });
-  update(await invoke("get_state"));
+  $("#about-open").addEventListener("click", showAbout);
+  $("#about-close").addEventListener("click", () => { $("#about").close(); $("#about-open").focus(); });
+  $("#about-log-open").addEventListener("click", (e) => run("open_log_folder", {}, e.currentTarget));
+
   const toggle = $("#demo-toggle");
-  const settings = await run("get_settings", {});
-  if (settings) {
-    toggle.checked = settings.demo_provider;
-    added = new Set(Object.keys(settings.custom || {}));
+  if (await loadSettings()) toggle.checked = settings.demo_provider;
+  update(await invoke("get_state"));
+
+  // The search: filters as you type; "/" or Ctrl+F goes to it; Enter or Down goes to the first
+  // match's first button; Escape clears it.
+  const search = $("#search");
+  search.addEventListener("input", filter);
+  search.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && search.value) {
+      search.value = "";
+      filter();
+      e.preventDefault();
+    } else if (e.key === "Enter" || e.key === "ArrowDown") {
+      const first = document.querySelector("#ready > li:not([hidden]) button, #setup > li:not([hidden]) button");
+      if (first) { first.focus(); e.preventDefault(); }
+    }
+  });
+  document.addEventListener("keydown", (e) => {
+    const typing = e.target.closest?.("input, textarea, select");
+    if ((e.key === "/" && !typing) || (e.key === "f" && (e.ctrlKey || e.metaKey))) {
+      search.focus();
+      search.select();
+      e.preventDefault();
+    }
+  });
+
+  const toggleAdd = (open) => {
+    openPanel = open ? "add" : null;
     render();
-  }
+    if (open) $("#add-provider-form [name=provider-name]").focus();
+  };
+  $("#add-provider-toggle").addEventListener("click", () => toggleAdd(openPanel !== "add"));
+  $("#no-match-add").addEventListener("click", () => {
+    const name = search.value.trim();
+    search.value = "";
+    toggleAdd(true);
+    if (name) $("#add-provider-form [name=provider-name]").value = name;
+  });
+  const afterAdd = async (id, name, form) => {
+    if (!id) return;
+    await loadSettings();
+    openPanel = id;
+    form.reset();
+    announce(`${name} added. Follow its set-up steps to connect it.`);
+    render(`prov:${id}:client-id`);
+  };
   const addForm = $("#add-provider-form");
   addForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const button = addForm.querySelector("button");
     const name = addForm.querySelector("[name=provider-name]").value;
     const issuer = addForm.querySelector("[name=provider-issuer]").value;
-    const id = await run("add_provider", { name, issuer }, button);
-    if (id) {
-      added.add(id);
-      announce(`${name} added. Enter its client ID to connect.`);
-      addForm.reset();
-      render();
-    }
+    await afterAdd(await run("add_provider", { name, issuer }, addForm.querySelector("button")), name, addForm);
   });
   toggle.addEventListener("change", async () => {
     const saved = await run("set_demo_enabled", { enabled: toggle.checked }, toggle);
-    if (saved) toggle.checked = saved.demo_provider;
+    if (saved) { settings = saved; toggle.checked = saved.demo_provider; }
   });
   const endpointsForm = $("#add-oauth2-form");
   endpointsForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = (name) => endpointsForm.querySelector(`[name=${name}]`).value;
+    const name = value("o-name");
     const id = await run("add_oauth2_provider", {
-      name: value("o-name"), authorizeUrl: value("o-authorize"), tokenUrl: value("o-token"),
+      name, authorizeUrl: value("o-authorize"), tokenUrl: value("o-token"),
       userinfoUrl: value("o-userinfo"), revokeUrl: value("o-revoke") || null, scopes: value("o-scopes"),
     }, endpointsForm.querySelector("button"));
-    if (id) {
-      added.add(id);
-      announce(`${value("o-name")} added. Enter its client ID to connect.`);
-      endpointsForm.reset();
-      render();
-    }
+    await afterAdd(id, name, endpointsForm);
   });
   setInterval(tick, 15000);
 }

@@ -49,7 +49,7 @@ async fn run(minutes: u64) -> serde_json::Value {
     let session = webdriver::Session::start(port, &app(), &[]).await;
     let connect = session.wait_for("[data-provider=demo] [data-action=connect]", WAIT).await;
     assert!(session.click(&connect).await, "Connect");
-    session.wait_for("[data-provider=demo] [data-connection]", WAIT).await;
+    session.wait_for("[data-of=demo][data-connection]", WAIT).await;
     let pid = app_pid(dir.path(), &app()).expect("the app runs");
     tokio::time::sleep(Duration::from_secs(60)).await; // warm-up
 

@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 const APP: &str = env!("CARGO_BIN_EXE_latchkey");
 const BARE: &str = env!("CARGO_BIN_EXE_latchkey-bare");
+/// The per-user scheme handler (src/bin/resident.rs hands a callback over without GTK).
+const RESIDENT: &str = env!("CARGO_BIN_EXE_latchkey-resident");
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
 const RUNS: usize = 7;
 
@@ -161,7 +163,10 @@ async fn deep_links(n: usize) -> serde_json::Value {
     });
     let session = webdriver::Session::start(port, APP, &[]).await;
     let wait = Duration::from_secs(30);
+    // The app itself as the second launch (a packaged desktop entry runs it), and the resident
+    // program (the per-user handler entry runs it), taking turns.
     let mut outside = Vec::new();
+    let mut by_resident = Vec::new();
     let callback_file = dir.path().join("callback.txt");
     // Clicks `css`, finding it again when a re-render replaced it.
     async fn click(session: &webdriver::Session, css: &str, wait: Duration) {
@@ -171,7 +176,8 @@ async fn deep_links(n: usize) -> serde_json::Value {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    for _ in 0..n {
+    for run in 0..2 * n {
+        let launcher = if run % 2 == 0 { APP } else { RESIDENT };
         let _ = std::fs::remove_file(&callback_file);
         click(&session, "[data-provider=demo] [data-action=connect]", wait).await;
         let asked = Instant::now();
@@ -183,24 +189,28 @@ async fn deep_links(n: usize) -> serde_json::Value {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let start = Instant::now();
-        let mut second = Command::new(APP);
+        let mut second = Command::new(launcher);
         env_for(&mut second, &home);
         second.arg(&callback).stdout(Stdio::null()).stderr(Stdio::null());
         let mut second = second.spawn().unwrap();
         loop {
-            let rows = session
-                .execute("return document.querySelectorAll('[data-provider=demo] [data-connection]').length")
-                .await;
+            let rows =
+                session.execute("return document.querySelectorAll('[data-of=demo][data-connection]').length").await;
             if rows.as_u64().unwrap_or(0) > 0 {
                 break;
             }
             assert!(start.elapsed() < wait, "the connection never showed");
         }
-        outside.push(start.elapsed().as_secs_f64() * 1000.0);
+        let took = start.elapsed().as_secs_f64() * 1000.0;
+        if launcher == APP {
+            outside.push(took)
+        } else {
+            by_resident.push(took)
+        }
         let _ = second.wait();
-        click(&session, "[data-provider=demo] [data-action=disconnect]", wait).await;
-        click(&session, "[data-provider=demo] [data-action=confirm-disconnect]", wait).await;
-        session.wait_gone("[data-provider=demo] [data-connection]", wait).await;
+        click(&session, "[data-of=demo] [data-action=disconnect]", wait).await;
+        click(&session, "[data-of=demo] [data-action=confirm-disconnect]", wait).await;
+        session.wait_gone("[data-of=demo][data-connection]", wait).await;
     }
     session.end().await;
     unsafe {
@@ -230,8 +240,17 @@ async fn deep_links(n: usize) -> serde_json::Value {
         outside.iter().cloned().fold(0.0, f64::max),
         if inside.is_empty() { f64::NAN } else { median(inside.clone()) },
     );
+    println!(
+        "{:<28} the same, handed over by latchkey-resident (the per-user handler): median {:.0} ms (min {:.0}, max {:.0})",
+        "",
+        median(by_resident.clone()),
+        by_resident.iter().cloned().fold(f64::MAX, f64::min),
+        by_resident.iter().cloned().fold(0.0, f64::max),
+    );
     serde_json::json!({
         "runs": n,
+        "resident_second_launch_to_row_ms": by_resident,
+        "median_resident_second_launch_to_row_ms": median(by_resident.clone()),
         "second_launch_to_row_ms": outside,
         "in_app_link_to_stored_ms": inside,
         "median_second_launch_to_row_ms": median(outside),
@@ -248,7 +267,7 @@ fn main() {
     let latchkey = summary("Latchkey", &latchkey);
     let bare = summary("bare Tauri window", &bare);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let links = runtime.block_on(deep_links(5));
+    let links = runtime.block_on(deep_links(7));
     let report = serde_json::json!({ "latchkey": latchkey, "bare_tauri_window": bare, "deep_link": links });
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-window.json");
     std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();

@@ -59,6 +59,15 @@ fn a_catalog_with_an_unknown_field_or_plain_http_is_refused() {
     assert!(catalog::parse(&twice).is_err(), "a duplicate id accepted");
     let bad_override = format!("[[provider]]{good}override = \"nosuch\"\n");
     assert!(catalog::parse(&bad_override).is_err(), "a missing override accepted");
+    // The set-up's pages: https, and both named (issue 15).
+    let http_page = format!(
+        "[[provider]]{}",
+        good.replace("https://github.com/settings/applications/new", "http://github.com/settings/applications/new")
+    );
+    assert!(catalog::parse(&http_page).is_err(), "an http console page accepted");
+    let no_docs: String = good.lines().filter(|l| !l.starts_with("docs = ")).map(|l| format!("{l}\n")).collect();
+    let refused = catalog::parse(&format!("[[provider]]{no_docs}")).unwrap_err().to_string();
+    assert!(refused.contains("no app registration page or documentation"), "{refused}");
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! tests take turns: the app is a single instance per session bus.
 
 mod webdriver;
+// Issue 15: the window's layout, search, set-up, About, accessibility and screenshots.
+mod window;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -245,6 +247,8 @@ fn tokens_of(connection: &str) -> (String, String) {
 }
 
 const DEMO: &str = "[data-provider=demo]";
+/// The Demo's accounts, in "Your accounts".
+const DEMO_ACCOUNT: &str = "[data-of=demo]";
 
 /// The text of `css` once it is there and not empty (elements are re-rendered from events, so a
 /// found element can be replaced before it is read).
@@ -293,28 +297,28 @@ async fn connected(session: &Session) -> (String, String) {
     // Re-read until the element found is still the one in the page (re-renders replace it).
     let start = Instant::now();
     let id = loop {
-        let row = session.wait_for(&format!("{DEMO} [data-connection]"), WAIT).await;
+        let row = session.wait_for(&format!("{DEMO_ACCOUNT}[data-connection]"), WAIT).await;
         if let Some(id) = session.attribute(&row, "data-connection").await {
             break id;
         }
         assert!(start.elapsed() < WAIT, "the connection row never settled");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let nickname = text_of(session, &format!("{DEMO} .nickname")).await;
+    let nickname = text_of(session, &format!("{DEMO_ACCOUNT} .nickname")).await;
     (id, nickname)
 }
 
 async fn disconnect(session: &Session) {
-    click(session, &format!("{DEMO} [data-action=disconnect]")).await;
-    click(session, &format!("{DEMO} [data-action=confirm-disconnect]")).await;
-    session.wait_gone(&format!("{DEMO} [data-connection]"), WAIT).await;
+    click(session, &format!("{DEMO_ACCOUNT} [data-action=disconnect]")).await;
+    click(session, &format!("{DEMO_ACCOUNT} [data-action=confirm-disconnect]")).await;
+    session.wait_gone(&format!("{DEMO_ACCOUNT}[data-connection]"), WAIT).await;
 }
 
 #[tokio::test]
 async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect() {
     let world = World::new("approve");
     let session = world.open_window(&[]).await;
-    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Ready to connect");
     // Record every state event the window receives, to search them for tokens afterwards.
     session
         .execute("window.__seen = []; window.__TAURI__.event.listen('latchkey://state', e => window.__seen.push(JSON.stringify(e.payload))); return true")
@@ -358,7 +362,7 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
 
     disconnect(&session).await;
     assert_eq!(keychain(&id), None, "the keychain no longer holds the tokens");
-    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Ready to connect");
     session.end().await;
 }
 
@@ -455,8 +459,8 @@ async fn cancel_while_waiting_forgets_the_sign_in_and_refuses_its_callback() {
     world.deliver(&callback);
     world.wait_for_log("callback refused", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(session.find(&format!("{DEMO} [data-connection]")).await.is_none());
-    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Not connected");
+    assert!(session.find(&format!("{DEMO_ACCOUNT}[data-connection]")).await.is_none());
+    assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Ready to connect");
     session.end().await;
 }
 
@@ -468,7 +472,7 @@ async fn the_window_shows_the_background_refresh_of_a_short_lived_demo_token() {
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
     let (id, _) = connected(&session).await;
     let first = tokens_of(&id).0;
-    let details = format!("{DEMO} [data-details='{id}']");
+    let details = format!("{DEMO_ACCOUNT} [data-details='{id}']");
     let start = Instant::now();
     loop {
         let text = text_of(&session, &details).await;
@@ -540,8 +544,8 @@ async fn a_client_secret_typed_in_the_window_goes_to_the_keychain_and_to_no_file
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
     let github = "[data-provider=github]";
-    assert_eq!(text_of(&session, &format!("{github} .provider-state")).await, "Not configured");
-    click(&session, &format!("{github} details summary")).await;
+    assert_eq!(text_of(&session, &format!("{github} .provider-state")).await, "Needs an app registration");
+    click(&session, &format!("{github} [data-action=setup]")).await;
     let id = session.wait_for(&format!("{github} input[name=client-id]"), WAIT).await;
     session.send_keys(&id, "Iv1.typed-client-id").await;
     let secret = session.wait_for(&format!("{github} input[name=client-secret]"), WAIT).await;
@@ -587,7 +591,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
 
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
-    click(&session, "#add-provider summary").await;
+    click(&session, "#add-provider-toggle").await;
     let add = |name: &'static str, url: String| {
         let session = &session;
         async move {
@@ -599,7 +603,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
         }
     };
     add("Company SSO", base.clone()).await;
-    assert_eq!(text_of(&session, "[data-provider=company-sso] .provider-state").await, "Not configured");
+    assert_eq!(text_of(&session, "[data-provider=company-sso] .provider-state").await, "Needs an app registration");
     // Its issuer is plain http on 127.0.0.1 (typed so): the window says what that means.
     let note = text_of(&session, "[data-provider=company-sso] [data-key='prov:company-sso:plain-http']").await;
     assert!(note.contains("plain http (127.0.0.1)"), "{note}");
@@ -637,7 +641,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
         session.send_keys(&input, value).await;
     }
     click(&session, "#add-oauth2-form button").await;
-    assert_eq!(text_of(&session, "[data-provider=tracker] .provider-state").await, "Not configured");
+    assert_eq!(text_of(&session, "[data-provider=tracker] .provider-state").await, "Needs an app registration");
     session.end().await;
 }
 
@@ -645,14 +649,14 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
 async fn scopes_edited_in_the_window_are_asked_for_at_the_next_sign_in() {
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
-    let summary = format!("{DEMO} details.scopes summary");
-    // (WebKitWebDriver reads a <summary>'s text as empty: its textContent is read instead.)
+    // The Demo's options (one line until opened) hold its permissions.
+    click(&session, &format!("{DEMO} [data-action=options]")).await;
+    let summary = format!("{DEMO} .scopes-summary");
     let permissions = || async {
         let script = format!("return document.querySelector({:?})?.textContent ?? ''", summary);
         session.execute(&script).await.as_str().unwrap_or_default().to_owned()
     };
     assert_eq!(permissions().await, "Permissions: profile");
-    click(&session, &summary).await;
     let field = session.wait_for(&format!("{DEMO} input[name=scopes]"), WAIT).await;
     session.clear(&field).await;
     session.send_keys(&field, "profile, email").await;
@@ -742,7 +746,7 @@ async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
 
     // A client secret typed in the window.
     let github = "[data-provider=github]";
-    click(&session, &format!("{github} details summary")).await;
+    click(&session, &format!("{github} [data-action=setup]")).await;
     let field = session.wait_for(&format!("{github} input[name=client-id]"), WAIT).await;
     session.send_keys(&field, "Iv1.scan-client").await;
     let field = session.wait_for(&format!("{github} input[name=client-secret]"), WAIT).await;
@@ -807,7 +811,7 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
     let gitlab = "[data-provider=gitlab]";
-    click(&session, &format!("{gitlab} details summary")).await;
+    click(&session, &format!("{gitlab} [data-action=setup]")).await;
     let field = format!("{gitlab} [data-key='prov:gitlab:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/gitlab");
     click(&session, &format!("{gitlab} [data-redirect-kind=loopback]")).await;
@@ -836,11 +840,11 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     // Each provider's own forms (provider-redirects.md): Discord's scheme URI has an authority;
     // Microsoft's loopback registration names localhost; and the set-up says what is known.
     let discord = "[data-provider=discord]";
-    click(&session, &format!("{discord} details summary")).await;
+    click(&session, &format!("{discord} [data-action=setup]")).await;
     let field = format!("{discord} [data-key='prov:discord:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop://oauth/callback/discord");
     let microsoft = "[data-provider=microsoft]";
-    click(&session, &format!("{microsoft} details summary")).await;
+    click(&session, &format!("{microsoft} [data-action=setup]")).await;
     let field = format!("{microsoft} [data-key='prov:microsoft:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/microsoft");
     click(&session, &format!("{microsoft} [data-redirect-kind=loopback]")).await;
@@ -856,8 +860,8 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     // Google's limited-input client (issue 14) signs in with a code only: its set-up has no
     // redirect URI, and once registered it offers the code sign-in and no Connect.
     let tv = "[data-provider='google-device']";
-    click(&session, &format!("{tv} details summary")).await;
-    let setup = session.wait_for(&format!("{tv} details.setup"), WAIT).await;
+    click(&session, &format!("{tv} [data-action=setup]")).await;
+    let setup = session.wait_for(&format!("{tv} .panel.setup"), WAIT).await;
     let words = session.text(&setup).await.unwrap_or_default();
     assert!(words.contains("there is no redirect URI to register"), "{words}");
     assert!(session.find(&format!("{tv} [data-key='prov:google-device:redirect:field']")).await.is_none());
@@ -1459,7 +1463,7 @@ async fn deep_links_are_parsed_as_the_os_passed_them() {
     }
     world.wait_for_log("callback refused", 2).await;
     assert!(!world.log().contains("deep link completed a sign-in"), "a mangled callback completed the sign-in");
-    assert!(session.find(&format!("{DEMO} [data-connection]")).await.is_none(), "no connection yet");
+    assert!(session.find(&format!("{DEMO_ACCOUNT}[data-connection]")).await.is_none(), "no connection yet");
 
     world.deliver(&callback);
     let (id, _) = connected(&session).await;
@@ -1499,29 +1503,30 @@ async fn a_disconnect_the_provider_does_not_confirm_says_so_in_the_window() {
 
     let world = World::new("redirect");
     let session = world.open_window(&[]).await;
-    click(&session, "#add-provider summary").await;
+    click(&session, "#add-provider-toggle").await;
     let n = session.wait_for("[name=provider-name]", WAIT).await;
     session.send_keys(&n, "Company SSO").await;
     let i = session.wait_for("[name=provider-issuer]", WAIT).await;
     session.send_keys(&i, &base).await;
     click(&session, "#add-provider-form button").await;
     let sso_row = "[data-provider=company-sso]";
-    click(&session, &format!("{sso_row} details summary")).await;
+    // Added, its set-up steps are open.
     let id = session.wait_for(&format!("{sso_row} input[name=client-id]"), WAIT).await;
     session.send_keys(&id, "sso-client").await;
     click(&session, &format!("{sso_row} .client-form button")).await;
     click(&session, &format!("{sso_row} [data-action=connect]")).await;
-    session.wait_for(&format!("{sso_row} [data-connection]"), WAIT).await;
-    assert_eq!(text_of(&session, &format!("{sso_row} .nickname")).await, "ada@sso.example");
+    let account = "[data-of=company-sso]";
+    session.wait_for(&format!("{account}[data-connection]"), WAIT).await;
+    assert_eq!(text_of(&session, &format!("{account} .nickname")).await, "ada@sso.example");
 
-    click(&session, &format!("{sso_row} [data-action=disconnect]")).await;
-    click(&session, &format!("{sso_row} [data-action=confirm-disconnect]")).await;
+    click(&session, &format!("{account} [data-action=disconnect]")).await;
+    click(&session, &format!("{account} [data-action=confirm-disconnect]")).await;
     let note = text_of(&session, "[data-revocation=company-sso]").await;
     assert!(note.contains("did not confirm"), "{note}");
     assert!(note.contains("Company SSO account settings"), "where to finish it: {note}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     session.screenshot(&world.shot("revocation-not-confirmed.png")).await;
-    session.wait_gone(&format!("{sso_row} [data-connection]"), WAIT).await;
+    session.wait_gone(&format!("{account}[data-connection]"), WAIT).await;
     session.end().await;
 }
 
@@ -1570,14 +1575,26 @@ async fn a_sign_in_with_a_code_in_the_window_connects_the_demo() {
     read_code().await;
     click(&session, &format!("{DEMO} [data-code-flow] [data-action=cancel]")).await;
     session.wait_gone(&format!("{DEMO} [data-user-code]"), WAIT).await;
-    assert!(session.find(&format!("{DEMO} [role=alert]")).await.is_none(), "a cancel is no error");
+    assert!(session.find(&format!("{DEMO} [data-error]")).await.is_none(), "a cancel is no error");
 
-    // Declined: the window says so.
+    // Declined: the window says so, on the row and once through the alert region, however often
+    // the row is rebuilt afterwards.
+    session
+        .execute("window.__alerts = 0; new MutationObserver(() => window.__alerts++).observe(document.querySelector('#alerts'), { childList: true, characterData: true, subtree: true }); return true")
+        .await;
     click(&session, &format!("{DEMO} [data-action=connect-with-code]")).await;
     let (code, page) = read_code().await;
     decide(&code, &page, "deny");
-    let error = text_of(&session, &format!("{DEMO} [role=alert]")).await;
+    let error = text_of(&session, &format!("{DEMO} [data-error] .grow")).await;
     assert!(error.contains("access_denied") || error.contains("denied") || error.contains("declined"), "{error}");
+    for _ in 0..2 {
+        click(&session, &format!("{DEMO} [data-action=options]")).await; // rebuilds the Demo's row
+    }
+    let announced = session.execute("return document.querySelector('#alerts').textContent").await;
+    let announced = announced.as_str().unwrap_or_default();
+    assert!(announced.starts_with("Demo: ") && announced.contains(&error), "{announced}");
+    assert_eq!(session.execute("return window.__alerts").await, serde_json::json!(1), "announced once");
+    assert_eq!(session.execute("return document.querySelectorAll('[role=alert]').length").await, serde_json::json!(1));
     disconnect(&session).await;
     session.end().await;
 }

@@ -130,6 +130,14 @@ impl Session {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("running {script:?}: {e}"))
     }
 
+    /// Resizes the window (the narrow-window checks).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("resizing to {width}x{height}: {e}"));
+    }
+
     pub async fn text_of_body(&self) -> String {
         self.execute("return document.body.innerText").await.as_str().unwrap_or_default().to_owned()
     }

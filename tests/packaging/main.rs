@@ -87,3 +87,30 @@ fn the_bundle_names_existing_icons_and_the_desktop_entry_the_scheme() {
     let recommends = bundle["linux"]["deb"]["recommends"].as_array().unwrap();
     assert!(recommends.iter().any(|r| r == "gnome-keyring"), "a Secret Service provider is recommended");
 }
+
+/// The window's logos (issue 15): each a simple-icons SVG copied by scripts/logos.sh at the
+/// version it records, one per catalog id, and ui/logos/logos.js lists exactly those.
+#[test]
+fn every_logo_is_a_recorded_simple_icons_svg_of_a_catalog_provider() {
+    let root = root();
+    let catalog = std::fs::read_to_string(root.join("src-tauri/core/catalog/providers.toml")).unwrap();
+    let ids: Vec<&str> = catalog.lines().filter_map(|l| l.strip_prefix("id = \"")?.strip_suffix('"')).collect();
+    let script = std::fs::read_to_string(root.join("scripts/logos.sh")).unwrap();
+    let version = script.lines().find_map(|l| l.strip_prefix("VERSION=")).expect("scripts/logos.sh records a version");
+    let listing = std::fs::read_to_string(root.join("ui/logos/logos.js")).unwrap();
+    assert!(listing.contains(&format!("simple-icons {version} (CC0 1.0)")), "logos.js is from another version");
+    let mut svgs = Vec::new();
+    for entry in std::fs::read_dir(root.join("ui/logos")).unwrap() {
+        let path = entry.unwrap().path();
+        let Some(id) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".svg")) else { continue };
+        assert!(ids.contains(&id), "{id}.svg is no catalog provider's");
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg role=\"img\" viewBox=\"0 0 24 24\""), "{id}.svg is not a simple-icons SVG");
+        assert!(!svg.contains("<script") && !svg.contains("href"), "{id}.svg loads or runs something");
+        assert!(listing.contains(&format!("\"{id}\": \"#")), "{id} is not in logos.js");
+        svgs.push(id.to_owned());
+    }
+    let listed = listing.matches(": \"#").count();
+    assert_eq!(listed, svgs.len(), "logos.js lists {listed}, ui/logos has {}", svgs.len());
+    assert!(svgs.len() >= 15, "most of the catalog has a logo: {svgs:?}");
+}

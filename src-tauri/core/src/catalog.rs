@@ -43,6 +43,12 @@ pub fn parse(text: &str) -> Result<Vec<ProviderSpec>, AuthError> {
             }
             check_url(url)?;
         }
+        if let Some(page) = entry.pages().into_iter().find(|u| u.scheme() != "https") {
+            return refuse(format!("{page} is not https"));
+        }
+        if entry.console.is_none() || entry.docs.is_none() {
+            return refuse("names no app registration page or documentation for its set-up".into());
+        }
         if entry.redirect.is_empty() && !entry.code_only {
             return refuse("accepts no redirect".into());
         }

@@ -196,6 +196,12 @@ pub struct ProviderSpec {
     /// a disconnect could not end the grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_page: Option<Url>,
+    /// The provider's page where a developer registers an app (a client), for the set-up steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<Url>,
+    /// The provider's documentation of its OAuth sign-in, linked from the set-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs: Option<Url>,
     #[serde(default)]
     pub scopes: Vec<String>,
     /// How scopes are joined in the authorization URL (" " by the RFC, "," for some).
@@ -273,6 +279,8 @@ impl ProviderSpec {
             revoke_replaced_grant: false,
             redirect_shape: crate::redirect::RedirectShape::default(),
             access_page: None,
+            console: None,
+            docs: None,
             scopes: Vec::new(),
             scope_separator: space(),
             scope_param: None,
@@ -307,6 +315,11 @@ impl ProviderSpec {
         urls.extend(self.revoke_url.iter());
         urls.extend(self.device_url.iter());
         urls
+    }
+
+    /// The pages a person is sent to (access, app registration, documentation): https only.
+    pub fn pages(&self) -> Vec<&Url> {
+        self.access_page.iter().chain(self.console.iter()).chain(self.docs.iter()).collect()
     }
 
     /// The redirect kind in use: the first the provider accepts.

@@ -469,6 +469,10 @@ impl AuthProvider for GenericOAuth2Provider {
         self.config.spec.access_page.as_ref()
     }
 
+    fn setup_pages(&self) -> crate::provider::SetupPages<'_> {
+        crate::provider::SetupPages { console: self.config.spec.console.as_ref(), docs: self.config.spec.docs.as_ref() }
+    }
+
     fn offers_device_grant(&self) -> bool {
         self.config.spec.device_url.is_some()
     }

@@ -152,6 +152,12 @@ pub trait AuthProvider: Send + Sync {
         None
     }
 
+    /// The provider's page where an app is registered, and its documentation, when known (the
+    /// set-up steps link them).
+    fn setup_pages(&self) -> SetupPages<'_> {
+        SetupPages::default()
+    }
+
     /// How the provider takes Latchkey's redirect URIs (the private-use form, the loopback host).
     fn redirect_shape(&self) -> super::redirect::RedirectShape {
         super::redirect::RedirectShape::default()
@@ -179,4 +185,11 @@ pub trait AuthProvider: Send + Sync {
     fn revokes_replaced_grant(&self) -> bool {
         false
     }
+}
+
+/// Where a person registers an app at the provider, and where its sign-in is documented.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SetupPages<'a> {
+    pub console: Option<&'a Url>,
+    pub docs: Option<&'a Url>,
 }

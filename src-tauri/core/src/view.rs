@@ -34,6 +34,9 @@ pub struct ProviderState {
     pub scopes: Vec<String>,
     /// Where a person removes Latchkey's access at the provider, when known.
     pub access_page: Option<String>,
+    /// Where an app is registered at the provider, and its documentation, when known.
+    pub console: Option<String>,
+    pub docs: Option<String>,
     /// Whether sign-ins send PKCE (S256).
     pub pkce: bool,
     /// Where the provider's facts were checked, and how sure they are (shown in its set-up).
@@ -147,6 +150,8 @@ impl View {
                         .collect(),
                     scopes: p.scopes(),
                     access_page: p.access_page().map(|u| u.to_string()),
+                    console: p.setup_pages().console.map(|u| u.to_string()),
+                    docs: p.setup_pages().docs.map(|u| u.to_string()),
                     pkce: p.uses_pkce(),
                     checked: p.checked_note().map(str::to_owned),
                     plain_http: p.plain_http(),

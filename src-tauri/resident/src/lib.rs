@@ -8,6 +8,8 @@ pub mod agent;
 #[cfg(target_os = "linux")]
 pub mod autostart;
 pub mod dbus;
+#[cfg(target_os = "linux")]
+pub mod handover;
 pub mod logging;
 pub mod notify;
 #[cfg(target_os = "linux")]
@@ -17,6 +19,12 @@ pub mod tray;
 pub const PROGRAM: &str = "latchkey-resident";
 /// The app's file name (the window and the command line), next to the resident program.
 pub const APP: &str = "latchkey";
+
+/// The app beside `program` (this resident program's executable), when it is installed.
+pub fn app_beside(program: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = program.parent()?.join(APP);
+    path.is_file().then_some(path)
+}
 
 /// The resident program beside `app` (the running app's executable), when it is installed.
 pub fn program_beside(app: &std::path::Path) -> Option<std::path::PathBuf> {

@@ -169,18 +169,66 @@ pub async fn quit(core: Core<'_>, app: tauri::AppHandle) -> Answer<()> {
     Ok(())
 }
 
-/// Opens, in the browser, the provider's page where a person removes Latchkey's access (the
-/// address comes from the catalog, not from the window).
+/// Opens one of a provider's pages in the browser: where a person removes Latchkey's access
+/// (`access`), where an app is registered (`console`) or its documentation (`docs`). The address
+/// comes from the catalog, not from the window.
 #[tauri::command]
-pub fn open_access_page(core: Core, provider_id: String) -> Answer<()> {
-    let page = core
+pub fn open_provider_page(core: Core, provider_id: String, page: String) -> Answer<()> {
+    let provider = core
         .snapshot()
         .providers
         .into_iter()
         .find(|p| p.id.as_str() == provider_id)
-        .and_then(|p| p.access_page)
-        .ok_or_else(|| UiError(format!("no page is known for {provider_id}")))?;
-    tauri_plugin_opener::open_url(page, None::<&str>).map_err(|e| UiError(format!("cannot open the browser: {e}")))
+        .ok_or_else(|| UiError(format!("no provider named {provider_id}")))?;
+    let address = match page.as_str() {
+        "access" => provider.access_page,
+        "console" => provider.console,
+        "docs" => provider.docs,
+        _ => return Err(UiError(format!("no page named {page}"))),
+    }
+    .ok_or_else(|| UiError(format!("no such page is known for {}", provider.name)))?;
+    tauri_plugin_opener::open_url(address, None::<&str>).map_err(|e| UiError(format!("cannot open the browser: {e}")))
+}
+
+/// What the About section shows: nothing secret.
+#[derive(Serialize)]
+pub struct About {
+    version: &'static str,
+    /// The folder of `latchkey.log`.
+    log_dir: Option<String>,
+    /// "reachable", or why not.
+    keychain: String,
+    keychain_ok: bool,
+    start_at_login: bool,
+    /// Whether this Latchkey answers other programs on the session bus.
+    token_service: bool,
+    connections: usize,
+    needs_reconnect: usize,
+}
+
+#[tauri::command]
+pub async fn get_about(core: Core<'_>, app: tauri::AppHandle) -> Answer<About> {
+    use tauri::Manager;
+    let status = core.status().await;
+    Ok(About {
+        version: env!("CARGO_PKG_VERSION"),
+        log_dir: app.path().app_log_dir().ok().map(|d| d.display().to_string()),
+        keychain_ok: status.keychain.is_ok(),
+        keychain: status.keychain.as_ref().map_or_else(|e| e.to_string(), |_| "reachable".to_owned()),
+        start_at_login: core.starts_at_login(),
+        token_service: latchkey_resident::dbus::is_running().await,
+        connections: status.connections,
+        needs_reconnect: status.needs_reconnect,
+    })
+}
+
+/// Opens the folder that holds the log in the file manager.
+#[tauri::command]
+pub fn open_log_folder(app: tauri::AppHandle) -> Answer<()> {
+    use tauri::Manager;
+    let dir = app.path().app_log_dir().map_err(|e| UiError(format!("no log folder: {e}")))?;
+    tauri_plugin_opener::open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| UiError(format!("cannot open {}: {e}", dir.display())))
 }
 
 #[tauri::command]

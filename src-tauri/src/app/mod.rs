@@ -87,7 +87,9 @@ pub fn run(hidden: bool) {
             commands::set_start_at_login,
             commands::close_window,
             commands::quit,
-            commands::open_access_page,
+            commands::open_provider_page,
+            commands::get_about,
+            commands::open_log_folder,
             commands::set_pkce,
         ])
         .setup(move |app| {

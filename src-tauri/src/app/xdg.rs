@@ -144,15 +144,20 @@ fn register() -> Result<(), String> {
         info!(entry = %installed, "the installed desktop entry handles the callback scheme");
         return Ok(());
     }
-    let exec = if plain(&exe) {
-        exe
+    // The resident program beside the app takes the callback to the running window without
+    // loading GTK or WebKit (src/bin/resident.rs); the app itself when it is not there (and for an
+    // AppImage, whose programs are inside it).
+    let target = appimage.is_none().then(|| latchkey_resident::program_beside(&exe)).flatten().unwrap_or(exe);
+    let exec = if plain(&target) {
+        target
     } else {
-        let link = data.join("dev.latchkey.desktop/bin/latchkey");
+        let name = target.file_name().map_or_else(|| "latchkey".into(), |n| n.to_string_lossy().into_owned());
+        let link = data.join("dev.latchkey.desktop/bin").join(name);
         if let Some(dir) = link.parent() {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&exe, &link).map_err(|e| e.to_string())?;
+        std::os::unix::fs::symlink(&target, &link).map_err(|e| e.to_string())?;
         if !plain(&link) {
             return Err(format!("{} needs quoting; xdg-open cannot run it", link.display()));
         }

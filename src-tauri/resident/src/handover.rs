@@ -1,0 +1,37 @@
+//! A launch that carries a sign-in callback (the OS delivering the deep link) hands it to the
+//! running window's Latchkey and exits, before anything of GTK or WebKit starts: it calls the
+//! single-instance plugin's own method on its D-Bus name, as the plugin itself would after
+//! GTK's start-up. `latchkey-resident <callback>` does it with nothing of the window linked;
+//! `latchkey <callback>` does it first thing in `main`.
+
+/// The single-instance plugin's name for the app `dev.latchkey.desktop`, its object and
+/// interface (tauri-plugin-single-instance 2, Linux).
+const NAME: &str = "dev.latchkey.desktop.SingleInstance";
+const PATH: &str = "/dev/latchkey/desktop/SingleInstance";
+const INTERFACE: &str = "org.SingleInstance.DBus";
+
+#[derive(Debug)]
+pub enum Handover {
+    /// The running Latchkey took the arguments.
+    Delivered,
+    /// No Latchkey window runs (or there is no session bus): this launch must start it.
+    NoneRunning,
+    /// One runs and refused or failed the call; the reason, for the log.
+    Failed(String),
+}
+
+/// Hands `argv` (the program, then the callback URL, as the OS passed it) to the running app.
+pub fn hand_over(argv: &[String]) -> Handover {
+    let Ok(bus) = zbus::blocking::Connection::session() else { return Handover::NoneRunning };
+    let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    match bus.call_method(Some(NAME), PATH, Some(INTERFACE), "ExecuteCallback", &(argv, cwd.as_str())) {
+        Ok(_) => Handover::Delivered,
+        Err(zbus::Error::MethodError(name, _, _))
+            if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown"
+                || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" =>
+        {
+            Handover::NoneRunning
+        }
+        Err(e) => Handover::Failed(e.to_string()),
+    }
+}
