@@ -7,8 +7,12 @@
 // others (their focus and their open panel) as they were, and a notice is announced once.
 "use strict";
 
-const { invoke } = window.__TAURI__.core;
-const { listen } = window.__TAURI__.event;
+// Tauri's IPC as every page has it, without the global API bundle (`withGlobalTauri`), which
+// cost the web process about 40 MiB (docs/benchmarks.md): a command, and listening to an event.
+const internals = window.__TAURI_INTERNALS__; // (not `ipc`: wry's page already has a global of that name)
+const invoke = (command, args = {}) => internals.invoke(command, args);
+const listen = (event, handler) =>
+  invoke("plugin:event|listen", { event, target: { kind: "Any" }, handler: internals.transformCallback(handler) });
 
 let marks = {}; // provider id -> [letter, colour], from the catalog (get_marks)
 const logos = window.LATCHKEY_LOGOS || {}; // provider id -> brand colour of ui/logos/<id>.svg
@@ -668,10 +672,24 @@ async function main() {
     const on = await run("get_start_at_login", {});
     if (on !== undefined) background.checked = on;
   };
-  await listen("latchkey://state", (event) => {
-    update(event.payload);
+  // The event says only that something changed; the snapshot is fetched, one request at a time,
+  // the last change always read.
+  let fetching = false, again = false;
+  const refresh = async () => {
+    if (fetching) { again = true; return; }
+    fetching = true;
+    try {
+      do {
+        again = false;
+        const next = await run("get_state", {});
+        if (next) update(next);
+      } while (again);
+    } finally {
+      fetching = false;
+    }
     showBackground(); // on by default once an account is connected
-  });
+  };
+  await listen("latchkey://state", refresh);
   showBackground();
   background.addEventListener("change", async () => {
     const on = await run("set_start_at_login", { enabled: background.checked }, background);

@@ -137,7 +137,7 @@ async fn run() -> serde_json::Value {
     let open = memory(&format!("window open, {CONNECTIONS} connections"), pid);
 
     // The window closed (the first close explains; then it goes).
-    session.execute("window.__TAURI__.window.getCurrentWindow().close(); return true").await;
+    session.execute("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true").await;
     click(&session, "#closing-close").await;
     std::thread::sleep(Duration::from_secs(5));
     let closed = memory(&format!("window closed, {CONNECTIONS} connections"), pid);

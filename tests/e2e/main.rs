@@ -319,9 +319,10 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     let world = World::new("approve");
     let session = world.open_window(&[]).await;
     assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Ready to connect");
-    // Record every state event the window receives, to search them for tokens afterwards.
+    // Record every state event the window receives and the snapshot it fetches, to search them
+    // for tokens afterwards.
     session
-        .execute("window.__seen = []; window.__TAURI__.event.listen('latchkey://state', e => window.__seen.push(JSON.stringify(e.payload))); return true")
+        .execute("const t = window.__TAURI_INTERNALS__; window.__seen = []; t.invoke('plugin:event|listen', { event: 'latchkey://state', target: { kind: 'Any' }, handler: t.transformCallback(async e => { window.__seen.push(JSON.stringify(e.payload)); window.__seen.push(JSON.stringify(await t.invoke('get_state', {}))); }) }); return true")
         .await;
 
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
@@ -576,6 +577,14 @@ async fn a_client_secret_typed_in_the_window_goes_to_the_keychain_and_to_no_file
     session.end().await;
 }
 
+/// Opens "Add a provider by its address" (it closes when a provider is added, whose set-up opens).
+async fn open_add_panel(session: &Session) {
+    if session.find("#add-provider-panel[hidden]").await.is_some() {
+        click(session, "#add-provider-toggle").await;
+    }
+    session.wait_for("#add-provider-panel:not([hidden])", WAIT).await;
+}
+
 #[tokio::test]
 async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained() {
     use wiremock::matchers::path;
@@ -591,10 +600,10 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
 
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
-    click(&session, "#add-provider-toggle").await;
     let add = |name: &'static str, url: String| {
         let session = &session;
         async move {
+            open_add_panel(session).await;
             let n = session.wait_for("[name=provider-name]", WAIT).await;
             session.send_keys(&n, name).await;
             let i = session.wait_for("[name=provider-issuer]", WAIT).await;
@@ -630,6 +639,7 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
     session.wait_gone("[data-provider=company-sso]", WAIT).await;
 
     // A plain OAuth 2 provider by its endpoints.
+    open_add_panel(&session).await;
     for (field, value) in [
         ("o-name", "Tracker"),
         ("o-authorize", "https://tracker.example/oauth/authorize"),
@@ -740,7 +750,7 @@ async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
     let world = World::with_env("approve", &[("LATCHKEY_DEMO_TOKEN_SECONDS", "6")]);
     let session = world.open_window(&[]).await;
     session
-        .execute("window.__seen = []; window.__TAURI__.event.listen('latchkey://state', e => window.__seen.push(JSON.stringify(e.payload))); return true")
+        .execute("const t = window.__TAURI_INTERNALS__; window.__seen = []; t.invoke('plugin:event|listen', { event: 'latchkey://state', target: { kind: 'Any' }, handler: t.transformCallback(async e => { window.__seen.push(JSON.stringify(e.payload)); window.__seen.push(JSON.stringify(await t.invoke('get_state', {}))); }) }); return true")
         .await;
     let mut secrets = Vec::new();
 
@@ -1026,7 +1036,7 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     until("the entry is written again", || std::future::ready(autostart.exists())).await;
 
     // The person closes the window (as its close button does): the first time, it explains.
-    session.execute("window.__TAURI__.window.getCurrentWindow().close(); return true").await;
+    session.execute("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true").await;
     session.wait_for("dialog#closing[open]", WAIT).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     session.screenshot(&world.shot("closing-notice.png")).await;
@@ -1426,7 +1436,7 @@ async fn a_sign_in_that_returns_while_latchkey_is_in_the_background_completes() 
     let session = world.open_window(&[]).await;
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
     let callback = world.recorded_callback();
-    session.execute("window.__TAURI__.window.getCurrentWindow().close(); return true").await;
+    session.execute("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true").await;
     session.wait_for("dialog#closing[open]", WAIT).await;
     click(&session, "#closing-close").await;
     world.wait_for_log("restarting without the window", 1).await;

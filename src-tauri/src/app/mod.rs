@@ -19,7 +19,7 @@ use latchkey_core::{Browser, CoreEvent, Latchkey};
 use tauri::{Emitter, Manager};
 use tracing::{error, info, warn};
 
-/// The name of the event that carries a fresh [`latchkey_core::view::Snapshot`] to the window.
+/// The name of the event that tells the window to fetch a fresh [`latchkey_core::view::Snapshot`].
 pub const STATE_EVENT: &str = "latchkey://state";
 
 /// Opens URLs in the person's default browser, never in a webview (checklist line 1).
@@ -55,10 +55,16 @@ pub fn run(hidden: bool) {
             }
         }));
     }
+    // Notifications: on Linux straight to the desktop's notification service over D-Bus (the
+    // resident program's code); Tauri's plugin elsewhere. (The plugin also puts a script in the
+    // page, which the window does not use.)
+    #[cfg(not(target_os = "linux"))]
+    {
+        builder = builder.plugin(tauri_plugin_notification::init());
+    }
     let app = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
-        .plugin(tauri_plugin_notification::init())
         .on_page_load(|webview, payload| {
             if matches!(payload.event(), tauri::webview::PageLoadEvent::Finished) {
                 info!(window = webview.label(), "window loaded");
@@ -186,24 +192,31 @@ fn show_tray(app: tauri::AppHandle, core: Arc<Latchkey>) {
 /// A desktop notification, and the window asking for attention, when a connection needs the
 /// person to reconnect it.
 fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
-    use tauri_plugin_notification::NotificationExt;
+    #[cfg(target_os = "linux")]
+    latchkey_resident::notify::reconnects(core.clone());
     let mut events = core.events();
     tauri::async_runtime::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(CoreEvent::NeedsReconnect(connection)) => {
-                    let provider = core.provider_name(&connection.provider);
-                    let shown = app
-                        .notification()
-                        .builder()
-                        .title(format!("Reconnect {} to {provider}", connection.nickname))
-                        .body(format!(
-                            "{provider} no longer accepts Latchkey's access. Open Latchkey and click Reconnect."
-                        ))
-                        .show();
-                    if let Err(e) = shown {
-                        warn!(error = %e, "could not show a notification");
+                    #[cfg(not(target_os = "linux"))]
+                    {
+                        use tauri_plugin_notification::NotificationExt;
+                        let provider = core.provider_name(&connection.provider);
+                        let shown = app
+                            .notification()
+                            .builder()
+                            .title(format!("Reconnect {} to {provider}", connection.nickname))
+                            .body(format!(
+                                "{provider} no longer accepts Latchkey's access. Open Latchkey and click Reconnect."
+                            ))
+                            .show();
+                        if let Err(e) = shown {
+                            warn!(error = %e, "could not show a notification");
+                        }
                     }
+                    #[cfg(target_os = "linux")]
+                    let _ = connection;
                     if let Some(window) = app.get_webview_window("main") {
                         let _ = window.request_user_attention(Some(tauri::UserAttentionType::Informational));
                     }
@@ -215,12 +228,17 @@ fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
     });
 }
 
-/// Sends the window a fresh snapshot whenever the core reports a change.
+/// Tells the window whenever the core reports a change; the window then asks for the snapshot
+/// (`get_state`). The event carries only the change's number: an event reaches the page as a
+/// script that WebKit compiles and evaluates, and one that carried the whole snapshot (some
+/// 20 KB) at every refresh made the web process grow for as long as the window stayed open
+/// (docs/benchmarks.md, "Soak"); a command's answer arrives as data.
 fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
     let mut changes = core.subscribe();
     tauri::async_runtime::spawn(async move {
         while changes.changed().await.is_ok() {
-            if let Err(e) = app.emit(STATE_EVENT, core.snapshot()) {
+            let generation = *changes.borrow_and_update();
+            if let Err(e) = app.emit(STATE_EVENT, generation) {
                 warn!(error = %e, "could not update the window");
             }
         }
