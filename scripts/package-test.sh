@@ -25,6 +25,7 @@ contents="$(dpkg-deb -c "$deb")"
 grep -q ' ./usr/bin/latchkey$' <<<"$contents" || fail "the .deb has no /usr/bin/latchkey"
 grep -q ' ./usr/bin/latchkey-resident$' <<<"$contents" || fail "the .deb has no latchkey-resident"
 grep -q ' ./usr/share/applications/Latchkey.desktop$' <<<"$contents" || fail "no desktop entry"
+grep -q ' ./usr/share/applications/latchkey-callback.desktop$' <<<"$contents" || fail "no scheme handler entry"
 grep -q ' ./usr/share/icons/hicolor/128x128/apps/latchkey.png$' <<<"$contents" || fail "no icon"
 depends="$(dpkg-deb -f "$deb" Depends)"
 for needed in libwebkit2gtk-4.1-0 libgtk-3-0 libc6 xdg-utils; do
@@ -39,6 +40,8 @@ echo "deb: $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version), Depends:
 # The .rpm, read by rpm itself.
 [ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$rpm_file" 2>/dev/null)" = "latchkey $version" ] || fail "the .rpm's name or version"
 grep -qx /usr/bin/latchkey-resident <<<"$(rpm -qpl "$rpm_file" 2>/dev/null)" || fail "the .rpm lacks latchkey-resident"
+grep -qx /usr/share/applications/latchkey-callback.desktop <<<"$(rpm -qpl "$rpm_file" 2>/dev/null)" \
+  || fail "the .rpm lacks the scheme handler entry"
 grep -q 'libwebkit2gtk-4.1.so.0' <<<"$(rpm -qpR "$rpm_file" 2>/dev/null)" || fail "the .rpm does not require WebKitGTK"
 echo "rpm: $(rpm -qp --qf '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}' "$rpm_file" 2>/dev/null)"
 

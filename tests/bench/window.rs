@@ -232,21 +232,18 @@ async fn deep_links(n: usize) -> serde_json::Value {
             }
         }
     }
+    // "median M ms (min A, max B)" of a series of milliseconds.
+    let spread = |ms: &[f64]| {
+        let (min, max) = ms.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        format!("median {:.0} ms (min {min:.0}, max {max:.0})", median(ms.to_vec()))
+    };
     println!(
-        "{:<28} second launch to row shown: median {:.0} ms (min {:.0}, max {:.0}); in the app, link to connection stored: median {:.1} ms",
+        "{:<28} second launch to row shown: {}; in the app, link to connection stored: median {:.1} ms",
         "deep link to connection",
-        median(outside.clone()),
-        outside.iter().cloned().fold(f64::MAX, f64::min),
-        outside.iter().cloned().fold(0.0, f64::max),
+        spread(&outside),
         if inside.is_empty() { f64::NAN } else { median(inside.clone()) },
     );
-    println!(
-        "{:<28} the same, handed over by latchkey-resident (the per-user handler): median {:.0} ms (min {:.0}, max {:.0})",
-        "",
-        median(by_resident.clone()),
-        by_resident.iter().cloned().fold(f64::MAX, f64::min),
-        by_resident.iter().cloned().fold(0.0, f64::max),
-    );
+    println!("{:<28} the same, handed over by latchkey-resident (the per-user handler): {}", "", spread(&by_resident));
     serde_json::json!({
         "runs": n,
         "resident_second_launch_to_row_ms": by_resident,

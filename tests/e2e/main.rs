@@ -1609,8 +1609,9 @@ async fn a_sign_in_with_a_code_in_the_window_connects_the_demo() {
     session.end().await;
 }
 
-/// Issue 12: the installed .deb as a person meets it. The package's desktop entry is the
-/// scheme's handler (as `xdg-mime` finds it), the installed app starts, a Demo sign-in returns
+/// Issue 12: the installed .deb as a person meets it. The package's handler entry
+/// (`latchkey-callback.desktop`, running `latchkey-resident`) is the scheme's handler (as
+/// `xdg-mime` finds it), the installed app starts, a Demo sign-in returns
 /// through `xdg-open <callback>` (the operating system's route, not a launch by the test), the
 /// account shows, and `latchkey token demo` from `PATH` prints its token. Latchkey writes no
 /// per-user handler of its own while the package's serves, and its start-at-login entry runs
@@ -1629,7 +1630,11 @@ async fn the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open(
     };
     let mime = format!("x-scheme-handler/{SERVICE}");
     let query = command("xdg-mime").args(["query", "default", &mime]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&query.stdout).trim(), "Latchkey.desktop", "the package's entry handles it");
+    assert_eq!(
+        String::from_utf8_lossy(&query.stdout).trim(),
+        "latchkey-callback.desktop",
+        "the package's handler entry (latchkey-resident) handles it"
+    );
     let on_path = command("sh").args(["-c", "command -v latchkey"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&on_path.stdout).trim(), INSTALLED);
 
@@ -1641,6 +1646,7 @@ async fn the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open(
     assert!(opened.success(), "xdg-open could not hand the callback over: {opened}");
     let (id, nickname) = connected(&session).await;
     assert!(nickname.starts_with("e2e-user"), "{nickname}");
+    world.wait_for_log("a second launch was handed over", 1).await; // by latchkey-resident
     tokio::time::sleep(Duration::from_millis(500)).await; // let the paint catch up with the DOM
     session.screenshot(&world.shot("installed.png")).await;
 

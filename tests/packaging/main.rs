@@ -73,13 +73,21 @@ fn the_bundle_names_existing_icons_and_the_desktop_entry_the_scheme() {
         let line = |key: &str| {
             entry.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key}"))
         };
-        assert!(line("MimeType").split(';').any(|t| t == format!("x-scheme-handler/{scheme}")), "{kind}");
-        // xdg-open of xdg-utils 1.1 takes the first word as it is: no quotes, and the URL as %u.
-        let exec = line("Exec");
-        assert!(!exec.contains('"') && exec.ends_with(" %u"), "{exec}");
-        for key in ["Categories", "Comment", "Keywords", "Icon", "Name"] {
+        // The application's entry launches the app; the scheme is another entry's (below).
+        assert!(!entry.contains("MimeType="), "{kind}: one handler for the scheme, not two");
+        for key in ["Categories", "Comment", "Keywords", "Icon", "Name", "Exec"] {
             assert!(!line(key).is_empty(), "{key}");
         }
+        // The scheme's handler: latchkey-resident, which hands a callback to the running window
+        // without loading GTK or WebKit. xdg-open of xdg-utils 1.1 takes the first word as it is:
+        // no quotes, and the URL as %u.
+        let files = bundle["linux"][kind]["files"].as_object().expect("the callback entry is packaged");
+        let source = files["/usr/share/applications/latchkey-callback.desktop"].as_str().unwrap();
+        let handler = std::fs::read_to_string(root().join("src-tauri").join(source)).unwrap();
+        let key = |k: &str| handler.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or_default();
+        assert!(key("MimeType").split(';').any(|t| t == format!("x-scheme-handler/{scheme}")), "{kind}");
+        assert_eq!(key("Exec"), "/usr/bin/latchkey-resident %u");
+        assert_eq!(key("NoDisplay"), "true", "not in the applications menu");
     }
     let depends: Vec<&str> =
         bundle["linux"]["deb"]["depends"].as_array().unwrap().iter().filter_map(|d| d.as_str()).collect();

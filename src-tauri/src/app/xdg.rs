@@ -80,9 +80,13 @@ fn scheme_handler_program(entry: &str) -> Option<PathBuf> {
     exec.filter(|_| handles).and_then(|e| exec_program(&e))
 }
 
-/// The file name of an installed desktop entry (a package's) that hands our scheme to `exe`.
+/// The file name of an installed desktop entry (a package's) that hands our scheme to `exe` or
+/// to the resident program beside it (the packages' `latchkey-callback.desktop`).
 fn installed_entry(exe: &Path) -> Option<String> {
-    let exe = std::fs::canonicalize(exe).ok()?;
+    let ours: Vec<PathBuf> = std::iter::once(exe.to_owned())
+        .chain(latchkey_resident::program_beside(exe))
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
     data_dirs().into_iter().find_map(|dir| {
         std::fs::read_dir(dir.join("applications")).ok()?.flatten().find_map(|file| {
             let name = file.file_name().to_str()?.to_owned();
@@ -90,7 +94,7 @@ fn installed_entry(exe: &Path) -> Option<String> {
                 return None;
             }
             let program = scheme_handler_program(&std::fs::read_to_string(file.path()).ok()?)?;
-            (std::fs::canonicalize(program).ok()? == exe).then_some(name)
+            ours.contains(&std::fs::canonicalize(program).ok()?).then_some(name)
         })
     })
 }
