@@ -29,10 +29,29 @@ pub fn show(app: &AppHandle) {
     };
     match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
         Ok(window) => {
+            #[cfg(target_os = "linux")]
+            document_viewer(&window);
             let _ = window.set_focus();
             info!("window opened");
         }
         Err(e) => warn!(error = %e, "the window could not be opened"),
+    }
+}
+
+/// WebKitGTK's cache model for a page that is an app, not a browser: no memory cache of
+/// resources (the default, "web browser", sizes its caches from the machine's RAM). Part of
+/// the work on a window left open that grew for as long as it was open (docs/benchmarks.md,
+/// "Soak").
+#[cfg(target_os = "linux")]
+fn document_viewer(window: &WebviewWindow) {
+    let applied = window.with_webview(|webview| {
+        use webkit2gtk::{CacheModel, WebContextExt, WebViewExt};
+        if let Some(context) = webview.inner().context() {
+            context.set_cache_model(CacheModel::DocumentViewer);
+        }
+    });
+    if let Err(e) = applied {
+        warn!(error = %e, "could not set the window's cache model");
     }
 }
 
