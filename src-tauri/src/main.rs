@@ -6,11 +6,6 @@ fn main() {
     match latchkey::cli::run(&args) {
         latchkey::cli::Launch::Exit(code) => std::process::exit(code),
         latchkey::cli::Launch::App { hidden } => {
-            // A deep link to the running Latchkey: handed over before GTK starts (~60 ms).
-            #[cfg(target_os = "linux")]
-            if !hidden {
-                hand_over_callback(&args);
-            }
             if hidden {
                 // Without a window: the resident program, which has no GTK or WebKit in it. It
                 // leaves at once when a Latchkey already runs.
@@ -27,22 +22,6 @@ fn main() {
             }
             latchkey::app::run(hidden)
         }
-    }
-}
-
-/// Exits once the running Latchkey took the callback among `args`; returns to start the app when
-/// none runs (or it failed the call: then the single-instance plugin tries again after GTK's start).
-#[cfg(target_os = "linux")]
-fn hand_over_callback(args: &[std::ffi::OsString]) {
-    use latchkey_resident::handover::{hand_over, Handover};
-    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    if latchkey_core::redirect::callback_from_args(&args).is_none() {
-        return;
-    }
-    match hand_over(&args) {
-        Handover::Delivered => std::process::exit(0),
-        Handover::NoneRunning => {}
-        Handover::Failed(e) => eprintln!("latchkey: the running Latchkey did not take the sign-in: {e}"),
     }
 }
 

@@ -135,6 +135,7 @@ impl View {
                 flows.sort_by_key(|f| f.expires_at);
                 let connections: Vec<Connection> =
                     input.connections.iter().filter(|c| c.provider == id).cloned().collect();
+                let pages = p.setup_pages();
                 ProviderState {
                     name: p.display_name().to_owned(),
                     setup_hint: p.check_configured().err().map(|e| match e {
@@ -150,8 +151,8 @@ impl View {
                         .collect(),
                     scopes: p.scopes(),
                     access_page: p.access_page().map(|u| u.to_string()),
-                    console: p.setup_pages().console.map(|u| u.to_string()),
-                    docs: p.setup_pages().docs.map(|u| u.to_string()),
+                    console: pages.console.map(|u| u.to_string()),
+                    docs: pages.docs.map(|u| u.to_string()),
                     pkce: p.uses_pkce(),
                     checked: p.checked_note().map(str::to_owned),
                     plain_http: p.plain_http(),

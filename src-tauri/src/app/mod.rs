@@ -230,9 +230,8 @@ fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
 
 /// Tells the window whenever the core reports a change; the window then asks for the snapshot
 /// (`get_state`). The event carries only the change's number: an event reaches the page as a
-/// script that WebKit compiles and evaluates, and one that carried the whole snapshot (some
-/// 20 KB) at every refresh made the web process grow for as long as the window stayed open
-/// (docs/benchmarks.md, "Soak"); a command's answer arrives as data.
+/// script that WebKit compiles and evaluates, a command's answer as data. (This alone did not
+/// stop the web process growing while the window stays open: docs/benchmarks.md, "Soak".)
 fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
     let mut changes = core.subscribe();
     tauri::async_runtime::spawn(async move {
