@@ -3,8 +3,9 @@
 //
 // Two lists: "Your accounts" (every connection, whatever its provider) and "Add an account" (the
 // providers, one line each, the ready ones first; a searchable list with one panel open at a
-// time). Each row is kept and rebuilt only when what it shows changes, so a state event leaves the
-// others (their focus and their open panel) as they were, and a notice is announced once.
+// time). Each row is kept and rebuilt only when what it is made of changes, so a state event leaves
+// the others (their focus and their open panel) as they were, and a notice is announced once; what
+// every refresh changes (an account's state, expiry, last refresh) is patched into the kept row.
 "use strict";
 
 // Tauri's IPC as every page has it, without the global API bundle (`withGlobalTauri`), which
@@ -101,23 +102,34 @@ function copyRow(value, label, key) {
   return el("div", { class: "copy-row" }, input, button);
 }
 
-// A provider's mark: its logo (simple-icons, white on the brand colour) or its initial.
+// A provider's mark: its logo (simple-icons, white on the brand colour) or its initial. The logo
+// is drawn by one stylesheet rule per provider (logoRules), never by a style set on the element:
+// WebKit keeps an SVG image alive for every element that is given its own mask-image, so a row
+// rebuilt with an inline mask left ~75 KiB behind each time (docs/benchmarks.md, "Soak").
 function mark(id, name) {
   const node = el("span", { class: "mark", "aria-hidden": "true" });
   if (logos[id]) {
-    const glyph = el("span", { class: "glyph" });
-    // Through the CSSOM: the CSP forbids style attributes, not styles set from the script.
-    glyph.style.setProperty("-webkit-mask-image", `url("logos/${id}.svg")`);
-    glyph.style.setProperty("mask-image", `url("logos/${id}.svg")`);
-    node.classList.add("logo");
-    node.style.backgroundColor = logos[id];
-    node.append(glyph);
+    node.classList.add("logo", `logo-${id}`);
+    node.append(el("span", { class: "glyph" }));
   } else {
     const [letter, colour] = marks[id] || [name.slice(0, 1).toUpperCase(), "#64748b"];
     node.textContent = letter;
     node.style.backgroundColor = colour;
   }
   return node;
+}
+
+// The logos' rules, once, into the page's own stylesheet (through the CSSOM: the CSP forbids
+// style elements and attributes, not rules added from the script).
+function logoRules() {
+  const sheet = [...document.styleSheets].find((s) => s.href && s.href.endsWith("style.css"));
+  if (!sheet) return;
+  for (const [id, colour] of Object.entries(logos)) {
+    if (!/^[a-z0-9-]+$/.test(id) || !/^#[0-9A-Fa-f]{6}$/.test(colour)) continue;
+    sheet.insertRule(`.logo-${id} { background-color: ${colour}; }`, sheet.cssRules.length);
+    const image = `url("logos/${id}.svg")`;
+    sheet.insertRule(`.logo-${id} .glyph { -webkit-mask-image: ${image}; mask-image: ${image}; }`, sheet.cssRules.length);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,23 +197,36 @@ function accountRow(provider, c) {
       onclick: () => { confirming.add(c.id); render(key + ":confirm"); },
     }, "Disconnect"));
   }
-  let state = "Connected";
-  if (needsReconnect) state = "Needs reconnecting";
-  else if (provider.refreshing.includes(c.id)) state = "Refreshing";
   const granted = c.scopes.length ? c.scopes.join(", ") : "what the provider granted by default";
-  return el("li", { class: "account", dataConnection: c.id, dataOf: provider.id, dataState: state },
+  const row = el("li", { class: "account", dataConnection: c.id, dataOf: provider.id },
     mark(provider.id, provider.name),
     el("div", { class: "grow" },
       el("h3", { class: "account-title" }, el("span", { class: "nickname" }, c.nickname),
         el("span", { class: "visually-hidden" }, `, ${provider.name}`)),
       el("div", { class: "account-provider" }, provider.name,
-        el("span", { class: needsReconnect ? "badge warn" : "badge ok" }, state)),
-      el("div", { class: "details", dataDetails: c.id }, connectionDetails(provider, c)),
+        el("span", { class: needsReconnect ? "badge warn" : "badge ok" })),
+      el("div", { class: "details", dataDetails: c.id }),
       el("div", { class: "details granted", dataGranted: c.id }, `Granted: ${granted}`),
       confirming.has(c.id)
         ? el("p", { class: "confirm-note" }, `Disconnect ends Latchkey's access at ${provider.name} and deletes the tokens from your keychain.`)
         : null),
     actions);
+  patchAccount(row, provider, c);
+  return row;
+}
+
+// What changes with every refresh (the state, "expires in", "last refreshed"), set on a kept
+// row in place: a refresh rebuilds nothing.
+function patchAccount(row, provider, c) {
+  let state = "Connected";
+  if (c.status === "needs_reconnect") state = "Needs reconnecting";
+  else if (provider.refreshing.includes(c.id)) state = "Refreshing";
+  if (row.dataset.state !== state) row.dataset.state = state;
+  const badge = row.querySelector(".badge");
+  if (badge.textContent !== state) badge.textContent = state;
+  const details = row.querySelector("[data-details]");
+  const text = connectionDetails(provider, c);
+  if (details.textContent !== text) details.textContent = text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -530,8 +555,11 @@ function render(focusKey) {
   const accounts = pairs.map(([p, c]) => {
     const id = `acct:${c.id}`;
     seen.add(id);
-    return keep(id, JSON.stringify([c, p.name, p.refreshing.includes(c.id), confirming.has(c.id), logos[p.id] || null]),
-      () => accountRow(p, c));
+    // Rebuilt when what it is made of changes; the times and the refreshing state are patched.
+    const { expires_at, last_refreshed, ...shape } = c;
+    const node = keep(id, JSON.stringify([shape, p.name, confirming.has(c.id)]), () => accountRow(p, c));
+    patchAccount(node, p, c);
+    return node;
   });
   place($("#accounts"), accounts);
   $("#no-accounts").hidden = accounts.length > 0;
@@ -542,7 +570,9 @@ function render(focusKey) {
   for (const p of [...providers].sort((a, b) => busy(a) - busy(b) || byName(a, b))) {
     const id = `prov:${p.id}`;
     seen.add(id);
-    const signature = JSON.stringify([p, marks[p.id] || null, openPanel === p.id, editingClient.has(p.id),
+    // A row shows how many accounts its provider has, not their times or refreshes.
+    const shape = { ...p, connections: p.connections.length, refreshing: null };
+    const signature = JSON.stringify([shape, openPanel === p.id, editingClient.has(p.id),
       settings.clients?.[p.id] || null, Boolean(settings.custom?.[p.id])]);
     (p.setup_hint ? setup : ready).push(keep(id, signature, () => providerRow(p)));
   }
@@ -605,9 +635,8 @@ function tick() {
   if (!snapshot) return;
   for (const p of snapshot.providers) {
     for (const c of p.connections) {
-      const line = document.querySelector(`[data-details="${CSS.escape(c.id)}"]`);
-      const text = connectionDetails(p, c);
-      if (line && line.textContent !== text) line.textContent = text;
+      const row = document.querySelector(`#accounts > [data-connection="${CSS.escape(c.id)}"]`);
+      if (row) patchAccount(row, p, c);
     }
   }
   for (const countdown of document.querySelectorAll("[data-expires]")) {
@@ -666,6 +695,7 @@ async function showAbout() {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
+  logoRules();
   marks = (await run("get_marks", {})) || {};
   const background = $("#background-toggle");
   const showBackground = async () => {
@@ -674,7 +704,7 @@ async function main() {
   };
   // The event says only that something changed; the snapshot is fetched, one request at a time,
   // the last change always read.
-  let fetching = false, again = false;
+  let fetching = false, again = false, accountsShown = -1;
   const refresh = async () => {
     if (fetching) { again = true; return; }
     fetching = true;
@@ -687,7 +717,10 @@ async function main() {
     } finally {
       fetching = false;
     }
-    showBackground(); // on by default once an account is connected
+    // Start at login is switched on with the first account: asked again only when their number
+    // changes, not at every refresh.
+    const count = previous.size;
+    if (count !== accountsShown) { accountsShown = count; showBackground(); }
   };
   await listen("latchkey://state", refresh);
   showBackground();
