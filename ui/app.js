@@ -724,6 +724,8 @@ async function main() {
   };
   await listen("latchkey://state", refresh);
   showBackground();
+  // ...and whenever the window comes back to the person (the command line may have changed it).
+  window.addEventListener("focus", showBackground);
   background.addEventListener("change", async () => {
     const on = await run("set_start_at_login", { enabled: background.checked }, background);
     if (on !== undefined) background.checked = on;
