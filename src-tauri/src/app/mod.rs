@@ -230,8 +230,9 @@ fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
 
 /// Tells the window whenever the core reports a change; the window then asks for the snapshot
 /// (`get_state`). The event carries only the change's number: an event reaches the page as a
-/// script that WebKit compiles and evaluates, a command's answer as data. (This alone did not
-/// stop the web process growing while the window stays open: docs/benchmarks.md, "Soak".)
+/// script that WebKit compiles and evaluates, a command's answer as data. (The web process's
+/// growth while the window stays open came from the page, not from this: docs/benchmarks.md,
+/// "Found: the logos' inline masks".)
 fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
     let mut changes = core.subscribe();
     tauri::async_runtime::spawn(async move {
