@@ -7,8 +7,10 @@
 //! - memory: PSS of the app and its WebKit processes, from /proc/<pid>/smaps_rollup, 3 s after
 //!   the window loaded;
 //! - deep link to connection shown, with the Demo provider: from the second launch carrying the
-//!   callback to the first frame painted with the connection row (the page notes the time), and inside the app
-//!   (log timestamps of "deep link received" and "deep link completed a sign-in").
+//!   callback to the first frame painted with the connection row (the page notes the time), and
+//!   inside the app (log timestamps of "deep link received" and of "connected", when the window
+//!   is told). Each run's times go to stderr; `LATCHKEY_BENCH_KEEP_LOG=<file>` keeps the app's
+//!   log (run with `RUST_LOG` set for more of it) to break a run down.
 //!
 //! Not a test: it asserts nothing about speed; it prints figures and writes
 //! target/bench-window.json.
@@ -155,6 +157,7 @@ const SHOWN_AT: &str = "window.__painted = null;
     const seen = new MutationObserver(() => {
       if (list.querySelector('[data-of=demo][data-connection]')) {
         seen.disconnect();
+        window.__inserted = Date.now();
         requestAnimationFrame(() => { window.__painted = Date.now(); });
       }
     });
@@ -222,6 +225,11 @@ async fn deep_links(n: usize) -> serde_json::Value {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let took = painted - launched;
+        let inserted = session.execute("return window.__inserted || null").await.as_f64().unwrap_or(f64::NAN);
+        eprintln!(
+            "deep link {run}: {launcher}, launched at {launched:.1} ms (epoch), row in the list +{:.1} ms, painted +{took:.1} ms",
+            inserted - launched
+        );
         if launcher == APP {
             outside.push(took)
         } else {
@@ -238,15 +246,19 @@ async fn deep_links(n: usize) -> serde_json::Value {
     }
     let _ = driver.wait();
 
-    // Inside the app: from the log line of the link's arrival to that of the completed sign-in.
+    // Inside the app: from the log line of the link's arrival to that of the connection kept (the
+    // window is told then; the pending sign-ins' keychain copy is rewritten after).
     let log =
         std::fs::read_to_string(home.join(".local/share/dev.latchkey.desktop/logs/latchkey.log")).unwrap_or_default();
+    if let Some(keep) = std::env::var_os("LATCHKEY_BENCH_KEEP_LOG") {
+        let _ = std::fs::write(keep, &log);
+    }
     let mut inside = Vec::new();
     let mut received = None;
     for line in log.lines() {
         if line.contains("deep link received") {
             received = log_time(line);
-        } else if line.contains("deep link completed a sign-in") {
+        } else if line.contains("latchkey_core::manager: connected ") {
             if let (Some(a), Some(b)) = (received.take(), log_time(line)) {
                 inside.push((b - a).num_microseconds().unwrap_or(0) as f64 / 1000.0);
             }

@@ -89,6 +89,11 @@ impl Place {
         keychain_users(&self.service).into_iter().filter(|u| ConnectionId::is_generated(u)).collect()
     }
 
+    /// Whether the keychain holds pending sign-ins.
+    fn pending_kept(&self) -> bool {
+        keychain_users(&self.service).iter().any(|u| u == latchkey_core::flows::PENDING_ENTRY)
+    }
+
     fn stored(&self, id: &ConnectionId) -> String {
         secret_tool_lookup(&self.service, id.as_str()).unwrap_or_default()
     }
@@ -107,14 +112,30 @@ async fn killed_after_the_code_exchange_a_sign_in_leaves_nothing_and_can_be_done
     let place = Place::new().await;
     place.killed("connect", None, "connect-after-exchange");
     assert_eq!(place.issued.load(Ordering::SeqCst), 1, "the provider issued tokens before the process died");
+    // The keychain's copy of the pending sign-ins is rewritten after the exchange: here it still
+    // has the flow, and only the note of used flows keeps it from coming back (checklist line 6).
+    assert!(place.pending_kept(), "the keychain still holds the flow");
     let latchkey = place.restarted();
     assert_eq!(latchkey.sweep_orphans().await.unwrap(), 0);
     assert_eq!(latchkey.restore_pending().await.unwrap(), 0, "the used sign-in cannot be completed twice");
+    assert!(!place.pending_kept(), "the restart rewrote the keychain's copy without it");
     assert!(latchkey.list().is_empty() && place.tokens_kept().is_empty());
     // The person sees "Not connected" and connects again.
     let id = place.connect();
     assert_eq!(place.restarted().list().len(), 1);
     assert!(place.stored(&id).contains("at-2"));
+}
+
+/// Where the note of used flows cannot be written, the keychain's copy is rewritten before the
+/// code is exchanged, as the only record: still used once across a restart.
+#[tokio::test]
+async fn without_the_note_of_used_sign_ins_the_keychain_is_rewritten_before_the_exchange() {
+    let place = Place::new().await;
+    std::fs::create_dir_all(place.dir.path().join(latchkey_core::flows::USED_FILE).join("in-the-way")).unwrap();
+    place.killed("connect", None, "connect-after-exchange");
+    assert_eq!(place.issued.load(Ordering::SeqCst), 1);
+    assert!(!place.pending_kept(), "the flow left the keychain before the exchange");
+    assert_eq!(place.restarted().restore_pending().await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -1,6 +1,11 @@
 //! Pending sign-ins: what is remembered of each between opening the browser and its callback
 //! (state, PKCE verifier, exact redirect URI), taken out once, expired by the core's clock and
 //! kept in the keychain so that a callback that starts Latchkey after a restart still completes.
+//!
+//! A flow is used once, across restarts too (checklist line 6): before its code is exchanged its
+//! id goes into a small file ([`USED_FILE`]: flow ids and times, nothing secret), which a restart
+//! reads before it brings flows back from the keychain. The keychain's copy is rewritten after
+//! the exchange, off the sign-in's path (a keychain write takes 5 to 10 ms, the file 1 to 2).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +18,7 @@ use tracing::warn;
 use url::Url;
 
 use super::clock::Clock;
+use super::files::LockedJson;
 use super::redirect::{self, Callback, Outcome};
 use super::sync::lock;
 use super::vault::Vault;
@@ -33,6 +39,16 @@ pub struct PendingFlow {
     pub loopback: Option<super::loopback::Guard>,
 }
 
+/// The file, in the data directory, naming the flows taken out for their callback.
+pub const USED_FILE: &str = "used-sign-ins.json";
+
+/// A flow taken out, until it would have expired anyway.
+#[derive(Serialize, Deserialize)]
+struct UsedFlow {
+    flow_id: FlowId,
+    expires: DateTime<Utc>,
+}
+
 /// A pending flow as kept in the keychain. The verifier is a secret: keychain only.
 #[derive(Serialize, Deserialize)]
 struct StoredFlow {
@@ -51,13 +67,16 @@ pub struct PendingFlows {
     /// Serialises writes of the pending flows to the keychain, so the last write wins.
     writes: tokio::sync::Mutex<()>,
     vault: Vault,
+    /// The flows used (none where the vault is in memory: nothing outlives the process).
+    used: Option<LockedJson<Vec<UsedFlow>>>,
     ttl: Duration,
     clock: Arc<dyn Clock>,
 }
 
 impl PendingFlows {
-    pub fn new(vault: Vault, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
-        Self { flows: Mutex::default(), writes: tokio::sync::Mutex::new(()), vault, ttl, clock }
+    pub fn new(vault: Vault, data_dir: &std::path::Path, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        let used = (!vault.is_in_memory()).then(|| LockedJson::new(data_dir.join(USED_FILE)));
+        Self { flows: Mutex::default(), writes: tokio::sync::Mutex::new(()), vault, used, ttl, clock }
     }
 
     /// How long a sign-in may take.
@@ -92,6 +111,34 @@ impl PendingFlows {
     /// Takes the flow of `state` out, once.
     pub fn take(&self, state: &str) -> Option<PendingFlow> {
         lock(&self.flows).remove(state)
+    }
+
+    /// Notes that `flow` was taken out, so that no restart brings it back; expired notes are
+    /// dropped. False when the note could not be written: the caller then rewrites the
+    /// keychain's copy before it goes on (see [`PendingFlows::persist`]).
+    pub fn note_used(&self, flow: &PendingFlow) -> bool {
+        let Some(used) = &self.used else { return true };
+        let now = self.now();
+        let noted = used.update(|list| {
+            list.retain(|u| u.expires > now);
+            list.push(UsedFlow { flow_id: flow.flow_id.clone(), expires: flow.expires });
+        });
+        if let Err(e) = &noted {
+            warn!(error = %e, "could not note a sign-in as used; the keychain's copy is rewritten first");
+        }
+        noted.is_ok()
+    }
+
+    /// The ids of the flows noted as used (see [`PendingFlows::note_used`]).
+    fn used_ids(&self) -> Vec<FlowId> {
+        let Some(used) = &self.used else { return Vec::new() };
+        match used.read() {
+            Ok(list) => list.into_iter().map(|u| u.flow_id).collect(),
+            Err(e) => {
+                warn!(error = %e, "could not read which sign-ins were used");
+                Vec::new()
+            }
+        }
     }
 
     /// Checks that a callback belongs to the flow it names, taken out before (see
@@ -157,10 +204,12 @@ impl PendingFlows {
             Vec::new()
         });
         let now = self.now();
+        // A flow taken out before the app stopped stays used, even if the keychain still has it.
+        let used = self.used_ids();
         let restored = {
             let mut flows = lock(&self.flows);
             let mut n = 0;
-            for f in stored.into_iter().filter(|f| f.expires > now) {
+            for f in stored.into_iter().filter(|f| f.expires > now && !used.contains(&f.flow_id)) {
                 flows.entry(f.state).or_insert_with(|| {
                     n += 1;
                     PendingFlow {

@@ -110,7 +110,7 @@ impl ConnectionManager {
     fn assemble(options: ManagerOptions, vault: Vault, metadata: MetadataStore, browser: Arc<dyn Browser>) -> Self {
         Self {
             providers: ProviderRegistry::default(),
-            flows: PendingFlows::new(vault.clone(), options.flow_ttl, options.clock.clone()),
+            flows: PendingFlows::new(vault.clone(), &options.data_dir, options.flow_ttl, options.clock.clone()),
             store: Connections::new(vault, metadata, options.data_dir, options.clock),
             view: View::default(),
             browser,
@@ -349,13 +349,23 @@ impl ConnectionManager {
         let flow = self.flows.take(&callback.state).ok_or(CallbackError::UnknownState)?;
         Span::current().record("flow", flow.flow_id.as_str());
         *flow_provider = Some(flow.provider.clone());
-        // Used once, even if the app stops before the exchange ends.
-        self.flows.persist().await;
-        let code = self.flows.check(&flow, callback, &*provider)?;
-
-        let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
-        super::failpoint("connect-after-exchange");
-        self.keep_sign_in(provider, &flow.provider, tokens).await
+        // Used once, even if the app stops before the exchange ends: noted before any request;
+        // the keychain's copy of the pending flows is rewritten once the sign-in has ended.
+        let noted = self.flows.note_used(&flow);
+        if !noted {
+            self.flows.persist().await;
+        }
+        let result = async {
+            let code = self.flows.check(&flow, callback, &*provider)?;
+            let tokens = provider.exchange(&code, &flow.redirect_uri, flow.verifier).await?;
+            super::failpoint("connect-after-exchange");
+            self.keep_sign_in(provider, &flow.provider, tokens).await
+        }
+        .await;
+        if noted {
+            self.flows.persist().await;
+        }
+        result
     }
 
     /// Starts a sign-in with a code for the window: the code is shown with its provider (see
@@ -527,11 +537,12 @@ impl ConnectionManager {
             self.abandon(&*provider, &tokens).await;
             return Err(e);
         }
+        info!(connection = %id, "connected");
+        // The window is told first: the journal's entry only matters to a restart's sweep.
+        self.store.signals().roster_changed();
         if first_write {
             self.store.first_write_done(&id);
         }
-        info!(connection = %id, "connected");
-        self.store.signals().roster_changed();
         let secret_of = |t: Option<&oauth2::RefreshToken>| t.map(|t| t.secret().clone());
         let separate = |e: &Secrets| {
             e.access_token.secret() != secrets.access_token.secret()

@@ -7,10 +7,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use latchkey_core::sync::lock;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::EnvFilter;
 
 /// Larger than this, the previous log is moved to `latchkey.log.1` at start.
 const ROTATE_BYTES: u64 = 5 * 1024 * 1024;
@@ -70,12 +71,13 @@ impl<'a> MakeWriter<'a> for LogFile {
 /// Starts logging to stderr (level from `RUST_LOG`, default info) and returns the file sink.
 pub fn init() -> LogFile {
     let file = LogFile::default();
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // One layer writing each line to both: two `fmt` layers would share the spans' formatted
+    // fields, and each would append a recorded field again (`provider="demo" provider="demo"`).
+    // No colours: the file stays plain text.
     let _ = tracing_subscriber::registry()
-        // No colours: the two layers share how span fields are formatted, and the file must
-        // stay plain text.
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr).with_filter(filter()))
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(file.clone()).with_filter(filter()))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr.and(file.clone())))
+        .with(filter)
         .try_init();
     file
 }
@@ -105,5 +107,25 @@ pub fn open_file(sink: &LogFile, dir: &Path) {
             tracing::info!(path = %path.display(), "logging to file");
         }
         Err(e) => tracing::warn!(error = %e, "cannot open the log file; logging to stderr only"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A span's field recorded after the span began appears once on each line.
+    #[test]
+    fn a_recorded_span_field_is_logged_once() {
+        let dir = std::env::temp_dir().join(format!("latchkey-log-test-{}", std::process::id()));
+        let sink = init();
+        open_file(&sink, &dir);
+        let span = tracing::info_span!("complete", provider = tracing::field::Empty);
+        span.record("provider", "demo");
+        span.in_scope(|| tracing::info!("connected"));
+        let text = std::fs::read_to_string(dir.join("latchkey.log")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        let line = text.lines().find(|l| l.contains("connected")).unwrap_or_else(|| panic!("no line in {text:?}"));
+        assert_eq!(line.matches("provider=").count(), 1, "{line}");
     }
 }
