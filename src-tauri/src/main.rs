@@ -20,20 +20,8 @@ fn main() {
                     std::env::set_var("GDK_GL", "disable");
                 }
             }
-            draw_without_gl();
             latchkey::app::run(hidden)
         }
-    }
-}
-
-/// The window is a list of rows: WebKit draws it with the CPU instead of compositing it through
-/// OpenGL, which on a machine without a GPU driver (llvmpipe) weighs about 130 MiB in the web
-/// process (docs/benchmarks.md, "Drawn without OpenGL"). WebKit reads this variable; a person who
-/// wants compositing back sets it to `0`. Set before any other thread exists.
-fn draw_without_gl() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
     }
 }
 

@@ -42,13 +42,8 @@ fn env_for(cmd: &mut Command, home: &Path) {
         .env("XDG_DATA_HOME", home.join(".local/share"))
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env("RUST_LOG", "info,latchkey=debug")
-        // Latchkey sets it for itself (src/main.rs); the bare window gets it only where asked.
-        .env_remove(NO_GL);
+        .env("RUST_LOG", "info,latchkey=debug");
 }
-
-/// WebKit's switch for drawing without OpenGL compositing, which Latchkey turns on.
-const NO_GL: &str = "WEBKIT_DISABLE_COMPOSITING_MODE";
 
 fn stop(child: &mut Child) {
     unsafe {
@@ -73,12 +68,9 @@ struct Launch {
 }
 
 /// Starts `bin`, times the lines that mark its milestones on stderr, measures memory, stops it.
-fn launch(bin: &str, home: &Path, ready_marker: Option<&str>, no_gl: bool) -> Launch {
+fn launch(bin: &str, home: &Path, ready_marker: Option<&str>) -> Launch {
     let mut cmd = Command::new(bin);
     env_for(&mut cmd, home);
-    if no_gl {
-        cmd.env(NO_GL, "1");
-    }
     cmd.stdout(Stdio::null()).stderr(Stdio::piped()).process_group(0);
     let start = Instant::now();
     let mut child = cmd.spawn().expect("the app starts");
@@ -147,11 +139,11 @@ fn summary(label: &str, runs: &[Launch]) -> serde_json::Value {
     })
 }
 
-fn launches(bin: &str, ready_marker: Option<&str>, no_gl: bool) -> Vec<Launch> {
+fn launches(bin: &str, ready_marker: Option<&str>) -> Vec<Launch> {
     let home = tempfile::tempdir().unwrap();
     // One run to warm the disk cache and create the app's files; not counted.
-    let _ = launch(bin, home.path(), ready_marker, no_gl);
-    (0..RUNS).map(|_| launch(bin, home.path(), ready_marker, no_gl)).collect()
+    let _ = launch(bin, home.path(), ready_marker);
+    (0..RUNS).map(|_| launch(bin, home.path(), ready_marker)).collect()
 }
 
 fn log_time(line: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -305,18 +297,12 @@ fn main() {
         return;
     }
     println!("Latchkey window benchmark: {RUNS} launches each after one warm-up, release builds\n");
-    let latchkey = launches(APP, Some("state sent to the window"), false);
-    let bare = launches(BARE, None, false);
-    // The same window drawn as Latchkey draws it: what the page and the app add, apart from GL.
-    let bare_no_gl = launches(BARE, None, true);
+    let latchkey = launches(APP, Some("state sent to the window"));
+    let bare = launches(BARE, None);
     let latchkey = summary("Latchkey", &latchkey);
     let bare = summary("bare Tauri window", &bare);
-    let bare_no_gl = summary("bare, drawn without GL", &bare_no_gl);
     let links = runtime.block_on(deep_links(RUNS));
-    let report = serde_json::json!({
-        "latchkey": latchkey, "bare_tauri_window": bare, "bare_tauri_window_without_gl": bare_no_gl,
-        "deep_link": links,
-    });
+    let report = serde_json::json!({ "latchkey": latchkey, "bare_tauri_window": bare, "deep_link": links });
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-window.json");
     std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
     println!("\nwritten to {}", out.display());
