@@ -68,8 +68,6 @@ pub fn run(hidden: bool) {
         .on_page_load(|webview, payload| {
             if matches!(payload.event(), tauri::webview::PageLoadEvent::Finished) {
                 info!(window = webview.label(), "window loaded");
-                #[cfg(target_os = "linux")]
-                xdg::window_ready();
             }
         })
         .on_window_event(window::on_event)
@@ -121,9 +119,6 @@ pub fn run(hidden: bool) {
             forward_state(app.handle().clone(), core.clone());
             if !hidden {
                 window::show(app.handle());
-            } else {
-                #[cfg(target_os = "linux")]
-                xdg::window_ready();
             }
 
             let handle = app.handle().clone();

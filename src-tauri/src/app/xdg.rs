@@ -11,8 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 use tracing::{info, warn};
 
@@ -20,26 +18,10 @@ use latchkey_core::redirect::SCHEME;
 
 const FILE_NAME: &str = "latchkey-handler.desktop";
 
-/// Whether the window has loaded (or there is none to wait for).
-static READY: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
-
-/// The window has loaded (or none is shown): registering may begin.
-pub fn window_ready() {
-    *latchkey_core::sync::lock(&READY.0) = true;
-    READY.1.notify_all();
-}
-
-/// Registers on a thread of its own once the window has loaded (at most 10 s after it was
-/// asked): the `xdg-mime` scripts cost some 40 ms of CPU each, which a window still loading
-/// on two cores would wait for. A start where nothing changed runs one of them.
 pub fn register_in_background() {
-    std::thread::spawn(|| {
-        let ready = latchkey_core::sync::lock(&READY.0);
-        drop(READY.1.wait_timeout_while(ready, Duration::from_secs(10), |ready| !*ready));
-        match register() {
-            Ok(()) => info!(scheme = SCHEME, "registered as the handler of the callback scheme"),
-            Err(e) => warn!(error = %e, "could not register the callback scheme; deep links may not reach Latchkey"),
-        }
+    std::thread::spawn(|| match register() {
+        Ok(()) => info!(scheme = SCHEME, "registered as the handler of the callback scheme"),
+        Err(e) => warn!(error = %e, "could not register the callback scheme; deep links may not reach Latchkey"),
     });
 }
 
@@ -192,12 +174,8 @@ fn register() -> Result<(), String> {
          Exec={} %u\nTerminal=false\nNoDisplay=true\nMimeType={mime};\n",
         exec.display()
     );
-    if std::fs::read_to_string(&ours).ok().as_deref() != Some(entry.as_str()) {
-        latchkey_core::files::write_atomically(&ours, entry.as_bytes()).map_err(|e| e.to_string())?;
-        // Optional: refreshes the MIME cache where desktop-file-utils is installed.
-        let _ = Command::new("update-desktop-database").arg(&dir).output();
-    } else if default_handler(&mime)? == FILE_NAME {
-        return Ok(()); // as the last start left it
-    }
+    latchkey_core::files::write_atomically(&ours, entry.as_bytes()).map_err(|e| e.to_string())?;
+    // Optional: refreshes the MIME cache where desktop-file-utils is installed.
+    let _ = Command::new("update-desktop-database").arg(&dir).output();
     make_default(FILE_NAME, &mime)
 }
