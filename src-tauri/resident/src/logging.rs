@@ -120,9 +120,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("latchkey-log-test-{}", std::process::id()));
         let sink = init();
         open_file(&sink, &dir);
-        let span = tracing::info_span!("complete", provider = tracing::field::Empty);
+        // At warn: shown whatever RUST_LOG a developer's shell sets, short of error or off.
+        let span = tracing::warn_span!("complete", provider = tracing::field::Empty);
         span.record("provider", "demo");
-        span.in_scope(|| tracing::info!("connected"));
+        span.in_scope(|| tracing::warn!("connected"));
         let text = std::fs::read_to_string(dir.join("latchkey.log")).unwrap_or_default();
         let _ = std::fs::remove_dir_all(&dir);
         let line = text.lines().find(|l| l.contains("connected")).unwrap_or_else(|| panic!("no line in {text:?}"));
