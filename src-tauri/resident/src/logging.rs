@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use latchkey_core::sync::lock;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 /// Larger than this, the previous log is moved to `latchkey.log.1` at start.
 const ROTATE_BYTES: u64 = 5 * 1024 * 1024;
@@ -68,10 +68,27 @@ impl<'a> MakeWriter<'a> for LogFile {
     }
 }
 
+/// Which lines are logged: `RUST_LOG` as a list of levels by target (`info,latchkey=debug`),
+/// info when it is unset; a value that is not such a list is named and info used. Targets only,
+/// not `EnvFilter`'s span and field patterns: those need the regex engine, about a quarter of a
+/// megabyte in every binary (docs/benchmarks.md).
+fn filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    match rust_log.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (info(), None),
+        Some(value) => match value.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => {
+                (info(), Some(format!("RUST_LOG={value:?} is not a list of levels by target ({e}); logging at info")))
+            }
+        },
+    }
+}
+
 /// Starts logging to stderr (level from `RUST_LOG`, default info) and returns the file sink.
 pub fn init() -> LogFile {
     let file = LogFile::default();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, refused) = filter(std::env::var("RUST_LOG").ok().as_deref());
     // One layer writing each line to both: two `fmt` layers would share the spans' formatted
     // fields, and each would append a recorded field again (`provider="demo" provider="demo"`).
     // No colours: the file stays plain text.
@@ -79,6 +96,9 @@ pub fn init() -> LogFile {
         .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::io::stderr.and(file.clone())))
         .with(filter)
         .try_init();
+    if let Some(refused) = refused {
+        tracing::warn!("{refused}");
+    }
     file
 }
 
@@ -113,6 +133,27 @@ pub fn open_file(sink: &LogFile, dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_sets_levels_by_target_and_a_bad_value_is_named() {
+        use tracing::Level;
+        let (f, refused) = filter(Some("warn,latchkey=debug,latchkey_core::refresh=trace"));
+        assert!(refused.is_none());
+        assert!(f.would_enable("latchkey::commands", &Level::DEBUG));
+        assert!(!f.would_enable("latchkey::commands", &Level::TRACE));
+        assert!(f.would_enable("latchkey_core::refresh", &Level::TRACE));
+        assert!(!f.would_enable("zbus", &Level::INFO));
+        assert!(f.would_enable("zbus", &Level::WARN));
+
+        let (f, refused) = filter(None);
+        assert!(refused.is_none());
+        assert!(f.would_enable("zbus", &Level::INFO) && !f.would_enable("zbus", &Level::DEBUG));
+
+        let (f, refused) = filter(Some("latchkey=loud"));
+        let refused = refused.expect("an unknown level is refused");
+        assert!(refused.contains("latchkey=loud"), "{refused}");
+        assert!(f.would_enable("latchkey", &Level::INFO) && !f.would_enable("latchkey", &Level::DEBUG));
+    }
 
     /// A span's field recorded after the span began appears once on each line.
     #[test]
