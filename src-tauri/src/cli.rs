@@ -7,12 +7,15 @@ use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::Parser;
 use latchkey_core::latchkey::Options;
 use latchkey_core::redirect::callback_from_args;
 use latchkey_core::{AuthError, Browser, ConnectionStatus, Latchkey};
 
 use latchkey_resident::dbus::{self, Asked};
+
+mod args;
+use args::{Cli, Command, GitOperation, Shell};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
@@ -22,107 +25,12 @@ pub const EXIT_NEEDS_RECONNECT: i32 = 4;
 pub const EXIT_KEYCHAIN: i32 = 5;
 pub const EXIT_UNAVAILABLE: i32 = 6;
 
-const EXIT_CODES: &str = "\
-Exit codes: 0 ok, 2 usage, 3 no such (or more than one) connection, 4 needs reconnecting,
-5 keychain unavailable, 6 provider unreachable or failing for now, 1 anything else.";
-
-/// Connects your accounts at OAuth providers and keeps them connected. Without a command,
-/// starts the app.
-#[derive(Parser)]
-#[command(name = "latchkey", version, after_help = EXIT_CODES)]
-struct Cli {
-    /// Start without opening the window (as at login): Latchkey keeps accounts fresh and
-    /// answers other programs; launching it again opens the window.
-    #[arg(long)]
-    hidden: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
 /// What `main` does with the command line.
 pub enum Launch {
     /// A command ran: exit with this code.
     Exit(i32),
     /// Start (or hand over to) the app.
     App { hidden: bool },
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Print a fresh access token (refreshed first when near expiry).
-    #[command(after_help = EXIT_CODES)]
-    Token {
-        /// A provider with one connection (`github`), or a connection id (`github-1f…`).
-        account: String,
-        /// Print the token with its type, expiry, scopes, account and provider as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the connections (no secrets).
-    List {
-        /// As JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Whether the keychain can be reached and any connection needs reconnecting.
-    #[command(after_help = EXIT_CODES)]
-    Status,
-    /// Run a program with fresh tokens in its environment (never in its arguments).
-    #[command(after_help = "Example: latchkey exec --env GH_TOKEN=github -- gh repo list\n\n".to_owned() + EXIT_CODES)]
-    Exec {
-        /// NAME=ACCOUNT: put a fresh token of ACCOUNT (as for `token`) in the variable NAME.
-        #[arg(long = "env", value_name = "NAME=ACCOUNT", required = true, value_parser = binding)]
-        env: Vec<(String, String)>,
-        /// The program and its arguments, after `--`.
-        #[arg(last = true, required = true, value_name = "PROGRAM")]
-        program: Vec<OsString>,
-    },
-    /// A git credential helper: `git config --global credential.helper "latchkey git-credential"`.
-    #[command(name = "git-credential")]
-    GitCredential {
-        #[arg(value_enum)]
-        operation: GitOperation,
-    },
-    /// Connect an account by signing in with a code (no redirect to register; for a machine
-    /// without a desktop too): prints the code and where to enter it, waits, exits.
-    #[command(after_help = "Example: latchkey connect github --device\n\n".to_owned() + EXIT_CODES)]
-    Connect {
-        /// The provider (`demo`, `github`, `gitlab`, `google-device`, `microsoft`, `salesforce`,
-        /// `twitch`, or one you added with a device endpoint).
-        provider: String,
-        /// Sign in with a code (the only way the command line signs in; the window signs in
-        /// through the browser).
-        #[arg(long)]
-        device: bool,
-    },
-    /// Stop the running Latchkey (the app, or the background part while its window is closed).
-    Quit,
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions { shell: clap_complete::Shell },
-    /// Print the manual page (roff), for `man -l -`.
-    Man,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum GitOperation {
-    /// Answer with the user name and a fresh token for the host git asks about.
-    Get,
-    /// Accepted and ignored: the keychain already holds the tokens.
-    Store,
-    /// Accepted and ignored: disconnect in Latchkey to remove an account.
-    Erase,
-}
-
-/// `NAME=ACCOUNT`, with NAME a plain environment variable name.
-fn binding(text: &str) -> Result<(String, String), String> {
-    let (name, account) = text.split_once('=').ok_or("expected NAME=ACCOUNT")?;
-    let plain = !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !plain || account.is_empty() {
-        return Err(format!("{text:?} is not NAME=ACCOUNT (NAME: letters, digits and _)"));
-    }
-    Ok((name.to_owned(), account.to_owned()))
 }
 
 /// Runs a command line, or says to start the app (no command, `--hidden`, or a deep link as
@@ -141,20 +49,39 @@ pub fn run(args: &[OsString]) -> Launch {
     };
     let Some(command) = cli.command else { return Launch::App { hidden: cli.hidden } };
     let code = match command {
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "latchkey", &mut std::io::stdout());
-            EXIT_OK
-        }
-        Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-            Ok(()) => EXIT_OK,
-            Err(e) => fail(EXIT_FAILURE, &e.to_string()),
-        },
+        Command::Completions { shell } => print(completion(shell)),
+        Command::Man => print(include_str!(concat!(env!("OUT_DIR"), "/latchkey.1"))),
         command => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(execute(command)),
             Err(e) => fail(EXIT_FAILURE, &format!("cannot start: {e}")),
         },
     };
     Launch::Exit(code)
+}
+
+/// The completion script for `shell`, rendered by build.rs as `completion.<shell>`.
+fn completion(shell: Shell) -> &'static str {
+    macro_rules! script {
+        ($shell:literal) => {
+            include_str!(concat!(env!("OUT_DIR"), "/completion.", $shell))
+        };
+    }
+    match shell {
+        Shell::Bash => script!("bash"),
+        Shell::Zsh => script!("zsh"),
+        Shell::Fish => script!("fish"),
+        Shell::Elvish => script!("elvish"),
+        Shell::Powershell => script!("powershell"),
+    }
+}
+
+/// Prints a finished text; a closed pipe (`| head`) is not an error worth a message.
+fn print(text: &str) -> i32 {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => EXIT_OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => fail(EXIT_FAILURE, &e.to_string()),
+    }
 }
 
 fn lossy(args: &[OsString]) -> Vec<String> {
