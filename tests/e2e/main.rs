@@ -277,6 +277,26 @@ async fn click(session: &Session, css: &str) {
     }
 }
 
+/// Unfolds a provider's set-up or options panel and returns once it is in the page. A click is
+/// sent to where the button is; when a state event re-renders the list at that moment (a sign-in
+/// just cancelled moves its row), the click lands beside it, so the toggle is clicked again while
+/// its panel is still folded.
+async fn unfold(session: &Session, provider: &str) {
+    let panel = format!("#panel-{provider}");
+    let toggle = format!("[data-provider='{provider}'] [aria-controls='panel-{provider}']");
+    let start = Instant::now();
+    while session.find(&panel).await.is_none() {
+        assert!(start.elapsed() < WAIT, "the panel of {provider} never unfolded");
+        click(session, &toggle).await;
+        for _ in 0..20 {
+            if session.find(&panel).await.is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// Waits until `check` holds; fails saying `what` after `WAIT`.
 async fn until<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
     let start = Instant::now();
@@ -561,7 +581,7 @@ async fn a_client_secret_typed_in_the_window_goes_to_the_keychain_and_to_no_file
     let session = world.open_window(&[]).await;
     let github = "[data-provider=github]";
     assert_eq!(text_of(&session, &format!("{github} .provider-state")).await, "Needs an app registration");
-    click(&session, &format!("{github} [data-action=setup]")).await;
+    unfold(&session, "github").await;
     let id = session.wait_for(&format!("{github} input[name=client-id]"), WAIT).await;
     session.send_keys(&id, "Iv1.typed-client-id").await;
     let secret = session.wait_for(&format!("{github} input[name=client-secret]"), WAIT).await;
@@ -675,7 +695,7 @@ async fn scopes_edited_in_the_window_are_asked_for_at_the_next_sign_in() {
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
     // The Demo's options (one line until opened) hold its permissions.
-    click(&session, &format!("{DEMO} [data-action=options]")).await;
+    unfold(&session, "demo").await;
     let summary = format!("{DEMO} .scopes-summary");
     let permissions = || async {
         let script = format!("return document.querySelector({:?})?.textContent ?? ''", summary);
@@ -771,7 +791,7 @@ async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
 
     // A client secret typed in the window.
     let github = "[data-provider=github]";
-    click(&session, &format!("{github} [data-action=setup]")).await;
+    unfold(&session, "github").await;
     let field = session.wait_for(&format!("{github} input[name=client-id]"), WAIT).await;
     session.send_keys(&field, "Iv1.scan-client").await;
     let field = session.wait_for(&format!("{github} input[name=client-secret]"), WAIT).await;
@@ -836,7 +856,7 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
     let gitlab = "[data-provider=gitlab]";
-    click(&session, &format!("{gitlab} [data-action=setup]")).await;
+    unfold(&session, "gitlab").await;
     let field = format!("{gitlab} [data-key='prov:gitlab:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/gitlab");
     click(&session, &format!("{gitlab} [data-redirect-kind=loopback]")).await;
@@ -865,11 +885,11 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     // Each provider's own forms (provider-redirects.md): Discord's scheme URI has an authority;
     // Microsoft's loopback registration names localhost; and the set-up says what is known.
     let discord = "[data-provider=discord]";
-    click(&session, &format!("{discord} [data-action=setup]")).await;
+    unfold(&session, "discord").await;
     let field = format!("{discord} [data-key='prov:discord:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop://oauth/callback/discord");
     let microsoft = "[data-provider=microsoft]";
-    click(&session, &format!("{microsoft} [data-action=setup]")).await;
+    unfold(&session, "microsoft").await;
     let field = format!("{microsoft} [data-key='prov:microsoft:redirect:field']");
     assert_eq!(input_value(&session, &field).await, "dev.latchkey.desktop:/oauth/callback/microsoft");
     click(&session, &format!("{microsoft} [data-redirect-kind=loopback]")).await;
@@ -885,7 +905,7 @@ async fn the_redirect_kind_can_be_switched_where_a_provider_accepts_several() {
     // Google's limited-input client (issue 14) signs in with a code only: its set-up has no
     // redirect URI, and once registered it offers the code sign-in and no Connect.
     let tv = "[data-provider='google-device']";
-    click(&session, &format!("{tv} [data-action=setup]")).await;
+    unfold(&session, "google-device").await;
     let setup = session.wait_for(&format!("{tv} .panel.setup"), WAIT).await;
     let words = session.text(&setup).await.unwrap_or_default();
     assert!(words.contains("there is no redirect URI to register"), "{words}");

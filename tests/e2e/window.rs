@@ -164,7 +164,7 @@ async fn every_control_is_named_with_its_provider_or_account_and_the_page_fits_n
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
     connected(&session).await;
     // One set-up open (its steps' controls are checked too) and a Disconnect being confirmed.
-    click(&session, "[data-provider=github] [data-action=setup]").await;
+    unfold(&session, "github").await;
     session.wait_for("[data-provider=github] .steps", WAIT).await;
     let audit = js(&session, AUDIT).await;
     assert_eq!(audit["landmarks"], json!(["header", "main", "footer"]), "{audit}");
@@ -182,7 +182,7 @@ async fn every_control_is_named_with_its_provider_or_account_and_the_page_fits_n
         session.attribute(&session.wait_for("[data-key='prov:github:setup']", WAIT).await, "aria-expanded").await;
     assert_eq!(expanded.as_deref(), Some("true"));
     // Opening another set-up closes the first: one at a time.
-    click(&session, "[data-provider=gitlab] [data-action=setup]").await;
+    unfold(&session, "gitlab").await;
     session.wait_gone("[data-provider=github] .steps", WAIT).await;
     click(&session, &format!("{DEMO_ACCOUNT} [data-action=disconnect]")).await;
     let audit = js(&session, AUDIT).await;
@@ -224,7 +224,7 @@ async fn set_up_steps_open_the_providers_pages_and_a_registration_can_be_changed
     let world = World::new("ignore");
     let session = world.open_window(&[]).await;
     let github = "[data-provider=github]";
-    click(&session, &format!("{github} [data-action=setup]")).await;
+    unfold(&session, "github").await;
     let steps = js(
         &session,
         "return [...document.querySelectorAll('[data-provider=github] .steps > li')].map(l => l.textContent)",
@@ -341,7 +341,7 @@ async fn screenshots_of_each_state_in_light_and_dark() {
         session.screenshot(&shot("search")).await;
         session.send_keys(&search, ESCAPE).await;
         // Set-up.
-        click(&session, "[data-provider=gitlab] [data-action=setup]").await;
+        unfold(&session, "gitlab").await;
         js(&session, "document.querySelector('[data-provider=gitlab]').scrollIntoView(); return true").await;
         settle().await;
         session.screenshot(&shot("setup")).await;
