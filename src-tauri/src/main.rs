@@ -20,6 +20,16 @@ fn main() {
                     std::env::set_var("GDK_GL", "disable");
                 }
             }
+            // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
+            // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and
+            // keeps about 40 MiB more in the web process for this window (docs/benchmarks.md,
+            // seventh part). A list of text and small icons paints as fast on the CPU, and the
+            // page is still composited. The web process inherits the setting; one the person
+            // set wins. Set before any other thread exists.
+            #[cfg(target_os = "linux")]
+            if std::env::var_os("WEBKIT_SKIA_ENABLE_CPU_RENDERING").is_none() {
+                std::env::set_var("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1");
+            }
             latchkey::app::run(hidden)
         }
     }
