@@ -174,6 +174,12 @@ fn register() -> Result<(), String> {
          Exec={} %u\nTerminal=false\nNoDisplay=true\nMimeType={mime};\n",
         exec.display()
     );
+    // Every start after the first: the same entry, still the default. One query then, instead
+    // of rewriting the entry and the MIME cache (each xdg-utils call is a shell script and its
+    // processes, run while the window loads).
+    if std::fs::read_to_string(&ours).is_ok_and(|e| e == entry) && default_handler(&mime)? == FILE_NAME {
+        return Ok(());
+    }
     latchkey_core::files::write_atomically(&ours, entry.as_bytes()).map_err(|e| e.to_string())?;
     // Optional: refreshes the MIME cache where desktop-file-utils is installed.
     let _ = Command::new("update-desktop-database").arg(&dir).output();
