@@ -6,6 +6,10 @@ fn main() {
     match latchkey::cli::run(&args) {
         latchkey::cli::Launch::Exit(code) => std::process::exit(code),
         latchkey::cli::Launch::App { hidden } => {
+            #[cfg(target_os = "linux")]
+            if hand_over_callback(&args) {
+                return;
+            }
             if hidden {
                 // Without a window: the resident program, which has no GTK or WebKit in it. It
                 // leaves at once when a Latchkey already runs.
@@ -31,6 +35,28 @@ fn main() {
                 std::env::set_var("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1");
             }
             latchkey::app::run(hidden)
+        }
+    }
+}
+
+/// A launch that carries a sign-in callback while a Latchkey window runs (the OS delivering a deep
+/// link) hands it over on the session bus before GTK starts, as `latchkey-resident` does, and
+/// ends. Left to the single-instance plugin, the same hand-over happens inside Tauri's start-up,
+/// and the process then exits with GTK's and Tauri's threads running: once in CI it ended in a
+/// segmentation fault after the callback had been delivered.
+#[cfg(target_os = "linux")]
+fn hand_over_callback(args: &[std::ffi::OsString]) -> bool {
+    use latchkey_resident::handover::{hand_over, Handover};
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    if latchkey_core::redirect::callback_from_args(&args).is_none() {
+        return false;
+    }
+    match hand_over(&args) {
+        Handover::Delivered => true,
+        Handover::NoneRunning => false,
+        Handover::Failed(e) => {
+            eprintln!("latchkey: the running Latchkey did not take the sign-in: {e}");
+            false
         }
     }
 }
