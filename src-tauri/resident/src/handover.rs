@@ -1,9 +1,10 @@
 //! A launch that carries a sign-in callback (the OS delivering the deep link) hands it to the
 //! running window's Latchkey and exits, before anything of GTK or WebKit starts: it calls the
 //! single-instance plugin's own method on its D-Bus name, as the plugin itself would after
-//! GTK's start-up. `latchkey-resident <callback>` does it with nothing of the window linked.
-//! (Doing it first thing in `latchkey`'s `main` was tried and measured no faster: loading
-//! WebKit's libraries before `main` is most of a second launch's time; docs/benchmarks.md.)
+//! GTK's start-up. `latchkey-resident <callback>` does it with nothing of the window linked;
+//! `latchkey <callback>` does it first thing in `main` too: no faster there (loading WebKit's
+//! libraries before `main` is most of a second launch's time; docs/benchmarks.md), but it ends
+//! without starting GTK, where the plugin's own hand-over exits from inside Tauri's start-up.
 
 /// The single-instance plugin's name for the app `dev.latchkey.desktop`, its object and
 /// interface (tauri-plugin-single-instance 2, Linux).
