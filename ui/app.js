@@ -45,11 +45,19 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// Made at first use: building them loads the locale's data (about 7 ms at start-up, with no
-// account to show).
-let relativeFormat, dateFormat;
+// A value made at its first use.
+function once(make) {
+  let value;
+  return () => (value ??= make());
+}
+
+// The formatters load the locale's data when made (about 7 ms at start-up, with no account to
+// show), so they are made when first needed.
+const relativeFormat = once(() => new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }));
+const dateFormat = once(() => new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }));
+
 function fromNow(iso) {
-  const relative = (relativeFormat ??= new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }));
+  const relative = relativeFormat();
   const seconds = Math.round((new Date(iso).getTime() - Date.now()) / 1000);
   const abs = Math.abs(seconds);
   if (abs < 60) return relative.format(seconds, "second");
@@ -140,7 +148,7 @@ function logoRules() {
 // A connection's details line; it reads the clock, so the tick updates it in place.
 function connectionDetails(provider, c) {
   const needsReconnect = c.status === "needs_reconnect";
-  const details = [`Connected since ${(dateFormat ??= new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" })).format(new Date(c.connected_at))}`];
+  const details = [`Connected since ${dateFormat().format(new Date(c.connected_at))}`];
   if (provider.refreshing.includes(c.id)) {
     details.push("refreshing…");
   } else if (!needsReconnect && c.expires_at) {
@@ -763,7 +771,6 @@ async function main() {
   $("#about-open").addEventListener("click", showAbout);
   $("#about-close").addEventListener("click", () => { $("#about").close(); $("#about-open").focus(); });
   $("#about-log-open").addEventListener("click", (e) => run("open_log_folder", {}, e.currentTarget));
-
 
   // The search: filters as you type; "/" or Ctrl+F goes to it; Enter or Down goes to the first
   // match's first button; Escape clears it.

@@ -16,24 +16,11 @@ fn main() {
                 if let Some(program) = resident_program() {
                     exec(&program);
                 }
-                // Not installed beside the app: the app, hidden. Started without a window, it
-                // has nothing to draw: without this, GTK loads the OpenGL driver when it opens
-                // the display (with LLVM on software rendering: about 30 MiB). A window opened
-                // later draws without GTK's GL. Set before any other thread exists.
-                if std::env::var_os("GDK_GL").is_none() {
-                    std::env::set_var("GDK_GL", "disable");
-                }
+                // Not installed beside the app: this one goes on, hidden.
             }
-            // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
-            // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and
-            // keeps about 40 MiB more in the web process for this window (docs/benchmarks.md,
-            // seventh part). A list of text and small icons paints as fast on the CPU, and the
-            // page is still composited. The web process inherits the setting; one the person
-            // set wins. Set before any other thread exists.
-            #[cfg(target_os = "linux")]
-            if std::env::var_os("WEBKIT_SKIA_ENABLE_CPU_RENDERING").is_none() {
-                std::env::set_var("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1");
-            }
+            // Before any other thread exists: what WebKit (or GTK, hidden) reads from the
+            // environment.
+            latchkey::app::environment::prepare(hidden);
             latchkey::app::run(hidden)
         }
     }
@@ -46,19 +33,9 @@ fn main() {
 /// segmentation fault after the callback had been delivered.
 #[cfg(target_os = "linux")]
 fn hand_over_callback(args: &[std::ffi::OsString]) -> bool {
-    use latchkey_resident::handover::{hand_over, Handover};
     let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    if latchkey_core::redirect::callback_from_args(&args).is_none() {
-        return false;
-    }
-    match hand_over(&args) {
-        Handover::Delivered => true,
-        Handover::NoneRunning => false,
-        Handover::Failed(e) => {
-            eprintln!("latchkey: the running Latchkey did not take the sign-in: {e}");
-            false
-        }
-    }
+    latchkey_core::redirect::callback_from_args(&args).is_some()
+        && latchkey_resident::handover::hand_over("latchkey", &args)
 }
 
 #[cfg(unix)]

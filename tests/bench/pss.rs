@@ -1,8 +1,8 @@
 //! What the benchmarks share (`#[path]`-included by each): PSS of a process tree, the WebDriver
 //! server, the app of a benchmark's home and its environment.
 
-/// PSS in KiB of `pid` and all its descendants, with their names.
-pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
+/// `pid` and all its descendants.
+fn tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
     let mut i = 0;
     while i < all.len() {
@@ -18,20 +18,40 @@ pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
         }
         i += 1;
     }
+    all
+}
+
+/// The sum, in KiB, of the `fields` of a process's /proc/<pid>/smaps_rollup.
+fn rollup_kib(pid: u32, fields: &[&str]) -> u64 {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    rollup
+        .lines()
+        .filter_map(|l| {
+            let (field, value) = l.split_once(':')?;
+            fields.contains(&field).then(|| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())?
+        })
+        .sum()
+}
+
+/// PSS in KiB of `pid` and all its descendants, with their names.
+pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
     let mut total = 0;
     let mut names = Vec::new();
-    for p in all {
-        let rollup = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).unwrap_or_default();
-        let pss: u64 = rollup
-            .lines()
-            .find_map(|l| l.strip_prefix("Pss:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0);
+    for p in tree(pid) {
+        let pss = rollup_kib(p, &["Pss"]);
         total += pss;
         let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
         names.push(format!("{} ({:.1} MiB)", name.trim(), pss as f64 / 1024.0));
     }
     (total, names)
+}
+
+/// Private memory (USS) in KiB of `pid` and all its descendants: the pages no other process
+/// maps. Unlike PSS it does not change when another program maps the same libraries (another
+/// WebKit window starting or ending), so it shows what the processes themselves hold.
+#[allow(dead_code)] // only the soak benchmark reads it
+pub fn private_tree(pid: u32) -> u64 {
+    tree(pid).into_iter().map(|p| rollup_kib(p, &["Private_Clean", "Private_Dirty"])).sum()
 }
 
 /// A tauri-driver on free ports, in a process group of its own, with the environment

@@ -2,7 +2,8 @@
 //! keychain and Xvfb display, on a release build: one Demo account whose tokens live 20 seconds
 //! (a background refresh, and so a state event, about every 9 s), the window left open, and the
 //! PSS of the app and its WebKit processes sampled every 30 s. The growth is the least-squares
-//! slope of those samples, in MiB per hour, after a one-minute warm-up.
+//! slope of those samples, in MiB per hour, after a one-minute warm-up. The same for their
+//! private memory (USS), which other programs mapping WebKit's libraries do not move.
 //!
 //! LATCHKEY_SOAK_MINUTES sets how long it samples (default 20); LATCHKEY_SOAK_APP runs another
 //! build of the app (to compare two versions in the same conditions).
@@ -15,7 +16,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_env, app_pid, pss_tree, start_tauri_driver};
+use pss::{app_env, app_pid, private_tree, pss_tree, start_tauri_driver};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,12 +56,15 @@ async fn run(minutes: u64) -> serde_json::Value {
 
     let start = Instant::now();
     let mut points = Vec::new();
+    let mut private_points = Vec::new();
     while start.elapsed() < Duration::from_secs(minutes * 60) {
         let (kib, names) = pss_tree(pid);
         let mib = kib as f64 / 1024.0;
+        let private = private_tree(pid) as f64 / 1024.0;
         let hours = start.elapsed().as_secs_f64() / 3600.0;
-        println!("{:>6.1} min  PSS {mib:>6.1} MiB   {}", hours * 60.0, names.join(", "));
+        println!("{:>6.1} min  PSS {mib:>6.1} MiB  private {private:>6.1} MiB   {}", hours * 60.0, names.join(", "));
         points.push((hours, mib));
+        private_points.push((hours, private));
         tokio::time::sleep(EVERY).await;
     }
     let log = std::fs::read_to_string(dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
@@ -75,9 +79,12 @@ async fn run(minutes: u64) -> serde_json::Value {
     let _ = Command::new("secret-tool").args(["clear", "service", "dev.latchkey.desktop"]).status();
 
     let growth = slope(&points);
-    let (first, last) = (points.first().map_or(0.0, |p| p.1), points.last().map_or(0.0, |p| p.1));
+    let private_growth = slope(&private_points);
+    let ends = |points: &[(f64, f64)]| (points.first().map_or(0.0, |p| p.1), points.last().map_or(0.0, |p| p.1));
+    let ((first, last), (private_first, private_last)) = (ends(&points), ends(&private_points));
     println!(
         "\n{minutes} min, {} samples: PSS {first:.1} -> {last:.1} MiB, growth {growth:+.1} MiB/hour; \
+         private {private_first:.1} -> {private_last:.1} MiB, growth {private_growth:+.1} MiB/hour; \
          log lines naming a refresh: {refreshes}",
         points.len()
     );
@@ -87,6 +94,8 @@ async fn run(minutes: u64) -> serde_json::Value {
         "token_seconds": 20,
         "samples_mib": points.iter().map(|p| p.1).collect::<Vec<_>>(),
         "growth_mib_per_hour": growth,
+        "private_samples_mib": private_points.iter().map(|p| p.1).collect::<Vec<_>>(),
+        "private_growth_mib_per_hour": private_growth,
         "refresh_log_lines": refreshes,
     })
 }

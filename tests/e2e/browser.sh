@@ -3,7 +3,7 @@
 # authorization URL. It loads the consent page, answers it, and hands the callback URL to the
 # OS as a browser does with a custom scheme: by launching the app binary with it.
 #
-# LATCHKEY_TEST_DIR   where to record what happened (opened.txt, callback.txt)
+# LATCHKEY_TEST_DIR   where to record what happened (opened.txt, browser-env.txt, callback.txt)
 # LATCHKEY_TEST_MODE  approve (default): consent and deliver; hold: consent, record, don't deliver;
 #                     ignore: record the URL only; redirect: follow the provider's immediate
 #                     redirect to the loopback listener
@@ -15,6 +15,8 @@ dir="${LATCHKEY_TEST_DIR:?}"
 exec 2>>"$dir/browser.log"
 set -x
 printf '%s\n' "$url" >> "$dir/opened.txt"
+# What of Latchkey's own WebKit settings reached the browser (none should).
+env | grep -E '^(GDK_GL|WEBKIT_SKIA_ENABLE_CPU_RENDERING|JSC_useDFGJIT)=' >> "$dir/browser-env.txt" || true
 mode="${LATCHKEY_TEST_MODE:-approve}"
 [ "$mode" = ignore ] && exit 0
 if [ "$mode" = redirect ]; then

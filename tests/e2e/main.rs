@@ -354,6 +354,20 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     // The browser got the provider's page; the window stayed on Latchkey's own page (line 1).
     let opened = std::fs::read_to_string(world.dir.path().join("opened.txt")).unwrap();
     assert!(opened.starts_with("http://127.0.0.1:") && opened.contains("/authorize?"), "{opened}");
+    // Latchkey's web view runs with the WebKit settings the app sets; the browser it started was
+    // given the person's environment, without them.
+    let app = the_app(&world).await;
+    let web = webkit_processes(app).into_iter().find(|(_, name)| name.starts_with("WebKitWebProces"));
+    let (web, _) = web.expect("the window's web process");
+    let mut settings = webkit_settings_of(web);
+    settings.sort();
+    assert_eq!(
+        settings,
+        ["JSC_useDFGJIT=false", "WEBKIT_SKIA_ENABLE_CPU_RENDERING=1"],
+        "the web process's environment"
+    );
+    let browser_env = std::fs::read_to_string(world.dir.path().join("browser-env.txt")).unwrap();
+    assert_eq!(browser_env.trim(), "", "the browser was given Latchkey's WebKit settings");
     let location = session.execute("return location.href").await;
     assert!(!location.as_str().unwrap_or_default().contains("/authorize"), "{location}");
 
@@ -952,16 +966,33 @@ async fn the_app(world: &World) -> i32 {
 
 /// WebKit's processes (web content, network) started by `pid`.
 fn webkit_children(pid: i32) -> Vec<String> {
+    webkit_processes(pid).into_iter().map(|(_, name)| name).collect()
+}
+
+/// The same, with their process ids.
+fn webkit_processes(pid: i32) -> Vec<(i32, String)> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| {
+            let child: i32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
             // pid (comm) state ppid ...
             let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
             let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
-            (ppid == pid && comm.starts_with("WebKit")).then(|| comm.to_owned())
+            (ppid == pid && comm.starts_with("WebKit")).then(|| (child, comm.to_owned()))
         })
+        .collect()
+}
+
+/// The variables of `pid`'s environment that Latchkey sets for its own WebKit
+/// (src-tauri/src/app/environment.rs), as `NAME=value`.
+fn webkit_settings_of(pid: i32) -> Vec<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| ["GDK_GL=", "WEBKIT_SKIA_ENABLE_CPU_RENDERING=", "JSC_useDFGJIT="].iter().any(|n| v.starts_with(n)))
         .collect()
 }
 

@@ -12,28 +12,24 @@ const NAME: &str = "dev.latchkey.desktop.SingleInstance";
 const PATH: &str = "/dev/latchkey/desktop/SingleInstance";
 const INTERFACE: &str = "org.SingleInstance.DBus";
 
-#[derive(Debug)]
-pub enum Handover {
-    /// The running Latchkey took the arguments.
-    Delivered,
-    /// No Latchkey window runs (or there is no session bus): this launch must start it.
-    NoneRunning,
-    /// One runs and refused or failed the call; the reason, for the log.
-    Failed(String),
-}
-
-/// Hands `argv` (the program, then the callback URL, as the OS passed it) to the running app.
-pub fn hand_over(argv: &[String]) -> Handover {
-    let Ok(bus) = zbus::blocking::Connection::session() else { return Handover::NoneRunning };
+/// Hands `argv` (the program, then the callback URL, as the OS passed it) to the running app:
+/// `true` when it took them. `false` when none runs (or there is no session bus), and when the
+/// one running refused or failed the call (said on stderr, as `me`): then this launch must start
+/// the app with the callback itself.
+pub fn hand_over(me: &str, argv: &[String]) -> bool {
+    let Ok(bus) = zbus::blocking::Connection::session() else { return false };
     let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
     match bus.call_method(Some(NAME), PATH, Some(INTERFACE), "ExecuteCallback", &(argv, cwd.as_str())) {
-        Ok(_) => Handover::Delivered,
+        Ok(_) => true,
         Err(zbus::Error::MethodError(name, _, _))
             if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown"
                 || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" =>
         {
-            Handover::NoneRunning
+            false
         }
-        Err(e) => Handover::Failed(e.to_string()),
+        Err(e) => {
+            eprintln!("{me}: the running Latchkey did not take the sign-in: {e}");
+            false
+        }
     }
 }

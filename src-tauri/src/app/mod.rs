@@ -3,6 +3,7 @@
 
 mod commands;
 mod deep_link;
+pub mod environment;
 mod window;
 
 #[cfg(target_os = "linux")]
@@ -27,6 +28,9 @@ struct SystemBrowser;
 
 impl Browser for SystemBrowser {
     fn open(&self, url: &url::Url) -> Result<(), String> {
+        #[cfg(target_os = "linux")]
+        return environment::open_in_browser(url);
+        #[cfg(not(target_os = "linux"))]
         tauri_plugin_opener::open_url(url.as_str(), None::<&str>).map_err(|e| e.to_string())
     }
 }

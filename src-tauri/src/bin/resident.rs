@@ -13,7 +13,6 @@ fn main() {
 /// it with the callback, as the OS would have.
 #[cfg(target_os = "linux")]
 fn callback() {
-    use latchkey_resident::handover::{hand_over, Handover};
     use std::os::unix::process::CommandExt;
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let Some(url) = latchkey_core::redirect::callback_from_args(&args) else { return };
@@ -21,10 +20,8 @@ fn callback() {
         eprintln!("latchkey-resident: no latchkey program beside this one to hand the sign-in to");
         std::process::exit(1);
     };
-    match hand_over(&[app.display().to_string(), url.to_owned()]) {
-        Handover::Delivered => std::process::exit(0),
-        Handover::NoneRunning => {}
-        Handover::Failed(e) => eprintln!("latchkey-resident: the running Latchkey did not take the sign-in: {e}"),
+    if latchkey_resident::handover::hand_over("latchkey-resident", &[app.display().to_string(), url.to_owned()]) {
+        std::process::exit(0);
     }
     let error = std::process::Command::new(&app).arg(url).exec();
     eprintln!("latchkey-resident: cannot start {}: {error}", app.display());

@@ -1,0 +1,100 @@
+//! The environment Latchkey's own web view starts with, and the one the person's browser gets.
+//!
+//! WebKitGTK reads some of its settings only from the environment, which its web process
+//! inherits. Latchkey sets them for its window, before any other thread exists, unless the person
+//! set them; the browser it opens for a sign-in gets the environment the person had, without
+//! them (a browser built on WebKitGTK, such as GNOME Web, would otherwise take them too).
+
+use std::sync::OnceLock;
+
+/// The variables this process set itself, to leave out of the browser's environment.
+static SET_HERE: OnceLock<Vec<&'static str>> = OnceLock::new();
+
+/// Sets what the window (or, `hidden`, the app without one) runs best with. Call it first thing
+/// in `main`, before any other thread exists: the environment is not safe to change after that.
+pub fn prepare(hidden: bool) {
+    let mut wanted: Vec<(&'static str, &'static str)> = Vec::new();
+    if hidden {
+        // Started without a window, the app has nothing to draw: without this, GTK loads the
+        // OpenGL driver when it opens the display (with LLVM on software rendering: about
+        // 30 MiB). A window opened later draws without GTK's GL.
+        wanted.push(("GDK_GL", "disable"));
+    }
+    #[cfg(target_os = "linux")]
+    wanted.extend(WEBKIT);
+
+    let mut set = Vec::new();
+    for (name, value) in wanted {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, value);
+            set.push(name);
+        }
+    }
+    let _ = SET_HERE.set(set);
+}
+
+/// What WebKitGTK's processes read from the environment.
+#[cfg(target_os = "linux")]
+const WEBKIT: [(&str, &str); 2] = [
+    // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
+    // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and keeps about
+    // 40 MiB more in the web process for this window (docs/benchmarks.md, seventh part). A list
+    // of text and small icons paints as fast on the CPU, and the page is still composited.
+    ("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"),
+    // JavaScriptCore's optimising JIT (DFG, and FTL above it) off for the page: with it, the web
+    // process of a window left open grew by 120-135 MiB an hour in two soaks of six, and by about
+    // 10 in the others; without it, by under 5 in each (docs/benchmarks.md, ninth part). The
+    // page's script is small and mostly waits on the app: the interpreter and the baseline JIT
+    // serve it.
+    ("JSC_useDFGJIT", "false"),
+];
+
+/// What [`prepare`] set (nothing when it was not called).
+pub fn set_here() -> &'static [&'static str] {
+    SET_HERE.get().map_or(&[], Vec::as_slice)
+}
+
+/// Opens `url` in the person's default browser, as `xdg-open` (or `gio open`) would from their
+/// session: without the variables [`prepare`] set. A launcher that fails within a quarter of a
+/// second is followed by the next; one still running then (xdg-open can wait for the browser it
+/// started) is left to finish, and reaped. (As `tauri-plugin-opener` does, which cannot leave
+/// variables out.)
+#[cfg(target_os = "linux")]
+pub fn open_in_browser(url: &url::Url) -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    // A URL (`http://…` or `https://…`) never starts with a dash, so no launcher reads it as an
+    // option.
+    let launchers: [(&str, &[&str]); 2] = [("xdg-open", &[]), ("gio", &["open"])];
+    let mut failure = None;
+    for (program, args) in launchers {
+        let mut command = Command::new(program);
+        command.args(args).arg(url.as_str()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        for name in set_here() {
+            command.env_remove(name);
+        }
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("could not start {program}: {e}")),
+        };
+        let deadline = Instant::now() + Duration::from_millis(250);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    failure.get_or_insert(format!("{program} failed ({status})"));
+                    break;
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) => {
+                    std::thread::spawn(move || child.wait());
+                    return Ok(());
+                }
+                Err(e) => return Err(format!("could not wait for {program}: {e}")),
+            }
+        }
+    }
+    Err(failure.unwrap_or_else(|| "no xdg-open or gio to open the browser with".to_owned()))
+}
