@@ -4,8 +4,8 @@
 #   same plugins, and deep link to connection shown (also written to target/bench-window.json);
 # - resident (issue 11): memory with the window open, closed and never opened (--hidden), 20
 #   connections; GetAccessToken over D-Bus (also written to target/bench-resident.json);
-# - soak (issue 15): the window open for 20 minutes with 20-second Demo tokens, PSS growth in
-#   MiB/hour (target/bench-soak.json);
+# - soak (issue 15): the window open for 20 minutes with 20-second Demo tokens, growth of PSS and
+#   of private memory in MiB/hour (target/bench-soak.json);
 # - background refresh (issue 5): 10,000 connections in the headless core, about 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -42,10 +42,10 @@ const WEBKIT: [(&str, &str); 2] = [
     // of text and small icons paints as fast on the CPU, and the page is still composited.
     ("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"),
     // JavaScriptCore's optimising JIT (DFG, and FTL above it) off for the page: with it, the web
-    // process of a window left open grew by 120-135 MiB an hour in two soaks of six, and by about
-    // 10 in the others; without it, by under 5 in each (docs/benchmarks.md, ninth part). The
-    // page's script is small and mostly waits on the app: the interpreter and the baseline JIT
-    // serve it.
+    // process of a window left open grew by 120-135 MiB an hour in two soaks of six, and by 6-11
+    // in the others; without it, by 3-6 in each (docs/benchmarks.md, ninth part). The page's
+    // script is small and mostly waits on the app: the interpreter and the baseline JIT serve it.
+    // Launch is the same with it off (ninth part).
     ("JSC_useDFGJIT", "false"),
 ];
 
