@@ -35,18 +35,15 @@ pub fn prepare(hidden: bool) {
 
 /// What WebKitGTK's processes read from the environment.
 #[cfg(target_os = "linux")]
-const WEBKIT: [(&str, &str); 2] = [
+const WEBKIT: [(&str, &str); 1] = [
     // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
     // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and keeps about
     // 40 MiB more in the web process for this window (docs/benchmarks.md, seventh part). A list
     // of text and small icons paints as fast on the CPU, and the page is still composited.
     ("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"),
-    // JavaScriptCore's optimising JIT (DFG, and FTL above it) off for the page: with it, the web
-    // process of a window left open grew by 120-135 MiB an hour in two soaks of six, and by 6-11
-    // in the others; without it, by 3-6 in each (docs/benchmarks.md, ninth part). The page's
-    // script is small and mostly waits on the app: the interpreter and the baseline JIT serve it.
-    // Launch is the same with it off (ninth part).
-    ("JSC_useDFGJIT", "false"),
+    // (JavaScriptCore's optimising JIT was switched off here for a while, `JSC_useDFGJIT=false`,
+    // against a window that grew while left open: a soak run alone grew as fast without it.
+    // docs/benchmarks.md, ninth part.)
 ];
 
 /// What [`prepare`] set (nothing when it was not called).
