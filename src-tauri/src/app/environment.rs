@@ -20,8 +20,14 @@ pub fn prepare(hidden: bool) {
         // 30 MiB). A window opened later draws without GTK's GL.
         wanted.push(("GDK_GL", "disable"));
     }
+    // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
+    // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and keeps about
+    // 40 MiB more in the web process for this window (docs/benchmarks.md, seventh part). A list
+    // of text and small icons paints as fast on the CPU, and the page is still composited.
+    // (Switching JavaScriptCore's optimising JIT off, `JSC_useDFGJIT=false`, was tried against a
+    // window that grew while left open, and taken out: it grew as fast without it; ninth part.)
     #[cfg(target_os = "linux")]
-    wanted.extend(WEBKIT);
+    wanted.push(("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"));
 
     let mut set = Vec::new();
     for (name, value) in wanted {
@@ -33,21 +39,9 @@ pub fn prepare(hidden: bool) {
     let _ = SET_HERE.set(set);
 }
 
-/// What WebKitGTK's processes read from the environment.
-#[cfg(target_os = "linux")]
-const WEBKIT: [(&str, &str); 1] = [
-    // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
-    // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and keeps about
-    // 40 MiB more in the web process for this window (docs/benchmarks.md, seventh part). A list
-    // of text and small icons paints as fast on the CPU, and the page is still composited.
-    ("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"),
-    // (JavaScriptCore's optimising JIT was switched off here for a while, `JSC_useDFGJIT=false`,
-    // against a window that grew while left open: a soak run alone grew as fast without it.
-    // docs/benchmarks.md, ninth part.)
-];
-
 /// What [`prepare`] set (nothing when it was not called).
-pub fn set_here() -> &'static [&'static str] {
+#[cfg(target_os = "linux")]
+fn set_here() -> &'static [&'static str] {
     SET_HERE.get().map_or(&[], Vec::as_slice)
 }
 
