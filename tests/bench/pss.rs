@@ -54,6 +54,13 @@ pub fn private_tree(pid: u32) -> u64 {
     tree(pid).into_iter().map(|p| rollup_kib(p, &["Private_Clean", "Private_Dirty"])).sum()
 }
 
+/// Private dirty memory in KiB of `pid` and all its descendants: with no swap, only the
+/// processes themselves can give it back (the kernel can drop clean pages, not these).
+#[allow(dead_code)] // only the soak benchmark reads it
+pub fn private_dirty_tree(pid: u32) -> u64 {
+    tree(pid).into_iter().map(|p| rollup_kib(p, &["Private_Dirty"])).sum()
+}
+
 /// A tauri-driver on free ports, in a process group of its own, with the environment
 /// `configure` gives it (and so the app it starts); returns once it listens.
 pub fn start_tauri_driver(configure: impl FnOnce(&mut std::process::Command)) -> (std::process::Child, u16) {

@@ -3,10 +3,19 @@
 //! (a background refresh, and so a state event, about every 9 s), the window left open, and the
 //! PSS of the app and its WebKit processes sampled every 30 s. The growth is the least-squares
 //! slope of those samples, in MiB per hour, after a one-minute warm-up. The same for their
-//! private memory (USS), which other programs mapping WebKit's libraries do not move.
+//! private memory (USS), which other programs mapping WebKit's libraries do not move, and for
+//! their private dirty memory, which (with no swap) only the processes themselves can give back.
+//!
+//! What of the growth stays: after the warm-up and after the last sample, the machine is put
+//! under memory pressure (`press`), which makes WebKit collect garbage, drop its caches and
+//! return free memory; the private dirty memory after each is what the processes keep. The
+//! growth that stays is the difference over the time between them. The pressure also makes the
+//! kernel drop clean pages of the libraries, which come back as they are used: with it, the
+//! slopes of PSS and of private memory include that return; the private dirty slope does not.
 //!
 //! LATCHKEY_SOAK_MINUTES sets how long it samples (default 20); LATCHKEY_SOAK_APP runs another
-//! build of the app (to compare two versions in the same conditions).
+//! build of the app (to compare two versions in the same conditions); LATCHKEY_SOAK_PRESSURE=0
+//! leaves the pressure out.
 //!
 //! Not a test: it asserts nothing; it prints figures and writes target/bench-soak.json.
 
@@ -16,7 +25,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_env, app_pid, private_tree, pss_tree, start_tauri_driver};
+use pss::{app_env, app_pid, private_dirty_tree, private_tree, pss_tree, start_tauri_driver};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +41,45 @@ fn app() -> String {
 fn env_for(cmd: &mut Command, dir: &Path) {
     app_env(cmd, dir, &app());
     cmd.env("LATCHKEY_DEMO_TOKEN_SECONDS", "20").env("NO_AT_BRIDGE", "1");
+}
+
+/// A /proc/meminfo figure, in KiB.
+fn meminfo(field: &str) -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines().find_map(|l| l.strip_prefix(field)?.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+/// Puts the machine under memory pressure, as a person's other programs would: takes memory
+/// until /proc/meminfo's MemAvailable is 3% of MemTotal, holds it 15 s, gives it back and lets
+/// 15 s pass. WebKit's UI process polls that figure (every 1 to 5 s) and, at 95% used, sends its
+/// web processes a critical memory-pressure event. Returns the private dirty memory of `pid`'s
+/// tree (MiB) before and after. One soak at a time presses (a lock file), so that runs side by
+/// side do not both take the last 3%.
+async fn press(pid: u32) -> (f64, f64) {
+    use std::os::fd::AsRawFd;
+    let before = private_dirty_tree(pid) as f64 / 1024.0;
+    let lock = std::fs::File::create(std::env::temp_dir().join("latchkey-soak-pressure.lock")).unwrap();
+    // SAFETY: flock(2) on a descriptor this function owns; it is released when `lock` is dropped.
+    unsafe {
+        libc::flock(lock.as_raw_fd(), libc::LOCK_EX);
+    }
+    const CHUNK: usize = 64 << 20;
+    let leave = meminfo("MemTotal:") * 3 / 100;
+    let mut taken: Vec<Vec<u8>> = Vec::new();
+    while meminfo("MemAvailable:") > leave + (CHUNK as u64 >> 10) {
+        // Written, so that every page is really taken (a zeroed allocation is not).
+        taken.push(vec![0x5a; CHUNK]);
+    }
+    std::hint::black_box(&taken);
+    let used = 100 - meminfo("MemAvailable:") * 100 / meminfo("MemTotal:");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    println!("  memory pressure: took {} MiB for 15 s ({used}% of memory in use)", taken.len() * (CHUNK >> 20));
+    drop(taken);
+    drop(lock);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let after = private_dirty_tree(pid) as f64 / 1024.0;
+    println!("  private dirty memory {before:.1} -> {after:.1} MiB");
+    (before, after)
 }
 
 /// Least-squares slope of (hours, MiB).
@@ -53,20 +101,32 @@ async fn run(minutes: u64) -> serde_json::Value {
     session.wait_for("[data-of=demo][data-connection]", WAIT).await;
     let pid = app_pid(dir.path(), &app()).expect("the app runs");
     tokio::time::sleep(Duration::from_secs(60)).await; // warm-up
+    let pressure = std::env::var("LATCHKEY_SOAK_PRESSURE").map_or(true, |v| v != "0");
+    let pressed_first = if pressure { Some(press(pid).await) } else { None };
+    let pressed_at = Instant::now();
 
     let start = Instant::now();
     let mut points = Vec::new();
     let mut private_points = Vec::new();
+    let mut dirty_points = Vec::new();
     while start.elapsed() < Duration::from_secs(minutes * 60) {
         let (kib, names) = pss_tree(pid);
         let mib = kib as f64 / 1024.0;
         let private = private_tree(pid) as f64 / 1024.0;
+        let dirty = private_dirty_tree(pid) as f64 / 1024.0;
         let hours = start.elapsed().as_secs_f64() / 3600.0;
-        println!("{:>6.1} min  PSS {mib:>6.1} MiB  private {private:>6.1} MiB   {}", hours * 60.0, names.join(", "));
+        println!(
+            "{:>6.1} min  PSS {mib:>6.1} MiB  private {private:>6.1} MiB  dirty {dirty:>6.1} MiB   {}",
+            hours * 60.0,
+            names.join(", ")
+        );
         points.push((hours, mib));
         private_points.push((hours, private));
+        dirty_points.push((hours, dirty));
         tokio::time::sleep(EVERY).await;
     }
+    let pressed_last = if pressure { Some(press(pid).await) } else { None };
+    let pressed_hours = pressed_at.elapsed().as_secs_f64() / 3600.0;
     let log = std::fs::read_to_string(dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
         .unwrap_or_default();
     let refreshes = log.matches("refreshed").count();
@@ -80,14 +140,23 @@ async fn run(minutes: u64) -> serde_json::Value {
 
     let growth = slope(&points);
     let private_growth = slope(&private_points);
+    let dirty_growth = slope(&dirty_points);
     let ends = |points: &[(f64, f64)]| (points.first().map_or(0.0, |p| p.1), points.last().map_or(0.0, |p| p.1));
     let ((first, last), (private_first, private_last)) = (ends(&points), ends(&private_points));
     println!(
         "\n{minutes} min, {} samples: PSS {first:.1} -> {last:.1} MiB, growth {growth:+.1} MiB/hour; \
          private {private_first:.1} -> {private_last:.1} MiB, growth {private_growth:+.1} MiB/hour; \
-         log lines naming a refresh: {refreshes}",
+         private dirty growth {dirty_growth:+.1} MiB/hour; log lines naming a refresh: {refreshes}",
         points.len()
     );
+    let kept = pressed_first.zip(pressed_last).map(|((_, first), (_, last))| (last - first) / pressed_hours);
+    if let (Some((_, first)), Some((_, last)), Some(kept)) = (pressed_first, pressed_last, kept) {
+        println!(
+            "after memory pressure: private dirty {first:.1} -> {last:.1} MiB over {:.1} min, \
+             growth that stays {kept:+.1} MiB/hour",
+            pressed_hours * 60.0
+        );
+    }
     serde_json::json!({
         "app": app(),
         "minutes": minutes,
@@ -96,7 +165,13 @@ async fn run(minutes: u64) -> serde_json::Value {
         "growth_mib_per_hour": growth,
         "private_samples_mib": private_points.iter().map(|p| p.1).collect::<Vec<_>>(),
         "private_growth_mib_per_hour": private_growth,
+        "dirty_samples_mib": dirty_points.iter().map(|p| p.1).collect::<Vec<_>>(),
+        "dirty_growth_mib_per_hour": dirty_growth,
         "refresh_log_lines": refreshes,
+        // Private dirty MiB before and after each memory pressure, and the growth between them.
+        "pressed_first_mib": pressed_first,
+        "pressed_last_mib": pressed_last,
+        "kept_growth_mib_per_hour": kept,
     })
 }
 
