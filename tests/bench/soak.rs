@@ -100,9 +100,10 @@ async fn run(minutes: u64) -> serde_json::Value {
     assert!(session.click(&connect).await, "Connect");
     session.wait_for("[data-of=demo][data-connection]", WAIT).await;
     let pid = app_pid(dir.path(), &app()).expect("the app runs");
-    tokio::time::sleep(Duration::from_secs(60)).await; // warm-up
-                                                       // Not on a machine with swap: there, pressure pushes pages out to swap, which would read as
-                                                       // memory given back (and slows everything else down).
+    // A minute's warm-up.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    // Not on a machine with swap: there, pressure pushes pages out to swap, which would read as
+    // memory given back (and slows everything else down).
     let pressure = std::env::var("LATCHKEY_SOAK_PRESSURE").map_or(true, |v| v != "0") && meminfo("SwapTotal:") == 0;
     if !pressure {
         println!("  no memory pressure (LATCHKEY_SOAK_PRESSURE=0, or the machine has swap)");
@@ -161,8 +162,10 @@ async fn run(minutes: u64) -> serde_json::Value {
          private dirty growth {dirty_growth:+.1} MiB/hour; log lines naming a refresh: {refreshes}",
         points.len()
     );
-    let kept = pressed_first.zip(pressed_last).map(|((_, first), (_, last))| (last - first) / pressed_hours);
-    if let (Some((_, first)), Some((_, last)), Some(kept)) = (pressed_first, pressed_last, kept) {
+    // Private dirty MiB after the first pressure and after the last, and the growth between them.
+    let kept =
+        pressed_first.zip(pressed_last).map(|((_, first), (_, last))| (first, last, (last - first) / pressed_hours));
+    if let Some((first, last, kept)) = kept {
         println!(
             "after memory pressure: private dirty {first:.1} -> {last:.1} MiB over {:.1} min, \
              growth that stays {kept:+.1} MiB/hour",
@@ -183,7 +186,7 @@ async fn run(minutes: u64) -> serde_json::Value {
         // Private dirty MiB before and after each memory pressure, and the growth between them.
         "pressed_first_mib": pressed_first,
         "pressed_last_mib": pressed_last,
-        "kept_growth_mib_per_hour": kept,
+        "kept_growth_mib_per_hour": kept.map(|k| k.2),
     })
 }
 
