@@ -51,14 +51,20 @@ pub fn pss_tree(pid: u32) -> (u64, Vec<String>) {
 /// WebKit window starting or ending), so it shows what the processes themselves hold.
 #[allow(dead_code)] // only the soak benchmark reads it
 pub fn private_tree(pid: u32) -> u64 {
-    tree(pid).into_iter().map(|p| rollup_kib(p, &["Private_Clean", "Private_Dirty"])).sum()
+    tree_kib(pid, &["Private_Clean", "Private_Dirty"])
 }
 
 /// Private dirty memory in KiB of `pid` and all its descendants: with no swap, only the
 /// processes themselves can give it back (the kernel can drop clean pages, not these).
 #[allow(dead_code)] // only the soak benchmark reads it
 pub fn private_dirty_tree(pid: u32) -> u64 {
-    tree(pid).into_iter().map(|p| rollup_kib(p, &["Private_Dirty"])).sum()
+    tree_kib(pid, &["Private_Dirty"])
+}
+
+/// The sum, in KiB, of the smaps_rollup `fields` of `pid` and all its descendants.
+#[allow(dead_code)] // only the soak benchmark's figures use it
+fn tree_kib(pid: u32, fields: &[&str]) -> u64 {
+    tree(pid).into_iter().map(|p| rollup_kib(p, fields)).sum()
 }
 
 /// A tauri-driver on free ports, in a process group of its own, with the environment

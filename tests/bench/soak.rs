@@ -71,7 +71,7 @@ async fn press(pid: u32) -> (f64, f64) {
         taken.push(vec![0x5a; CHUNK]);
     }
     std::hint::black_box(&taken);
-    let used = 100 - meminfo("MemAvailable:") * 100 / meminfo("MemTotal:");
+    let used = 100 - meminfo("MemAvailable:") * 100 / meminfo("MemTotal:").max(1);
     tokio::time::sleep(Duration::from_secs(15)).await;
     println!("  memory pressure: took {} MiB for 15 s ({used}% of memory in use)", taken.len() * (CHUNK >> 20));
     drop(taken);
@@ -109,7 +109,6 @@ async fn run(minutes: u64) -> serde_json::Value {
         println!("  no memory pressure (LATCHKEY_SOAK_PRESSURE=0, or the machine has swap)");
     }
     let pressed_first = if pressure { Some(press(pid).await) } else { None };
-    let pressed_at = Instant::now();
 
     let start = Instant::now();
     let mut points = Vec::new();
@@ -139,7 +138,7 @@ async fn run(minutes: u64) -> serde_json::Value {
     } else {
         None
     };
-    let pressed_hours = pressed_at.elapsed().as_secs_f64() / 3600.0;
+    let pressed_hours = start.elapsed().as_secs_f64() / 3600.0;
     let log = std::fs::read_to_string(dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
         .unwrap_or_default();
     let refreshes = log.matches("refreshed").count();
@@ -183,7 +182,8 @@ async fn run(minutes: u64) -> serde_json::Value {
         "dirty_samples_mib": dirty_points.iter().map(|p| p.1).collect::<Vec<_>>(),
         "dirty_growth_mib_per_hour": dirty_growth,
         "refresh_log_lines": refreshes,
-        // Private dirty MiB before and after each memory pressure, and the growth between them.
+        // Private dirty MiB before and after the first pressure and the last ones, and the growth
+        // between the two afters.
         "pressed_first_mib": pressed_first,
         "pressed_last_mib": pressed_last,
         "kept_growth_mib_per_hour": kept.map(|k| k.2),
