@@ -266,10 +266,16 @@ async fn text_of(session: &Session, css: &str) -> String {
 
 /// Clicks `css`, finding it again if a re-render replaced it meanwhile.
 async fn click(session: &Session, css: &str) {
+    click_closing(session, css, false).await;
+}
+
+/// As [`click`]; with `closes`, `css` is a button that closes the window
+/// (see [`Session::click_closing`]).
+async fn click_closing(session: &Session, css: &str, closes: bool) {
     let start = Instant::now();
     loop {
         let e = session.wait_for(css, WAIT).await;
-        if session.click(&e).await {
+        if session.click_closing(&e, closes).await {
             return;
         }
         assert!(start.elapsed() < WAIT, "could not click {css}");
@@ -1102,7 +1108,7 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     session.screenshot(&world.shot("closing-notice.png")).await;
     assert!(alive(app), "the first close only explains");
-    click(&session, "#closing-close").await;
+    click_closing(&session, "#closing-close", true).await;
     world.wait_for_log("window closed; Latchkey goes on in the background", 1).await;
 
     // Latchkey stays, and no WebKit process with it: it hands over to the resident program in
@@ -1509,7 +1515,7 @@ async fn a_sign_in_that_returns_while_latchkey_is_in_the_background_completes() 
     let callback = world.recorded_callback();
     session.execute("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true").await;
     session.wait_for("dialog#closing[open]", WAIT).await;
-    click(&session, "#closing-close").await;
+    click_closing(&session, "#closing-close", true).await;
     world.wait_for_log("restarting without the window", 1).await;
     world.wait_for_log("resident=true", 1).await;
 

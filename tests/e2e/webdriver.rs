@@ -89,8 +89,15 @@ impl Session {
 
     /// Clicks; false when the element was replaced by a re-render (or is not clickable yet).
     pub async fn click(&self, element: &Element) -> bool {
+        self.click_closing(element, false).await
+    }
+
+    /// As [`Session::click`]; with `closes`, the button closes the window, which may be gone
+    /// before the driver answers the click: "no such window" then says the click did its work.
+    pub async fn click_closing(&self, element: &Element, closes: bool) -> bool {
         match element.click().await {
             Ok(()) => true,
+            Err(CmdError::Standard(w)) if closes && w.error == ErrorStatus::NoSuchWindow => true,
             Err(e) if gone(&e) || e.is_element_not_interactable() => false,
             Err(CmdError::Standard(w)) if w.error == ErrorStatus::ElementClickIntercepted => false,
             Err(e) => panic!("clicking: {e:?}"),
