@@ -15,7 +15,10 @@
 //!
 //! LATCHKEY_SOAK_MINUTES sets how long it samples (default 20); LATCHKEY_SOAK_APP runs another
 //! build of the app (to compare two versions in the same conditions); LATCHKEY_SOAK_PRESSURE=0
-//! leaves the pressure out, as does a machine with swap.
+//! leaves the pressure out, as does a machine with swap. WebDriver only connects the account: the
+//! app is then started again on its own and soaked with no WebDriver session attached, as a
+//! person runs it (LATCHKEY_SOAK_WEBDRIVER=1 keeps the session, as the soaks before 2026-12-06's
+//! eleventh part did).
 //!
 //! Not a test: it asserts nothing; it prints figures and writes target/bench-soak.json.
 
@@ -27,8 +30,9 @@ mod webdriver;
 mod pss;
 use pss::{app_env, app_pid, private_dirty_tree, private_tree, pss_tree, start_tauri_driver};
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -82,6 +86,30 @@ async fn press(pid: u32) -> (f64, f64) {
     (before, after)
 }
 
+/// Whether the soak runs the window with no WebDriver session (unless LATCHKEY_SOAK_WEBDRIVER=1):
+/// WebDriver connects the account, then the app is started again on its own, as a person runs it.
+fn by_itself() -> bool {
+    std::env::var("LATCHKEY_SOAK_WEBDRIVER").map_or(true, |v| v != "1")
+}
+
+/// Ends `child`'s process group (the child and all it started) and reaps the child.
+fn stop_group(child: &mut std::process::Child) {
+    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+/// Waits (up to a minute) for `done`.
+async fn until(done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "waited a minute in vain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Least-squares slope of (hours, MiB).
 fn slope(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;
@@ -99,7 +127,26 @@ async fn run(minutes: u64) -> serde_json::Value {
     let connect = session.wait_for("[data-provider=demo] [data-action=connect]", WAIT).await;
     assert!(session.click(&connect).await, "Connect");
     session.wait_for("[data-of=demo][data-connection]", WAIT).await;
-    let pid = app_pid(dir.path(), &app()).expect("the app runs");
+    let mut alone = None;
+    let pid = if by_itself() {
+        // The window as a person has it, with no WebDriver session holding it: the app that
+        // connected the account is ended (its tokens stay in the keychain, the Demo authority's
+        // book on disk) and the app is started again, on its own.
+        stop_group(&mut driver);
+        until(|| app_pid(dir.path(), &app()).is_none()).await;
+        let log = dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log");
+        let loaded = || std::fs::read_to_string(&log).unwrap_or_default().matches("window loaded").count();
+        let before = loaded();
+        let mut cmd = Command::new(app());
+        env_for(&mut cmd, dir.path());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+        alone = Some(cmd.spawn().expect("the app starts"));
+        until(|| loaded() > before).await;
+        println!("  the app started again without WebDriver");
+        app_pid(dir.path(), &app()).expect("the app runs")
+    } else {
+        app_pid(dir.path(), &app()).expect("the app runs")
+    };
     // A minute's warm-up.
     tokio::time::sleep(Duration::from_secs(60)).await;
     // Not on a machine with swap: there, pressure pushes pages out to swap, which would read as
@@ -142,12 +189,11 @@ async fn run(minutes: u64) -> serde_json::Value {
     let log = std::fs::read_to_string(dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
         .unwrap_or_default();
     let refreshes = log.matches("refreshed").count();
-    session.end().await;
-    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
-    unsafe {
-        libc::kill(-(driver.id() as i32), libc::SIGKILL);
+    match alone.as_mut() {
+        Some(app) => stop_group(app),
+        None => session.end().await,
     }
-    let _ = driver.wait();
+    stop_group(&mut driver);
     let _ = Command::new("secret-tool").args(["clear", "service", "dev.latchkey.desktop"]).status();
 
     let growth = slope(&points);
@@ -173,6 +219,7 @@ async fn run(minutes: u64) -> serde_json::Value {
     }
     serde_json::json!({
         "app": app(),
+        "webdriver": !by_itself(),
         "minutes": minutes,
         "token_seconds": 20,
         "samples_mib": points.iter().map(|p| p.1).collect::<Vec<_>>(),
