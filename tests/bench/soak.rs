@@ -101,11 +101,11 @@ fn stop_group(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
-/// Waits (up to a minute) for `done`.
-async fn until(done: impl Fn() -> bool) {
+/// Waits (up to a minute) for `done`, named `what` in the failure.
+async fn until(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < WAIT, "waited a minute in vain");
+        assert!(start.elapsed() < WAIT, "waited a minute in vain for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -133,7 +133,7 @@ async fn run(minutes: u64) -> serde_json::Value {
         // connected the account is ended (its tokens stay in the keychain, the Demo authority's
         // book on disk) and the app is started again, on its own.
         stop_group(&mut driver);
-        until(|| app_pid(dir.path(), &app()).is_none()).await;
+        until("the app that connected to end", || app_pid(dir.path(), &app()).is_none()).await;
         let log = dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log");
         let loaded = || std::fs::read_to_string(&log).unwrap_or_default().matches("window loaded").count();
         let before = loaded();
@@ -141,7 +141,7 @@ async fn run(minutes: u64) -> serde_json::Value {
         env_for(&mut cmd, dir.path());
         cmd.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
         alone = Some(cmd.spawn().expect("the app starts"));
-        until(|| loaded() > before).await;
+        until("the app started again to load its window", || loaded() > before).await;
         println!("  the app started again without WebDriver");
         app_pid(dir.path(), &app()).expect("the app runs")
     } else {

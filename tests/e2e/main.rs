@@ -367,6 +367,8 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     let (web, _) = web.expect("the window's web process");
     let settings = webkit_settings_of(web);
     assert_eq!(settings, ["WEBKIT_SKIA_ENABLE_CPU_RENDERING=1"], "the web process's environment");
+    // WebKit made the window's web context with the memory limit Latchkey gives it (app/web_memory.rs).
+    assert!(world.log().contains("the window's web process has a memory limit limit_mb=200"), "{}", world.log());
     let browser_env = std::fs::read_to_string(world.dir.path().join("browser-env.txt")).unwrap();
     assert_eq!(browser_env.trim(), "", "the browser was given Latchkey's WebKit settings");
     let location = session.execute("return location.href").await;

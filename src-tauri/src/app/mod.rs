@@ -7,6 +7,8 @@ pub mod environment;
 mod window;
 
 #[cfg(target_os = "linux")]
+mod web_memory;
+#[cfg(target_os = "linux")]
 mod xdg;
 
 use latchkey_resident::{dbus, logging};

@@ -27,6 +27,11 @@ pub fn show(app: &AppHandle) {
     let Some(config) = app.config().app.windows.iter().find(|w| w.label == LABEL) else {
         return warn!("no window is configured");
     };
+    // Before the first window: the web context WebKit makes for it gets Latchkey's memory limit.
+    #[cfg(target_os = "linux")]
+    if !super::web_memory::limit() {
+        warn!("the window's web context could not be given a memory limit; WebKit's own applies");
+    }
     match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
         Ok(window) => {
             #[cfg(target_os = "linux")]
