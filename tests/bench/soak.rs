@@ -13,9 +13,8 @@
 //! kernel drop clean pages of the libraries, which come back as they are used: with it, the
 //! slopes of PSS and of private memory include that return; the private dirty slope does not.
 //!
-//! The growth over the second half of the samples is reported too: a run whose garbage collector
-//! stalls grows until WebKit's memory limit collects it (app/web_memory.rs); what it does after
-//! shows there.
+//! The highest private dirty sample is reported too: a run whose garbage collector stalls grows
+//! until WebKit's memory limit collects it (app/web_memory.rs), and the peak shows that bound.
 //!
 //! LATCHKEY_SOAK_MINUTES sets how long it samples (default 45); LATCHKEY_SOAK_APP runs another
 //! build of the app (to compare two versions in the same conditions); LATCHKEY_SOAK_PRESSURE=0
@@ -203,13 +202,13 @@ async fn run(minutes: u64) -> serde_json::Value {
     let growth = slope(&points);
     let private_growth = slope(&private_points);
     let dirty_growth = slope(&dirty_points);
-    let late_dirty_growth = slope(&dirty_points[dirty_points.len() / 2..]);
+    let dirty_peak = dirty_points.iter().map(|p| p.1).fold(0.0, f64::max);
     let ends = |points: &[(f64, f64)]| (points.first().map_or(0.0, |p| p.1), points.last().map_or(0.0, |p| p.1));
     let ((first, last), (private_first, private_last)) = (ends(&points), ends(&private_points));
     println!(
         "\n{minutes} min, {} samples: PSS {first:.1} -> {last:.1} MiB, growth {growth:+.1} MiB/hour; \
          private {private_first:.1} -> {private_last:.1} MiB, growth {private_growth:+.1} MiB/hour; \
-         private dirty growth {dirty_growth:+.1} MiB/hour, over the second half {late_dirty_growth:+.1}; \
+         private dirty growth {dirty_growth:+.1} MiB/hour, highest {dirty_peak:.1} MiB; \
          log lines naming a refresh: {refreshes}",
         points.len()
     );
@@ -234,7 +233,7 @@ async fn run(minutes: u64) -> serde_json::Value {
         "private_growth_mib_per_hour": private_growth,
         "dirty_samples_mib": dirty_points.iter().map(|p| p.1).collect::<Vec<_>>(),
         "dirty_growth_mib_per_hour": dirty_growth,
-        "late_dirty_growth_mib_per_hour": late_dirty_growth,
+        "dirty_peak_mib": dirty_peak,
         "refresh_log_lines": refreshes,
         // Private dirty MiB before and after the first pressure and the last ones, and the growth
         // between the two afters.
