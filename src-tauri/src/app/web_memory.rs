@@ -1,10 +1,10 @@
 //! A memory limit for the window's web process. Besides JavaScriptCore's own collections, WebKit
 //! frees its caches and collects garbage when a web process passes a third of its memory limit,
 //! and the default limit is the machine's memory up to 3 GB: about 1 GB here. A window left open
-//! could grow that far (docs/benchmarks.md, "Soak"). The limit is the `WebKitWebContext`'s `memory-pressure-settings`,
-//! which can only be given when the context is made; wry makes it and Tauri passes nothing
-//! through. So before the first window, the context class's GObject `constructor` is wrapped: a
-//! context made without settings gets Latchkey's.
+//! could grow that far (docs/benchmarks.md, "Soak"). The limit is the `WebKitWebContext`'s
+//! `memory-pressure-settings`, which can only be given when the context is made; wry makes it and
+//! Tauri passes nothing through. So before the first window, the context class's GObject
+//! `constructor` is wrapped: a context made without settings gets Latchkey's.
 
 use std::ffi::CStr;
 use std::sync::OnceLock;
@@ -21,7 +21,7 @@ use webkit2gtk::MemoryPressureSettings;
 /// timer. In some runs that timer is never armed again and the page keeps what each refresh
 /// leaves behind (docs/benchmarks.md, eleventh part); the strict threshold then collects it. No
 /// kill threshold: the page is never ended for its size.
-pub const LIMIT_MB: u32 = 200;
+const LIMIT_MB: u32 = 200;
 const CONSERVATIVE: f64 = 0.4;
 const STRICT: f64 = 0.5;
 
@@ -31,8 +31,8 @@ type Constructor = unsafe extern "C" fn(GType, u32, *mut GObjectConstructParam) 
 static PARENT: OnceLock<Option<Constructor>> = OnceLock::new();
 
 /// Gives every web context made from now on Latchkey's memory limit. Call it before the first
-/// window is built; later calls do nothing. False when the class has no
-/// constructor to wrap (the settings are then WebKit's own).
+/// window is built; later calls do nothing. False when the class has no constructor to wrap (the
+/// settings are then WebKit's own).
 pub fn limit() -> bool {
     PARENT
         .get_or_init(|| {
