@@ -67,6 +67,16 @@ fn tree_kib(pid: u32, fields: &[&str]) -> u64 {
     tree(pid).into_iter().map(|p| rollup_kib(p, fields)).sum()
 }
 
+/// Ends `child`'s process group (the child and all it started, with SIGKILL) and reaps the child.
+#[allow(dead_code)] // not every benchmark starts process groups of its own
+pub fn kill_group(child: &mut std::process::Child) {
+    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
 /// A tauri-driver on free ports, in a process group of its own, with the environment
 /// `configure` gives it (and so the app it starts); returns once it listens.
 pub fn start_tauri_driver(configure: impl FnOnce(&mut std::process::Command)) -> (std::process::Child, u16) {

@@ -33,11 +33,7 @@ fn env_for(cmd: &mut Command, dir: &Path) {
 }
 
 fn kill_group(child: &mut Child) {
-    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
-    }
-    let _ = child.wait();
+    pss::kill_group(child);
     std::thread::sleep(Duration::from_millis(300));
 }
 

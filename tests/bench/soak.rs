@@ -31,7 +31,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_env, app_pid, private_dirty_tree, private_tree, pss_tree, start_tauri_driver};
+use pss::{app_env, app_pid, kill_group, private_dirty_tree, private_tree, pss_tree, start_tauri_driver};
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -95,15 +95,6 @@ fn by_itself() -> bool {
     std::env::var("LATCHKEY_SOAK_WEBDRIVER").map_or(true, |v| v != "1")
 }
 
-/// Ends `child`'s process group (the child and all it started) and reaps the child.
-fn stop_group(child: &mut std::process::Child) {
-    // SAFETY: kill(2) takes plain integers; a process group that is gone is an error we ignore.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
-    }
-    let _ = child.wait();
-}
-
 /// Waits (up to a minute) for `done`, named `what` in the failure.
 async fn until(what: &str, done: impl Fn() -> bool) {
     let start = Instant::now();
@@ -130,14 +121,14 @@ async fn run(minutes: u64) -> serde_json::Value {
     let connect = session.wait_for("[data-provider=demo] [data-action=connect]", WAIT).await;
     assert!(session.click(&connect).await, "Connect");
     session.wait_for("[data-of=demo][data-connection]", WAIT).await;
+    let log = dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log");
     let mut alone = None;
-    let pid = if by_itself() {
+    if by_itself() {
         // The window as a person has it, with no WebDriver session holding it: the app that
         // connected the account is ended (its tokens stay in the keychain, the Demo authority's
         // book on disk) and the app is started again, on its own.
-        stop_group(&mut driver);
+        kill_group(&mut driver);
         until("the app that connected to end", || app_pid(dir.path(), &app()).is_none()).await;
-        let log = dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log");
         let loaded = || std::fs::read_to_string(&log).unwrap_or_default().matches("window loaded").count();
         let before = loaded();
         let mut cmd = Command::new(app());
@@ -146,10 +137,8 @@ async fn run(minutes: u64) -> serde_json::Value {
         alone = Some(cmd.spawn().expect("the app starts"));
         until("the app started again to load its window", || loaded() > before).await;
         println!("  the app started again without WebDriver");
-        app_pid(dir.path(), &app()).expect("the app runs")
-    } else {
-        app_pid(dir.path(), &app()).expect("the app runs")
-    };
+    }
+    let pid = app_pid(dir.path(), &app()).expect("the app runs");
     // A minute's warm-up.
     tokio::time::sleep(Duration::from_secs(60)).await;
     // Not on a machine with swap: there, pressure pushes pages out to swap, which would read as
@@ -189,14 +178,12 @@ async fn run(minutes: u64) -> serde_json::Value {
         None
     };
     let pressed_hours = start.elapsed().as_secs_f64() / 3600.0;
-    let log = std::fs::read_to_string(dir.path().join("home/.local/share/dev.latchkey.desktop/logs/latchkey.log"))
-        .unwrap_or_default();
-    let refreshes = log.matches("refreshed").count();
+    let refreshes = std::fs::read_to_string(&log).unwrap_or_default().matches("refreshed").count();
     match alone.as_mut() {
-        Some(app) => stop_group(app),
+        Some(app) => kill_group(app),
         None => session.end().await,
     }
-    stop_group(&mut driver);
+    kill_group(&mut driver);
     let _ = Command::new("secret-tool").args(["clear", "service", "dev.latchkey.desktop"]).status();
 
     let growth = slope(&points);
