@@ -10,8 +10,13 @@
 
 // Tauri's IPC as every page has it, without the global API bundle (`withGlobalTauri`), which
 // cost the web process about 40 MiB (docs/benchmarks.md): a command, and listening to an event.
+// Requests about accounts and providers go through the window's one `call` command to the part
+// of Latchkey that holds them (on Linux another process); the rest are the window's own.
 const internals = window.__TAURI_INTERNALS__; // (not `ipc`: wry's page already has a global of that name)
-const invoke = (command, args = {}) => internals.invoke(command, args);
+const windowCommands = new Set(["close_window", "quit", "open_provider_page", "get_about", "open_log_folder"]);
+const invoke = (command, args = {}) => (command.startsWith("plugin:") || windowCommands.has(command))
+  ? internals.invoke(command, args)
+  : internals.invoke("call", { command, arguments: args });
 const listen = (event, handler) =>
   invoke("plugin:event|listen", { event, target: { kind: "Any" }, handler: internals.transformCallback(handler) });
 

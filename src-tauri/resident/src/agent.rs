@@ -1,6 +1,7 @@
 //! `latchkey-resident`: Latchkey with no window. Started at login (`latchkey --hidden`) or by the
-//! app when its window closes; it refreshes, notifies and answers on the session bus until it
-//! is asked to quit (by `latchkey quit`, or by the app taking over when its window opens).
+//! window when none runs; it holds the accounts, signs in, refreshes, notifies and answers on
+//! the session bus (other programs, and on Linux the window) until it is asked to quit (by
+//! `latchkey quit` or the window's Quit).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +16,18 @@ use crate::{dbus, logging, notify};
 /// How long quitting waits for refreshes in flight to save their tokens.
 const QUIT_WAIT: Duration = Duration::from_secs(10);
 
-/// Without a window there is nothing to sign in with: the app does that.
-struct NoBrowser;
-impl Browser for NoBrowser {
-    fn open(&self, _url: &url::Url) -> Result<(), String> {
-        Err("Latchkey signs in from its window".into())
+/// Sign-ins go to the person's browser (on Linux, where the window asks this program for them);
+/// elsewhere the app signs in itself.
+struct SystemBrowser;
+impl Browser for SystemBrowser {
+    fn open(&self, url: &url::Url) -> Result<(), String> {
+        #[cfg(target_os = "linux")]
+        return crate::browser::open(url, &[]);
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = url;
+            Err("Latchkey signs in from its window".into())
+        }
     }
 }
 
@@ -37,7 +45,7 @@ pub fn main() -> i32 {
 }
 
 async fn run(log: logging::LogFile) -> i32 {
-    let options = match Options::for_user(Arc::new(NoBrowser)) {
+    let options = match Options::for_user(Arc::new(SystemBrowser)) {
         Ok(o) => o,
         Err(e) => {
             error!(error = %e, "Latchkey could not start");
@@ -45,10 +53,8 @@ async fn run(log: logging::LogFile) -> i32 {
         }
     };
     logging::open_file(&log, &options.data_dir.join("logs"));
-    // Started by the app as its window closed (`--take-over`): the name it held may take a
-    // moment to be free; otherwise a Latchkey already answering means there is nothing to do.
-    let taking_over = std::env::args().skip(1).any(|a| a == "--take-over");
-    if !taking_over && dbus::is_running().await {
+    // A Latchkey already answering means there is nothing to do.
+    if dbus::is_running().await {
         info!("Latchkey is already running");
         return 0;
     }
@@ -63,8 +69,7 @@ async fn run(log: logging::LogFile) -> i32 {
     core.start().await;
     let quit = Arc::new(Notify::new());
     let asked = quit.clone();
-    let patience = if taking_over { Duration::from_secs(10) } else { Duration::ZERO };
-    let bus = match dbus::serve(core.clone(), Arc::new(move || asked.notify_one()), patience).await {
+    let bus = match dbus::serve(core.clone(), Arc::new(move || asked.notify_one()), Duration::ZERO).await {
         Ok(bus) => bus,
         Err(zbus::Error::NameTaken) => {
             info!("Latchkey is already running");
@@ -90,6 +95,7 @@ async fn run(log: logging::LogFile) -> i32 {
 
     quit.notified().await;
     info!("quitting");
+    dbus::announce_quitting(&bus).await;
     let stopped = core.stop(QUIT_WAIT).await;
     if !stopped.finished {
         warn!("work on tokens still running was abandoned");
@@ -100,7 +106,7 @@ async fn run(log: logging::LogFile) -> i32 {
     0
 }
 
-/// The tray's Open: starts the app beside this program, which takes over from this one.
+/// The tray's Open: starts the window beside this program, which asks this one for what it shows.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn open_window() {
     let app = std::env::current_exe().map(|exe| exe.with_file_name(crate::APP));

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use latchkey_core::redirect::redact_for_log;
 use latchkey_core::{AuthError, Connection, ConnectionStatus, Latchkey};
 use tracing::{debug, info, warn};
 use zbus::object_server::SignalEmitter;
@@ -18,6 +19,10 @@ pub const NAME: &str = "dev.latchkey.Latchkey1";
 pub const PATH: &str = "/dev/latchkey/Latchkey1";
 /// The prefix of the errors' names.
 pub const ERROR_PREFIX: &str = "dev.latchkey.Error";
+/// The window's own interface, on the same name: not for other programs (it may change with
+/// any release). See [`crate::window_api`].
+pub const WINDOW_PATH: &str = "/dev/latchkey/Window1";
+pub const WINDOW_INTERFACE: &str = "dev.latchkey.Window1";
 
 /// An account as `ListAccounts` gives it, `(sssssxas)`: id, provider, provider's name, nickname,
 /// status (`connected` or `needs_reconnect`), when the access token expires (Unix seconds, 0
@@ -146,6 +151,57 @@ impl Service {
     async fn accounts_changed(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
 }
 
+/// The object at [`WINDOW_PATH`]: the window's requests, and the sign-in callbacks that a
+/// launch of `latchkey` or `latchkey-resident` hands over.
+struct WindowService {
+    core: Arc<Latchkey>,
+    runtime: tokio::runtime::Handle,
+}
+
+#[zbus::interface(name = "dev.latchkey.Window1")]
+impl WindowService {
+    /// One of the window's requests: a command and its arguments as JSON; the answer as JSON.
+    async fn call(&self, command: String, arguments: String) -> Result<String, Error> {
+        let core = self.core.clone();
+        let answer = self.runtime.spawn(async move { crate::window_api::answer(&core, &command, &arguments).await });
+        match answer.await {
+            Ok(answer) => answer.map_err(Error::Failed),
+            Err(e) => Err(Error::Failed(format!("the request stopped: {e}"))),
+        }
+    }
+
+    /// A sign-in callback, exactly as the OS passed it: completed in the background (errors
+    /// are logged without the query and shown on the provider's row; junk changes nothing).
+    async fn callback(&self, url: String) {
+        info!(url = %redact_for_log(&url), "deep link received");
+        let core = self.core.clone();
+        self.runtime.spawn(async move {
+            if let Ok(connection) = core.complete(&url).await {
+                info!(connection = %connection.id, "deep link completed a sign-in");
+            }
+        });
+    }
+
+    /// Anything the window shows changed: the change's number.
+    #[zbus(signal)]
+    async fn changed(emitter: &SignalEmitter<'_>, generation: u64) -> zbus::Result<()>;
+
+    /// Latchkey is quitting (Quit in the tray, `latchkey quit`): the window closes too.
+    #[zbus(signal)]
+    async fn quitting(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
+}
+
+/// Tells the window that Latchkey is quitting.
+pub async fn announce_quitting(connection: &zbus::Connection) {
+    let sent = match SignalEmitter::new(connection, WINDOW_PATH) {
+        Ok(emitter) => WindowService::quitting(&emitter).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        warn!(error = %e, "could not tell the window that Latchkey is quitting");
+    }
+}
+
 /// Answers at [`PATH`] under the name [`NAME`] on the session bus until the connection is
 /// dropped. When another Latchkey still holds the name (it is handing over), tries again for up
 /// to `patience`; then fails with `NameTaken`.
@@ -154,7 +210,13 @@ pub async fn serve(core: Arc<Latchkey>, on_quit: OnQuit, patience: Duration) -> 
     let deadline = Instant::now() + patience;
     loop {
         let service = Service { core: core.clone(), on_quit: on_quit.clone(), runtime: runtime.clone() };
-        let built = zbus::connection::Builder::session()?.serve_at(PATH, service)?.name(NAME)?.build().await;
+        let window = WindowService { core: core.clone(), runtime: runtime.clone() };
+        let built = zbus::connection::Builder::session()?
+            .serve_at(PATH, service)?
+            .serve_at(WINDOW_PATH, window)?
+            .name(NAME)?
+            .build()
+            .await;
         match built {
             Err(zbus::Error::NameTaken) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -174,7 +236,7 @@ pub async fn is_running() -> bool {
     has_owner(&bus).await
 }
 
-async fn has_owner(bus: &zbus::Connection) -> bool {
+pub(crate) async fn has_owner(bus: &zbus::Connection) -> bool {
     let Ok(dbus) = zbus::fdo::DBusProxy::new(bus).await else { return false };
     let Ok(name) = zbus::names::BusName::try_from(NAME) else { return false };
     dbus.name_has_owner(name).await.unwrap_or(false)
@@ -201,16 +263,21 @@ pub async fn quit_running(within: Duration) -> bool {
     true
 }
 
-/// Emits `AccountsChanged` whenever what `ListAccounts` answers has changed.
+/// Emits `AccountsChanged` whenever what `ListAccounts` answers has changed, and the window's
+/// `Changed` at every change.
 pub async fn announce_changes(connection: zbus::Connection, core: Arc<Latchkey>) {
-    let emitter = match SignalEmitter::new(&connection, PATH) {
-        Ok(e) => e,
-        Err(e) => return warn!(error = %e, "cannot announce account changes"),
+    let (emitter, window) = match (SignalEmitter::new(&connection, PATH), SignalEmitter::new(&connection, WINDOW_PATH)) {
+        (Ok(e), Ok(w)) => (e, w),
+        (Err(e), _) | (_, Err(e)) => return warn!(error = %e, "cannot announce account changes"),
     };
     let accounts = |core: &Latchkey| core.list().iter().map(|c| account(core, c)).collect::<Vec<_>>();
     let mut changes = core.subscribe();
     let mut last = accounts(&core);
     while changes.changed().await.is_ok() {
+        let generation = *changes.borrow_and_update();
+        if let Err(e) = WindowService::changed(&window, generation).await {
+            warn!(error = %e, "could not tell the window of a change");
+        }
         let now = accounts(&core);
         if now != last {
             last = now;

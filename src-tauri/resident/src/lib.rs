@@ -7,6 +7,8 @@
 pub mod agent;
 #[cfg(target_os = "linux")]
 pub mod autostart;
+pub mod browser;
+pub mod client;
 pub mod dbus;
 #[cfg(target_os = "linux")]
 pub mod handover;
@@ -14,6 +16,7 @@ pub mod logging;
 pub mod notify;
 #[cfg(target_os = "linux")]
 pub mod tray;
+pub mod window_api;
 
 /// The resident program's file name, next to the app's.
 pub const PROGRAM: &str = "latchkey-resident";

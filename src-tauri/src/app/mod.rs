@@ -1,6 +1,9 @@
-//! The desktop shell: Tauri at the edge. It wires the core to the window (commands and one
-//! `state` event), the system browser, the deep link and the log; it makes no decisions.
+//! The desktop shell: Tauri at the edge. It wires the window to the backend (one `call` command
+//! and one `state` event), the system browser, the deep link and the log; it makes no decisions.
+//! On Linux the backend is `latchkey-resident` over the session bus ([`backend`]); elsewhere the
+//! core runs in this process.
 
+mod backend;
 mod commands;
 mod deep_link;
 pub mod environment;
@@ -11,34 +14,18 @@ mod web_memory;
 #[cfg(target_os = "linux")]
 mod xdg;
 
-use latchkey_resident::{dbus, logging};
+use latchkey_resident::logging;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use latchkey_core::latchkey::Options;
-use latchkey_core::redirect::APP_IDENTIFIER;
-use latchkey_core::{Browser, CoreEvent, Latchkey};
 use tauri::{Emitter, Manager};
 use tracing::{error, info, warn};
 
-/// The name of the event that tells the window to fetch a fresh [`latchkey_core::view::Snapshot`].
+use backend::Backend;
+
+/// The name of the event that tells the window to fetch a fresh snapshot (`get_state`).
 pub const STATE_EVENT: &str = "latchkey://state";
 
-/// Opens URLs in the person's default browser, never in a webview (checklist line 1).
-struct SystemBrowser;
-
-impl Browser for SystemBrowser {
-    fn open(&self, url: &url::Url) -> Result<(), String> {
-        #[cfg(target_os = "linux")]
-        return environment::open_in_browser(url);
-        #[cfg(not(target_os = "linux"))]
-        tauri_plugin_opener::open_url(url.as_str(), None::<&str>).map_err(|e| e.to_string())
-    }
-}
-
-/// Starts Latchkey: with its window, or `hidden` (at login) without it. Either way it runs
-/// until Quit, whether or not the window is open.
+/// Starts Latchkey: with its window, or `hidden` (at login, and only where the window's process
+/// holds the core) without it.
 pub fn run(hidden: bool) {
     let log_file = logging::init();
 
@@ -53,17 +40,20 @@ pub fn run(hidden: bool) {
             let hidden = argv.iter().skip(1).any(|a| a == "--hidden");
             info!(arguments = argv.len().saturating_sub(1), hidden, "a second launch was handed over");
             #[cfg(not(target_os = "macos"))]
-            if let Some(core) = app.try_state::<Arc<Latchkey>>() {
-                deep_link::from_arguments(core.inner().clone(), &argv);
-            }
+            deep_link::from_arguments(app, &argv);
             if !hidden {
-                window::show(app);
+                // On the main thread: this runs on the plugin's D-Bus thread, possibly before
+                // setup, and WebKit takes the thread that first touches it for its main thread
+                // (a window built from here aborted the process at start).
+                let handle = app.clone();
+                if let Err(e) = app.run_on_main_thread(move || window::show(&handle)) {
+                    warn!(error = %e, "could not show the window");
+                }
             }
         }));
     }
-    // Notifications: on Linux straight to the desktop's notification service over D-Bus (the
-    // resident program's code); Tauri's plugin elsewhere. (The plugin also puts a script in the
-    // page, which the window does not use.)
+    // Notifications: on Linux latchkey-resident sends them; Tauri's plugin elsewhere. (The
+    // plugin also puts a script in the page, which the window does not use.)
     #[cfg(not(target_os = "linux"))]
     {
         builder = builder.plugin(tauri_plugin_notification::init());
@@ -78,75 +68,28 @@ pub fn run(hidden: bool) {
         })
         .on_window_event(window::on_event)
         .invoke_handler(tauri::generate_handler![
-            commands::get_state,
-            commands::connect,
-            commands::connect_with_code,
-            commands::cancel,
-            commands::reopen,
-            commands::disconnect,
-            commands::dismiss_error,
-            commands::get_settings,
-            commands::set_demo_enabled,
-            commands::save_client,
-            commands::forget_client,
-            commands::set_scopes,
-            commands::set_redirect,
-            commands::get_marks,
-            commands::add_provider,
-            commands::add_oauth2_provider,
-            commands::remove_provider,
-            commands::get_start_at_login,
-            commands::set_start_at_login,
+            commands::call,
             commands::close_window,
             commands::quit,
             commands::open_provider_page,
             commands::get_about,
             commands::open_log_folder,
-            commands::set_pkce,
         ])
         .setup(move |app| {
-            let paths = app.path();
-            let data_dir = paths.app_data_dir()?;
-            let config_dir = paths.app_config_dir()?;
-            if let Ok(dir) = paths.app_log_dir() {
+            if let Ok(dir) = app.path().app_log_dir() {
                 logging::open_file(&log_file, &dir);
             }
-            info!(version = env!("CARGO_PKG_VERSION"), hidden, data = %data_dir.display(), "Latchkey starting");
-
-            let core = Latchkey::open(Options {
-                data_dir,
-                config_dir,
-                keychain_service: APP_IDENTIFIER.to_owned(),
-                browser: Arc::new(SystemBrowser),
-            })?;
-            app.manage(core.clone());
-
-            deep_link::install(app.handle(), core.clone());
-            forward_state(app.handle().clone(), core.clone());
-            if !hidden {
+            #[cfg(target_os = "linux")]
+            {
+                let _ = hidden;
+                info!(version = env!("CARGO_PKG_VERSION"), "the window starting");
+                app.manage(Backend::new());
                 window::show(app.handle());
+                tauri::async_runtime::spawn(reach_the_resident(app.handle().clone()));
+                xdg::register_in_background();
             }
-
-            let handle = app.handle().clone();
-            tauri::async_runtime::spawn(async move {
-                // The resident Latchkey (its window was closed) hands over: it finishes its work
-                // on tokens and lets go of the bus name; then this one does it all.
-                if dbus::quit_running(Duration::from_secs(15)).await {
-                    info!("took over from Latchkey in the background");
-                }
-                core.start().await;
-                // Refresh in the background, most overdue first; tell the person when one needs them.
-                tauri::async_runtime::spawn(core.scheduler().run());
-                notify_reconnects(handle.clone(), core.clone());
-                serve_on_the_bus(handle.clone(), core.clone());
-                #[cfg(target_os = "linux")]
-                show_tray(handle, core.clone());
-                #[cfg(target_os = "linux")]
-                {
-                    latchkey_resident::autostart::follow(core);
-                    xdg::register_in_background();
-                }
-            });
+            #[cfg(not(target_os = "linux"))]
+            in_process::start(app, hidden)?;
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -159,54 +102,125 @@ pub fn run(hidden: bool) {
         }
     };
     app.run(|_, event| {
-        // The window closed: Latchkey stays (only Quit, or the session ending, stops it).
+        // The window closed: where this process holds the core, Latchkey stays (only Quit, or
+        // the session ending, stops it). On Linux latchkey-resident stays, and this process ends.
+        #[cfg(not(target_os = "linux"))]
         if let tauri::RunEvent::ExitRequested { code: None, api, .. } = event {
             api.prevent_exit();
         }
+        #[cfg(target_os = "linux")]
+        let _ = event;
     });
 }
 
-/// The D-Bus service while the app runs; its `Quit` quits the app as the window's Quit does.
-fn serve_on_the_bus(app: tauri::AppHandle, core: Arc<Latchkey>) {
-    let on_quit_core = core.clone();
-    let on_quit: dbus::OnQuit = Arc::new(move || {
-        tauri::async_runtime::spawn(window::quit(app.clone(), on_quit_core.clone()));
-    });
-    tauri::async_runtime::spawn(async move {
-        match dbus::serve(core.clone(), on_quit, Duration::from_secs(10)).await {
-            Ok(bus) => dbus::announce_changes(bus, core).await,
-            Err(e) => warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`"),
-        }
-    });
-}
-
-/// The tray icon while the app runs: Open shows the window, Quit quits as the window's does.
+/// Reaches latchkey-resident (starting it when none runs), hands it the sign-in this launch
+/// carried, if any, then tells the window of every change it reports; closes the window when it
+/// quits.
 #[cfg(target_os = "linux")]
-fn show_tray(app: tauri::AppHandle, core: Arc<Latchkey>) {
-    let opener = app.clone();
-    let open: latchkey_resident::tray::Action = Arc::new(move || window::show(&opener));
-    let quit: latchkey_resident::tray::Action = Arc::new(move || {
-        tauri::async_runtime::spawn(window::quit(app.clone(), core.clone()));
-    });
-    tauri::async_runtime::spawn(async move {
-        let _tray = latchkey_resident::tray::show(open, quit).await;
-        // Kept for as long as the app runs.
-        std::future::pending::<()>().await;
-    });
+async fn reach_the_resident(app: tauri::AppHandle) {
+    use latchkey_resident::client::News;
+    let backend = app.state::<Backend>();
+    // Subscribed first: a change (the sign-in below, say) is never missed.
+    let news = match backend.resident().await {
+        Ok(resident) => resident.news().await,
+        Err(e) => Err(e),
+    };
+    let mut news = match news {
+        Ok(news) => news,
+        Err(e) => return error!(error = %e, "Latchkey's background part could not be reached"),
+    };
+    backend.learn_notice_seen().await;
+    deep_link::install(&app);
+    while let Some(news) = news.next().await {
+        match news {
+            News::Changed(generation) => {
+                if let Err(e) = app.emit(STATE_EVENT, generation) {
+                    warn!(error = %e, "could not update the window");
+                }
+            }
+            News::Quitting => {
+                info!("Latchkey is quitting; the window closes");
+                app.exit(0);
+            }
+        }
+    }
 }
 
-/// A desktop notification, and the window asking for attention, when a connection needs the
-/// person to reconnect it.
-fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
-    #[cfg(target_os = "linux")]
-    latchkey_resident::notify::reconnects(core.clone());
-    let mut events = core.events();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(CoreEvent::NeedsReconnect(connection)) => {
-                    #[cfg(not(target_os = "linux"))]
-                    {
+/// Where the window's process holds the core: it starts it and runs everything the resident
+/// program runs on Linux (refreshes, notifications, the D-Bus service) beside the window.
+#[cfg(not(target_os = "linux"))]
+mod in_process {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use latchkey_core::latchkey::Options;
+    use latchkey_core::redirect::APP_IDENTIFIER;
+    use latchkey_core::{Browser, CoreEvent, Latchkey};
+    use latchkey_resident::dbus;
+    use tauri::{Emitter, Manager};
+    use tracing::{info, warn};
+
+    use super::{backend::Backend, deep_link, window, STATE_EVENT};
+
+    /// Opens URLs in the person's default browser, never in a webview (checklist line 1).
+    struct SystemBrowser;
+
+    impl Browser for SystemBrowser {
+        fn open(&self, url: &url::Url) -> Result<(), String> {
+            tauri_plugin_opener::open_url(url.as_str(), None::<&str>).map_err(|e| e.to_string())
+        }
+    }
+
+    pub fn start(app: &mut tauri::App, hidden: bool) -> Result<(), Box<dyn std::error::Error>> {
+        let paths = app.path();
+        let data_dir = paths.app_data_dir()?;
+        let config_dir = paths.app_config_dir()?;
+        info!(version = env!("CARGO_PKG_VERSION"), hidden, data = %data_dir.display(), "Latchkey starting");
+        let core = Latchkey::open(Options {
+            data_dir,
+            config_dir,
+            keychain_service: APP_IDENTIFIER.to_owned(),
+            browser: Arc::new(SystemBrowser),
+        })?;
+        app.manage(Backend::new(core.clone()));
+        deep_link::install(app.handle());
+        forward_state(app.handle().clone(), core.clone());
+        if !hidden {
+            window::show(app.handle());
+        }
+        let handle = app.handle().clone();
+        tauri::async_runtime::spawn(async move {
+            core.start().await;
+            // Refresh in the background, most overdue first; tell the person when one needs them.
+            tauri::async_runtime::spawn(core.scheduler().run());
+            notify_reconnects(handle.clone(), core.clone());
+            serve_on_the_bus(handle, core);
+        });
+        Ok(())
+    }
+
+    /// The D-Bus service while the app runs; its `Quit` quits the app as the window's Quit does.
+    fn serve_on_the_bus(app: tauri::AppHandle, core: Arc<Latchkey>) {
+        let on_quit: dbus::OnQuit = Arc::new(move || {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move { window::quit(app.clone(), &app.state::<Backend>()).await });
+        });
+        tauri::async_runtime::spawn(async move {
+            match dbus::serve(core.clone(), on_quit, Duration::from_secs(10)).await {
+                Ok(bus) => dbus::announce_changes(bus, core).await,
+                Err(e) => warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`"),
+            }
+        });
+    }
+
+    /// A desktop notification, and the window asking for attention, when a connection needs the
+    /// person to reconnect it.
+    fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
+        let mut events = core.events();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(CoreEvent::NeedsReconnect(connection)) => {
                         use tauri_plugin_notification::NotificationExt;
                         let provider = core.provider_name(&connection.provider);
                         let shown = app
@@ -220,33 +234,31 @@ fn notify_reconnects(app: tauri::AppHandle, core: Arc<Latchkey>) {
                         if let Err(e) = shown {
                             warn!(error = %e, "could not show a notification");
                         }
+                        if let Some(window) = app.get_webview_window("main") {
+                            let _ = window.request_user_attention(Some(tauri::UserAttentionType::Informational));
+                        }
                     }
-                    #[cfg(target_os = "linux")]
-                    let _ = connection;
-                    if let Some(window) = app.get_webview_window("main") {
-                        let _ = window.request_user_attention(Some(tauri::UserAttentionType::Informational));
-                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
             }
-        }
-    });
-}
+        });
+    }
 
-/// Tells the window whenever the core reports a change; the window then asks for the snapshot
-/// (`get_state`). The event carries only the change's number: an event reaches the page as a
-/// script that WebKit compiles and evaluates, a command's answer as data. (The web process's
-/// growth while the window stays open came from the page, not from this: docs/benchmarks.md,
-/// "Found: the logos' inline masks".)
-fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
-    let mut changes = core.subscribe();
-    tauri::async_runtime::spawn(async move {
-        while changes.changed().await.is_ok() {
-            let generation = *changes.borrow_and_update();
-            if let Err(e) = app.emit(STATE_EVENT, generation) {
-                warn!(error = %e, "could not update the window");
+    /// Tells the window whenever the core reports a change; the window then asks for the snapshot
+    /// (`get_state`). The event carries only the change's number: an event reaches the page as a
+    /// script that WebKit compiles and evaluates, a command's answer as data. (The web process's
+    /// growth while the window stays open came from the page, not from this: docs/benchmarks.md,
+    /// "Found: the logos' inline masks".)
+    fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
+        let mut changes = core.subscribe();
+        tauri::async_runtime::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let generation = *changes.borrow_and_update();
+                if let Err(e) = app.emit(STATE_EVENT, generation) {
+                    warn!(error = %e, "could not update the window");
+                }
             }
-        }
-    });
+        });
+    }
 }

@@ -1,14 +1,16 @@
-//! The window comes and goes; Latchkey stays. Closing the window destroys it with its web view
-//! (no WebKit process while hidden); launching Latchkey again builds it anew from the
-//! configuration. The first close explains, in the window, that Latchkey goes on in the
-//! background; Quit ends the process once the work on tokens in flight has finished.
+//! The window comes and goes; Latchkey stays. On Linux, closing the window ends its process
+//! (`latchkey-resident` holds the accounts and goes on); elsewhere it destroys the window with
+//! its web view (no WebKit process while hidden) and the process goes on. Launching Latchkey
+//! again builds the window anew from the configuration. The first close explains, in the window,
+//! that Latchkey goes on in the background; Quit ends Latchkey once the work on tokens in flight
+//! has finished.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use latchkey_core::Latchkey;
 use tauri::{AppHandle, Emitter, Manager, WebviewWindow, WebviewWindowBuilder, WindowEvent};
 use tracing::{info, warn};
+
+use super::backend::Backend;
 
 pub const LABEL: &str = "main";
 /// Asks the window to explain, before it closes for the first time, that Latchkey goes on.
@@ -65,8 +67,8 @@ fn document_viewer(window: &WebviewWindow) {
 pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
     match event {
         WindowEvent::CloseRequested { api, .. } if window.label() == LABEL => {
-            let Some(core) = window.try_state::<Arc<Latchkey>>() else { return };
-            if !core.settings().background_notice_seen {
+            let Some(backend) = window.try_state::<Backend>() else { return };
+            if !backend.notice_seen() {
                 api.prevent_close();
                 if let Err(e) = window.emit_to(LABEL, CLOSING_EVENT, ()) {
                     warn!(error = %e, "could not ask the window to explain closing");
@@ -75,128 +77,35 @@ pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
         }
         WindowEvent::Destroyed if window.label() == LABEL => {
             info!("window closed; Latchkey goes on in the background");
+            // The window's process has nothing else to do: latchkey-resident goes on.
             #[cfg(target_os = "linux")]
-            settle_in_background(window.app_handle().clone());
+            window.app_handle().exit(0);
         }
         _ => {}
     }
 }
 
-/// Closes the window after its explanation was read: it is not shown again.
-pub fn close(window: &WebviewWindow, core: &Latchkey) {
-    if let Err(e) = core.background_notice_seen() {
-        warn!(error = %e, "could not record that the closing notice was read");
-    }
+/// Closes the window after its explanation was read.
+pub fn close(window: &WebviewWindow) {
     if let Err(e) = window.destroy() {
         warn!(error = %e, "the window could not be closed");
     }
 }
 
-/// Quits: waits (briefly) for the work on tokens in flight, then ends the process.
-pub async fn quit(app: AppHandle, core: Arc<Latchkey>) {
+/// Quits: Latchkey waits (briefly) for the work on tokens in flight, then ends; so does the window.
+pub async fn quit(app: AppHandle, backend: &Backend) {
     info!("quitting");
-    let stopped = core.stop(QUIT_WAIT).await;
-    info!(finished = stopped.finished, "work on tokens stopped; exiting");
-    // Holds every connection until the process is gone, so that nothing starts in between.
-    std::mem::forget(stopped);
+    #[cfg(target_os = "linux")]
+    {
+        let _ = backend;
+        latchkey_resident::dbus::quit_running(QUIT_WAIT + Duration::from_secs(5)).await;
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let stopped = backend.core().stop(QUIT_WAIT).await;
+        info!(finished = stopped.finished, "work on tokens stopped; exiting");
+        // Holds every connection until the process is gone, so that nothing starts in between.
+        std::mem::forget(stopped);
+    }
     app.exit(0);
-}
-
-/// What the window leaves behind when it is gone: WebKitGTK keeps its network process running
-/// after the last web view (tauri keeps the web context for the next window: tauri#14626,
-/// wry#590), and the process keeps the libraries' pages it shared with WebKit's processes (about
-/// 130 MiB, against 60 for a process that never had a window). So once the window has been gone
-/// a moment, the idle network process is ended and the process becomes `latchkey-resident` in
-/// place (`exec`, same process id; or, without it, the app again as `--hidden`), after the work
-/// on tokens in flight has finished. Sign-ins waiting for a deep link are kept in the keychain
-/// and survive it (the link starts the app, which takes over and completes them); one waiting on
-/// a loopback listener (an `http://` redirect) would not, so Latchkey waits for it to end first.
-#[cfg(target_os = "linux")]
-fn settle_in_background(app: AppHandle) {
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(2));
-        let Some(core) = app.try_state::<Arc<Latchkey>>().map(|c| c.inner().clone()) else { return };
-        loop {
-            if !app.webview_windows().is_empty() {
-                return;
-            }
-            let waiting_on_loopback = core
-                .snapshot()
-                .providers
-                .iter()
-                .flat_map(|p| &p.flows)
-                .any(|flow| flow.url.query_pairs().any(|(k, v)| k == "redirect_uri" && v.starts_with("http://")));
-            if !waiting_on_loopback {
-                break;
-            }
-            std::thread::sleep(Duration::from_secs(10));
-        }
-        end_network_process();
-        let stopped = tauri::async_runtime::block_on(core.stop(QUIT_WAIT));
-        if !app.webview_windows().is_empty() {
-            return; // reopened meanwhile: `stopped` is dropped and the work goes on
-        }
-        let app_program = match std::env::current_exe() {
-            Ok(p) => p,
-            Err(e) => return warn!(error = %e, "cannot restart without the window"),
-        };
-        // The resident program (no GTK or WebKit in it) when installed; else the app, hidden.
-        let mut program = std::process::Command::new(&app_program);
-        program.arg("--hidden");
-        if let Some(resident) = latchkey_resident::program_beside(&app_program) {
-            program = std::process::Command::new(resident);
-            program.arg("--take-over");
-        }
-        info!(finished = stopped.finished, "restarting without the window, to give its memory back");
-        use std::os::unix::process::CommandExt;
-        let error = program.exec();
-        // Only on failure (the program was replaced by an upgrade, say): go on as we are.
-        warn!(error = %error, "could not restart without the window; going on as is");
-        drop(stopped);
-    });
-}
-
-#[cfg(target_os = "linux")]
-fn end_network_process() {
-    let me = std::process::id().to_string();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // "pid (comm) state ppid …": the name can hold spaces and parentheses.
-        let Some((head, rest)) = stat.rsplit_once(") ") else { continue };
-        let name = head.split_once(" (").map_or("", |(_, name)| name);
-        let parent = rest.split(' ').nth(1).unwrap_or_default();
-        if parent == me && name.starts_with("WebKitNetwork") {
-            let Some(pid) = rustix::process::Pid::from_raw(pid) else { continue };
-            match rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
-                Ok(()) => {
-                    reap(pid);
-                    info!(pid = pid.as_raw_nonzero().get(), "ended WebKit's idle network process");
-                }
-                Err(e) => warn!(error = %e, "could not end WebKit's idle network process"),
-            }
-        }
-    }
-}
-
-/// Waits for a child that was asked to end (killing it after 2 s), so that no zombie outlives
-/// the restart: the new program would not know to reap it. GLib may reap it first; then there
-/// is nothing to wait for.
-#[cfg(target_os = "linux")]
-fn reap(pid: rustix::process::Pid) {
-    use rustix::process::{waitpid, WaitOptions};
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    loop {
-        match waitpid(Some(pid), WaitOptions::NOHANG) {
-            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                let _ = waitpid(Some(pid), WaitOptions::empty());
-                return;
-            }
-            // Reaped, or already reaped by GLib (ECHILD).
-            Ok(Some(_)) | Err(_) => return,
-        }
-    }
 }

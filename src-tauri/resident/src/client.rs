@@ -1,0 +1,149 @@
+//! The other side of `dev.latchkey.Window1` ([`crate::dbus`]): the window's process, and a
+//! launch that carries a sign-in callback. Nothing here touches the core, so the window's
+//! binary links none of it (no keychain, HTTP or TLS).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tracing::info;
+
+use crate::dbus::{has_owner, NAME, WINDOW_INTERFACE, WINDOW_PATH};
+
+/// The Latchkey that holds the accounts, reached on the session bus.
+#[derive(Clone)]
+pub struct Resident {
+    bus: zbus::Connection,
+}
+
+impl Resident {
+    /// Reaches the running Latchkey, or starts `program` (`latchkey-resident`) and waits up to
+    /// `within` for it to answer. `leave_out` names variables of this process's environment the
+    /// program must not inherit (what the window set for WebKit; the program opens the browser).
+    pub async fn reach(program: Option<&Path>, leave_out: &[&str], within: Duration) -> Result<Self, String> {
+        let bus = zbus::Connection::session().await.map_err(|e| format!("no session bus: {e}"))?;
+        if has_owner(&bus).await {
+            return Ok(Resident { bus });
+        }
+        let program = program.ok_or("latchkey-resident is not installed beside latchkey")?;
+        let mut command = std::process::Command::new(program);
+        // Its log lines go where this process's go (and to the log file).
+        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        for name in leave_out {
+            command.env_remove(name);
+        }
+        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        info!(pid = child.id(), "started latchkey-resident");
+        let deadline = Instant::now() + within;
+        loop {
+            if has_owner(&bus).await {
+                // Reaped when it ends (it outlives this process when the window closes first).
+                std::thread::spawn(move || child.wait());
+                return Ok(Resident { bus });
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                // Another launch's program may have won the name meanwhile.
+                if has_owner(&bus).await {
+                    return Ok(Resident { bus });
+                }
+                return Err(format!("latchkey-resident ended at start ({status}); see the log"));
+            }
+            if Instant::now() > deadline {
+                return Err("latchkey-resident did not answer in time; see the log".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// One of the window's requests (a command, its arguments as a JSON object): the answer as
+    /// JSON, or the error's message.
+    pub async fn call(&self, command: &str, arguments: &str) -> Result<String, Failure> {
+        let reply = self
+            .bus
+            .call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Call", &(command, arguments))
+            .await;
+        match reply {
+            Ok(message) => message.body().deserialize::<String>().map_err(|e| Failure::Said(e.to_string())),
+            Err(zbus::Error::MethodError(name, text, _)) if name.starts_with(crate::dbus::ERROR_PREFIX) => {
+                Err(Failure::Said(text.unwrap_or_default()))
+            }
+            Err(e) => Err(Failure::Unreachable(e.to_string())),
+        }
+    }
+
+    /// Hands a sign-in callback over, exactly as the OS passed it.
+    pub async fn deliver(&self, url: &str) -> Result<(), String> {
+        self.bus
+            .call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Callback", &(url,))
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// What Latchkey reports from now on (subscribed before this returns).
+    pub async fn news(&self) -> Result<NewsStream, String> {
+        let rule = zbus::MatchRule::builder()
+            .msg_type(zbus::message::Type::Signal)
+            .interface(WINDOW_INTERFACE)
+            .and_then(|r| r.path(WINDOW_PATH))
+            .map(|r| r.build())
+            .map_err(|e| e.to_string())?;
+        let stream = zbus::MessageStream::for_match_rule(rule, &self.bus, None).await.map_err(|e| e.to_string())?;
+        Ok(NewsStream(stream))
+    }
+}
+
+/// Latchkey's reports to the window, in order.
+pub struct NewsStream(zbus::MessageStream);
+
+impl NewsStream {
+    /// The next report; `None` once the bus is gone.
+    pub async fn next(&mut self) -> Option<News> {
+        while let Some(Ok(message)) = self.0.next().await {
+            let header = message.header();
+            match header.member().map(|m| m.as_str()) {
+                Some("Changed") => {
+                    if let Ok(generation) = message.body().deserialize::<u64>() {
+                        return Some(News::Changed(generation));
+                    }
+                }
+                Some("Quitting") => return Some(News::Quitting),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// What Latchkey tells the window.
+pub enum News {
+    /// Something the window shows changed (the change's number).
+    Changed(u64),
+    /// Latchkey is quitting.
+    Quitting,
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// Latchkey answered with this error (its message).
+    Said(String),
+    /// Latchkey could not be reached (it ended, or the bus went).
+    Unreachable(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Said(message) => f.write_str(message),
+            Failure::Unreachable(e) => write!(f, "Latchkey's background part cannot be reached: {e}"),
+        }
+    }
+}
+
+/// A launch's sign-in callback, handed to the running Latchkey: whether one took it (none runs,
+/// or there is no session bus: `false`).
+pub fn deliver_to_running(url: &str) -> bool {
+    let Ok(bus) = zbus::blocking::Connection::session() else { return false };
+    bus.call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Callback", &(url,)).is_ok()
+}

@@ -1,0 +1,181 @@
+//! What the window asks of the Latchkey that holds the accounts. The window is a view: each of
+//! its requests is a command name and its arguments as JSON (as the page sent them), answered
+//! here from the core's front door with JSON, or with an error's message and nothing else. On
+//! Linux the requests come over the session bus (`dev.latchkey.Window1`, [`crate::dbus`]) from
+//! the window's process; elsewhere the window's process holds the core and answers them itself.
+
+use std::sync::Arc;
+
+use latchkey_core::latchkey::Endpoints;
+use latchkey_core::provider::RedirectKind;
+use latchkey_core::{AuthError, Latchkey};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// What the window's About section shows of this Latchkey: nothing secret.
+#[derive(Serialize)]
+struct Status {
+    /// "reachable", or why not.
+    keychain: String,
+    keychain_ok: bool,
+    start_at_login: bool,
+    connections: usize,
+    needs_reconnect: usize,
+}
+
+/// Answers one request: `arguments` is a JSON object with the page's argument names
+/// (`providerId`, …). The answer is JSON; an error is its message, never with a secret in it.
+pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Result<String, String> {
+    let arguments: Map<String, Value> = match serde_json::from_str(arguments) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) | Err(_) => return Err(format!("the arguments of {command} are not a JSON object")),
+    };
+    let args = Arguments { command, map: &arguments };
+    let answer = match command {
+        "get_state" => {
+            let snapshot = core.snapshot();
+            let connections: usize = snapshot.providers.iter().map(|p| p.connections.len()).sum();
+            tracing::debug!(providers = snapshot.providers.len(), connections, "state sent to the window");
+            json(&snapshot)
+        }
+        "get_settings" => json(&core.settings()),
+        "get_marks" => json(&core.marks()),
+        "get_start_at_login" => json(&core.starts_at_login()),
+        "get_status" => {
+            let status = core.status().await;
+            json(&Status {
+                keychain_ok: status.keychain.is_ok(),
+                keychain: status.keychain.as_ref().map_or_else(|e| e.to_string(), |_| "reachable".to_owned()),
+                start_at_login: core.starts_at_login(),
+                connections: status.connections,
+                needs_reconnect: status.needs_reconnect,
+            })
+        }
+        "connect" => unit(core.connect(&args.text("providerId")?).await.map(drop)),
+        // A sign-in with a code (RFC 8628): the window shows the code from the next state.
+        "connect_with_code" => json(&core.connect_with_code(&args.text("providerId")?).await.map_err(message)?.to_string()),
+        "cancel" => json(&core.cancel(&args.text("flowId")?).await.map_err(message)?),
+        "reopen" => unit(core.reopen(&args.text("flowId")?)),
+        // "revoked", "not_confirmed" or "not_supported"; the connection is gone either way.
+        "disconnect" => json(&core.disconnect(&args.text("connectionId")?).await.map_err(message)?),
+        "dismiss_error" => unit(core.dismiss_error(&args.text("providerId")?)),
+        "set_demo_enabled" => json(&core.set_demo_enabled(args.get("enabled")?).await.map_err(message)?),
+        // The secret goes to the keychain and is never sent back to the window.
+        "save_client" => {
+            let secret: Option<String> = args.optional("clientSecret")?;
+            unit(core.save_client(&args.text("providerId")?, &args.text("clientId")?, secret.as_deref()).await)
+        }
+        "forget_client" => unit(core.forget_client(&args.text("providerId")?).await),
+        "set_scopes" => unit(core.set_scopes(&args.text("providerId")?, &args.text("scopes")?).await),
+        "set_redirect" => {
+            let kind: RedirectKind = args.get("kind")?;
+            unit(core.set_redirect(&args.text("providerId")?, kind).await)
+        }
+        "set_pkce" => unit(core.set_pkce(&args.text("providerId")?, args.get("enabled")?).await),
+        "add_provider" => {
+            let id = core.add_provider_by_issuer(&args.text("name")?, &args.text("issuer")?).await.map_err(message)?;
+            json(&id.to_string())
+        }
+        "add_oauth2_provider" => {
+            let (authorize_url, token_url, userinfo_url) =
+                (args.text("authorizeUrl")?, args.text("tokenUrl")?, args.text("userinfoUrl")?);
+            let (revoke_url, scopes): (Option<String>, String) = (args.optional("revokeUrl")?, args.text("scopes")?);
+            let at = Endpoints {
+                authorize_url: &authorize_url,
+                token_url: &token_url,
+                userinfo_url: &userinfo_url,
+                revoke_url: revoke_url.as_deref(),
+                scopes: &scopes,
+            };
+            json(&core.add_provider_by_endpoints(&args.text("name")?, at).await.map_err(message)?.to_string())
+        }
+        "remove_provider" => unit(core.remove_provider(&args.text("providerId")?).await),
+        // Whether Latchkey starts (hidden) at login.
+        "set_start_at_login" => {
+            let enabled: bool = args.get("enabled")?;
+            core.set_start_at_login(enabled).map_err(message)?;
+            #[cfg(target_os = "linux")]
+            crate::autostart::apply(enabled)?;
+            json(&core.starts_at_login())
+        }
+        // The first close's notice was read: it is not shown again.
+        "background_notice_seen" => unit(core.background_notice_seen()),
+        // The address of one of a provider's pages, from the catalog (not from the window): where
+        // a person removes Latchkey's access (`access`), where an app is registered (`console`),
+        // its documentation (`docs`). The window opens it.
+        "provider_page" => json(&provider_page(core, &args.text("providerId")?, &args.text("page")?)?),
+        _ => Err(format!("Latchkey has no command {command:?}")),
+    }?;
+    Ok(answer)
+}
+
+fn provider_page(core: &Latchkey, provider_id: &str, page: &str) -> Result<String, String> {
+    let provider = core
+        .snapshot()
+        .providers
+        .into_iter()
+        .find(|p| p.id.as_str() == provider_id)
+        .ok_or_else(|| format!("no provider named {provider_id}"))?;
+    match page {
+        "access" => provider.access_page,
+        "console" => provider.console,
+        "docs" => provider.docs,
+        _ => return Err(format!("no page named {page}")),
+    }
+    .ok_or_else(|| format!("no such page is known for {}", provider.name))
+}
+
+/// A request's arguments, read by the names the page gives them.
+struct Arguments<'a> {
+    command: &'a str,
+    map: &'a Map<String, Value>,
+}
+
+impl Arguments<'_> {
+    fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, String> {
+        let value = self.map.get(name).cloned().unwrap_or(Value::Null);
+        serde_json::from_value(value).map_err(|e| format!("{} needs {name}: {e}", self.command))
+    }
+
+    fn text(&self, name: &str) -> Result<String, String> {
+        self.get(name)
+    }
+
+    /// Absent and `null` are both `None`.
+    fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+        self.get(name)
+    }
+}
+
+fn message(e: AuthError) -> String {
+    e.to_string()
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| format!("the answer could not be written: {e}"))
+}
+
+fn unit(result: Result<(), AuthError>) -> Result<String, String> {
+    result.map_err(message).and_then(|()| json(&()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_read_by_the_pages_names_and_a_missing_one_is_named() {
+        let map: Map<String, Value> =
+            serde_json::from_str(r#"{"providerId":"demo","enabled":true,"clientSecret":null}"#).unwrap();
+        let args = Arguments { command: "set_pkce", map: &map };
+        assert_eq!(args.text("providerId").unwrap(), "demo");
+        assert!(args.get::<bool>("enabled").unwrap());
+        assert_eq!(args.optional::<String>("clientSecret").unwrap(), None);
+        assert_eq!(args.optional::<String>("revokeUrl").unwrap(), None);
+        let missing = args.text("flowId").unwrap_err();
+        assert!(missing.starts_with("set_pkce needs flowId"), "{missing}");
+        let wrong = args.text("enabled").unwrap_err();
+        assert!(wrong.starts_with("set_pkce needs enabled"), "{wrong}");
+    }
+}

@@ -1,0 +1,124 @@
+//! Where the window's requests go: to the Latchkey that holds the accounts. On Linux that is
+//! `latchkey-resident`, over the session bus (started by the window when it does not run yet),
+//! so the window's process holds no keychain, HTTP or token and closes for good with its window.
+//! Elsewhere the window's process holds the core itself. Either way the requests are answered
+//! by `latchkey_resident::window_api`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(not(target_os = "linux"))]
+use std::sync::Arc;
+
+#[cfg(not(target_os = "linux"))]
+use latchkey_core::Latchkey;
+#[cfg(target_os = "linux")]
+use latchkey_resident::client::{Failure, Resident};
+
+pub struct Backend {
+    #[cfg(target_os = "linux")]
+    resident: tokio::sync::Mutex<Option<Resident>>,
+    #[cfg(not(target_os = "linux"))]
+    core: Arc<Latchkey>,
+    /// Whether the person has read the first close's notice (asked when the window opens).
+    notice_seen: AtomicBool,
+}
+
+impl Backend {
+    #[cfg(target_os = "linux")]
+    pub fn new() -> Self {
+        Backend { resident: tokio::sync::Mutex::new(None), notice_seen: AtomicBool::new(false) }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn new(core: Arc<Latchkey>) -> Self {
+        let notice_seen = AtomicBool::new(core.settings().background_notice_seen);
+        Backend { core, notice_seen }
+    }
+
+    /// The running `latchkey-resident`, started first when none runs.
+    #[cfg(target_os = "linux")]
+    pub async fn resident(&self) -> Result<Resident, String> {
+        let mut held = self.resident.lock().await;
+        if let Some(resident) = held.as_ref() {
+            return Ok(resident.clone());
+        }
+        let program = std::env::current_exe().ok().and_then(|me| latchkey_resident::program_beside(&me));
+        let resident = Resident::reach(
+            program.as_deref(),
+            super::environment::set_here(),
+            std::time::Duration::from_secs(15),
+        )
+        .await?;
+        *held = Some(resident.clone());
+        Ok(resident)
+    }
+
+    /// One request: a command and its arguments (a JSON object); the answer as JSON.
+    pub async fn call(&self, command: &str, arguments: &str) -> Result<String, String> {
+        #[cfg(target_os = "linux")]
+        {
+            let resident = self.resident().await?;
+            match resident.call(command, arguments).await {
+                Ok(answer) => Ok(answer),
+                Err(Failure::Said(message)) => Err(message),
+                // It ended (a crash, `latchkey quit` from a terminal): start it again, once.
+                Err(Failure::Unreachable(e)) => {
+                    tracing::warn!(error = %e, "latchkey-resident could not be reached; starting it again");
+                    *self.resident.lock().await = None;
+                    self.resident().await?.call(command, arguments).await.map_err(|e| e.to_string())
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        latchkey_resident::window_api::answer(&self.core, command, arguments).await
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn core(&self) -> &Arc<Latchkey> {
+        &self.core
+    }
+
+    /// Hands a sign-in callback (as the OS passed it) to whoever completes it.
+    pub async fn deliver(&self, url: String) {
+        #[cfg(target_os = "linux")]
+        match self.resident().await {
+            Ok(resident) => {
+                if let Err(e) = resident.deliver(&url).await {
+                    tracing::warn!(error = %e, "latchkey-resident did not take the sign-in");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "no Latchkey to take the sign-in"),
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            tracing::info!(url = %latchkey_core::redirect::redact_for_log(&url), "deep link received");
+            // Errors are logged by the core (without the query) and shown on the provider's row
+            // when they belong to a real sign-in; junk changes nothing.
+            if let Ok(connection) = self.core.complete(&url).await {
+                tracing::info!(connection = %connection.id, "deep link completed a sign-in");
+            }
+        }
+    }
+
+    pub fn notice_seen(&self) -> bool {
+        self.notice_seen.load(Ordering::SeqCst)
+    }
+
+    /// Reads whether the closing notice was read (once the backend answers).
+    pub async fn learn_notice_seen(&self) {
+        if let Ok(settings) = self.call("get_settings", "{}").await {
+            let seen = serde_json::from_str::<serde_json::Value>(&settings)
+                .ok()
+                .and_then(|s| s.get("background_notice_seen").and_then(serde_json::Value::as_bool))
+                .unwrap_or(false);
+            self.notice_seen.store(seen, Ordering::SeqCst);
+        }
+    }
+
+    /// Records that the closing notice was read.
+    pub async fn set_notice_seen(&self) -> Result<(), String> {
+        self.call("background_notice_seen", "{}").await?;
+        self.notice_seen.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
