@@ -58,10 +58,8 @@ impl Resident {
     /// One of the window's requests (a command, its arguments as a JSON object): the answer as
     /// JSON, or the error's message.
     pub async fn call(&self, command: &str, arguments: &str) -> Result<String, Failure> {
-        let reply = self
-            .bus
-            .call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Call", &(command, arguments))
-            .await;
+        let reply =
+            self.bus.call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Call", &(command, arguments)).await;
         match reply {
             Ok(message) => message.body().deserialize::<String>().map_err(|e| Failure::Said(e.to_string())),
             Err(zbus::Error::MethodError(name, text, _)) if name.starts_with(crate::dbus::ERROR_PREFIX) => {

@@ -266,7 +266,8 @@ pub async fn quit_running(within: Duration) -> bool {
 /// Emits `AccountsChanged` whenever what `ListAccounts` answers has changed, and the window's
 /// `Changed` at every change.
 pub async fn announce_changes(connection: zbus::Connection, core: Arc<Latchkey>) {
-    let (emitter, window) = match (SignalEmitter::new(&connection, PATH), SignalEmitter::new(&connection, WINDOW_PATH)) {
+    let (emitter, window) = match (SignalEmitter::new(&connection, PATH), SignalEmitter::new(&connection, WINDOW_PATH))
+    {
         (Ok(e), Ok(w)) => (e, w),
         (Err(e), _) | (_, Err(e)) => return warn!(error = %e, "cannot announce account changes"),
     };

@@ -54,7 +54,9 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
         }
         "connect" => unit(core.connect(&args.text("providerId")?).await.map(drop)),
         // A sign-in with a code (RFC 8628): the window shows the code from the next state.
-        "connect_with_code" => json(&core.connect_with_code(&args.text("providerId")?).await.map_err(message)?.to_string()),
+        "connect_with_code" => {
+            json(&core.connect_with_code(&args.text("providerId")?).await.map_err(message)?.to_string())
+        }
         "cancel" => json(&core.cancel(&args.text("flowId")?).await.map_err(message)?),
         "reopen" => unit(core.reopen(&args.text("flowId")?)),
         // "revoked", "not_confirmed" or "not_supported"; the connection is gone either way.

@@ -43,12 +43,9 @@ impl Backend {
             return Ok(resident.clone());
         }
         let program = std::env::current_exe().ok().and_then(|me| latchkey_resident::program_beside(&me));
-        let resident = Resident::reach(
-            program.as_deref(),
-            super::environment::set_here(),
-            std::time::Duration::from_secs(15),
-        )
-        .await?;
+        let resident =
+            Resident::reach(program.as_deref(), super::environment::set_here(), std::time::Duration::from_secs(15))
+                .await?;
         *held = Some(resident.clone());
         Ok(resident)
     }
@@ -105,6 +102,7 @@ impl Backend {
     }
 
     /// Reads whether the closing notice was read (once the backend answers).
+    #[cfg(target_os = "linux")]
     pub async fn learn_notice_seen(&self) {
         if let Ok(settings) = self.call("get_settings", "{}").await {
             let seen = serde_json::from_str::<serde_json::Value>(&settings)

@@ -16,9 +16,12 @@ mod xdg;
 
 use latchkey_resident::logging;
 
-use tauri::{Emitter, Manager};
+#[cfg(target_os = "linux")]
+use tauri::Emitter;
+use tauri::Manager;
 use tracing::{error, info, warn};
 
+#[cfg(target_os = "linux")]
 use backend::Backend;
 
 /// The name of the event that tells the window to fetch a fresh snapshot (`get_state`).
@@ -208,7 +211,9 @@ mod in_process {
         tauri::async_runtime::spawn(async move {
             match dbus::serve(core.clone(), on_quit, Duration::from_secs(10)).await {
                 Ok(bus) => dbus::announce_changes(bus, core).await,
-                Err(e) => warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`"),
+                Err(e) => {
+                    warn!(error = %e, "the D-Bus service could not start; other programs can use `latchkey token`")
+                }
             }
         });
     }
