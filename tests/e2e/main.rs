@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use webdriver::Session;
 
 const APP: &str = env!("CARGO_BIN_EXE_latchkey");
-/// Latchkey with its window closed: the app hands over to it.
+/// What holds the accounts: the window starts it, and it goes on when the window closes.
 const RESIDENT: &str = env!("CARGO_BIN_EXE_latchkey-resident");
 const SERVICE: &str = "dev.latchkey.desktop";
 const WAIT: Duration = Duration::from_secs(30);

@@ -1,5 +1,5 @@
-//! Latchkey on the session bus, `dev.latchkey.Latchkey1`: the running Latchkey (the app, or the
-//! resident program while the window is closed) answers other programs with its accounts and
+//! Latchkey on the session bus, `dev.latchkey.Latchkey1`: the running Latchkey (on Linux
+//! `latchkey-resident`, whether or not the window is open) answers other programs with its accounts and
 //! fresh tokens (the same single-flight refresh as the window and the command line), and the
 //! command line asks it first. The interface is described, with examples, in docs/dbus.md.
 //!

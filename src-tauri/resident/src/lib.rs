@@ -1,8 +1,9 @@
-//! Latchkey without its window: what keeps accounts fresh and answers other programs whether or
-//! not the window is open. The desktop app runs it next to its window; when the window closes,
-//! the app hands over to `latchkey-resident` (this crate's program), which has no Tauri, GTK or
-//! WebKit in it and so stays small. One of the two runs at a time: the one that holds the
-//! session-bus name `dev.latchkey.Latchkey1`.
+//! Latchkey without its window: what holds the accounts, signs in, keeps them fresh and answers
+//! other programs whether or not the window is open. On Linux it runs as `latchkey-resident`
+//! (this crate's program, with no Tauri, GTK or WebKit in it), which holds the session-bus name
+//! `dev.latchkey.Latchkey1`; the window is a process of its own that asks it for everything it
+//! shows ([`window_api`], [`client`]) and ends when it closes. Elsewhere the app runs this
+//! crate's parts beside its window.
 
 pub mod agent;
 #[cfg(target_os = "linux")]

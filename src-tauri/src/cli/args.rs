@@ -71,7 +71,7 @@ pub enum Command {
         #[arg(long)]
         device: bool,
     },
-    /// Stop the running Latchkey (the app, or the background part while its window is closed).
+    /// Stop the running Latchkey (its background part, and the window if it is open).
     Quit,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: Shell },
