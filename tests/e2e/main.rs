@@ -1232,6 +1232,36 @@ async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_windo
     clear_keychain();
 }
 
+/// latchkey-resident killed while the window is open (a crash): the window starts another at
+/// once, which answers on the bus and holds the same account, and the window goes on working.
+#[tokio::test]
+async fn the_window_starts_latchkey_resident_again_when_it_ends_unexpectedly() {
+    let world = World::new("approve");
+    let session = world.open_window(&[]).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, _) = connected(&session).await;
+    let window = the_window(&world).await;
+    let first = the_resident(&world).await;
+    // SAFETY: kill(2) takes plain integers.
+    unsafe {
+        libc::kill(first, libc::SIGKILL);
+    }
+    // Before anything is asked of it: the window noticed.
+    until("a new latchkey-resident runs", || {
+        let pids = pids_of(&world, &[RESIDENT]);
+        std::future::ready(pids.len() == 1 && pids[0] != first)
+    })
+    .await;
+    assert!(world.log().contains("latchkey-resident ended unexpectedly; starting it again"), "{}", world.log());
+    assert!(alive(window), "the window stays");
+    let (ok, out, err) = gdbus("ListAccounts", &[]);
+    assert!(ok && out.contains(&id), "the new one answers with the account: {out}{err}");
+    // The window asks the new one: Disconnect works.
+    disconnect(&session).await;
+    assert_eq!(keychain(&id), None, "the keychain no longer holds the tokens");
+    session.end().await;
+}
+
 /// The Demo authority's address, from the authorization URL the test browser was given.
 fn demo_base(world: &World) -> String {
     let opened = std::fs::read_to_string(world.dir.path().join("opened.txt")).unwrap();

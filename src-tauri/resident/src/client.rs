@@ -78,7 +78,7 @@ impl Resident {
             .map_err(|e| e.to_string())
     }
 
-    /// What Latchkey reports from now on (subscribed before this returns).
+    /// What Latchkey reports from now on (subscribed before this returns), and its end.
     pub async fn news(&self) -> Result<NewsStream, String> {
         let rule = zbus::MatchRule::builder()
             .msg_type(zbus::message::Type::Signal)
@@ -86,30 +86,33 @@ impl Resident {
             .and_then(|r| r.path(WINDOW_PATH))
             .map(|r| r.build())
             .map_err(|e| e.to_string())?;
-        let stream = zbus::MessageStream::for_match_rule(rule, &self.bus, None).await.map_err(|e| e.to_string())?;
-        Ok(NewsStream(stream))
+        let signals = zbus::MessageStream::for_match_rule(rule, &self.bus, None).await.map_err(|e| e.to_string())?;
+        let signals = signals.filter_map(|message| std::future::ready(message.ok().and_then(|m| news_of(&m))));
+        let bus = zbus::fdo::DBusProxy::new(&self.bus).await.map_err(|e| e.to_string())?;
+        let owners = bus.receive_name_owner_changed_with_args(&[(0, NAME)]).await.map_err(|e| e.to_string())?;
+        let ended = owners.filter_map(|change| {
+            let gone = change.args().is_ok_and(|args| args.new_owner().is_none());
+            std::future::ready(gone.then_some(News::Ended))
+        });
+        Ok(NewsStream(Box::pin(futures_util::stream::select(signals, ended))))
+    }
+}
+
+fn news_of(message: &zbus::Message) -> Option<News> {
+    match message.header().member()?.as_str() {
+        "Changed" => message.body().deserialize::<u64>().ok().map(News::Changed),
+        "Quitting" => Some(News::Quitting),
+        _ => None,
     }
 }
 
 /// Latchkey's reports to the window, in order.
-pub struct NewsStream(zbus::MessageStream);
+pub struct NewsStream(std::pin::Pin<Box<dyn futures_util::Stream<Item = News> + Send>>);
 
 impl NewsStream {
     /// The next report; `None` once the bus is gone.
     pub async fn next(&mut self) -> Option<News> {
-        while let Some(Ok(message)) = self.0.next().await {
-            let header = message.header();
-            match header.member().map(|m| m.as_str()) {
-                Some("Changed") => {
-                    if let Ok(generation) = message.body().deserialize::<u64>() {
-                        return Some(News::Changed(generation));
-                    }
-                }
-                Some("Quitting") => return Some(News::Quitting),
-                _ => {}
-            }
-        }
-        None
+        self.0.next().await
     }
 }
 
@@ -119,6 +122,8 @@ pub enum News {
     Changed(u64),
     /// Latchkey is quitting.
     Quitting,
+    /// latchkey-resident ended without saying it quits (it crashed, or was killed).
+    Ended,
 }
 
 /// Why a request got no answer.

@@ -50,6 +50,12 @@ impl Backend {
         Ok(resident)
     }
 
+    /// Forgets the latchkey-resident that ended: the next request starts another.
+    #[cfg(target_os = "linux")]
+    pub async fn forget_resident(&self) {
+        *self.resident.lock().await = None;
+    }
+
     /// One request: a command and its arguments (a JSON object); the answer as JSON.
     pub async fn call(&self, command: &str, arguments: &str) -> Result<String, String> {
         #[cfg(target_os = "linux")]
@@ -61,7 +67,7 @@ impl Backend {
                 // It ended (a crash, `latchkey quit` from a terminal): start it again, once.
                 Err(Failure::Unreachable(e)) => {
                     tracing::warn!(error = %e, "latchkey-resident could not be reached; starting it again");
-                    *self.resident.lock().await = None;
+                    self.forget_resident().await;
                     self.resident().await?.call(command, arguments).await.map_err(|e| e.to_string())
                 }
             }

@@ -143,7 +143,21 @@ async fn reach_the_resident(app: tauri::AppHandle) {
             }
             News::Quitting => {
                 info!("Latchkey is quitting; the window closes");
-                app.exit(0);
+                return app.exit(0);
+            }
+            // Not quitting: it crashed or was killed. Another one is started at once, so that
+            // refreshes go on, and the window shows what it holds.
+            News::Ended => {
+                warn!("latchkey-resident ended unexpectedly; starting it again");
+                backend.forget_resident().await;
+                match backend.resident().await {
+                    Ok(_) => {
+                        if let Err(e) = app.emit(STATE_EVENT, 0u64) {
+                            warn!(error = %e, "could not update the window");
+                        }
+                    }
+                    Err(e) => error!(error = %e, "Latchkey's background part could not be started again"),
+                }
             }
         }
     }
