@@ -24,6 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const APP: &str = env!("CARGO_BIN_EXE_latchkey");
+const RESIDENT: &str = env!("CARGO_BIN_EXE_latchkey-resident");
 const CONNECTIONS: usize = 20;
 const CALLS: usize = 2000;
 const WAIT: Duration = Duration::from_secs(60);
@@ -132,11 +133,19 @@ async fn run() -> serde_json::Value {
     std::thread::sleep(Duration::from_secs(3));
     let open = memory(&format!("window open, {CONNECTIONS} connections"), pid);
 
-    // The window closed (the first close explains; then it goes).
+    // The window closed (the first close explains; then it goes, with its process):
+    // latchkey-resident, which the window started, goes on.
     session.execute("window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true").await;
-    click(&session, "#closing-close").await;
+    let close = session.wait_for("#closing-close", WAIT).await;
+    assert!(session.click_closing(&close, true).await, "could not click #closing-close");
+    let start = Instant::now();
+    while app_pid(dir.path(), APP).is_some() {
+        assert!(start.elapsed() < WAIT, "the window's process did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     std::thread::sleep(Duration::from_secs(5));
-    let closed = memory(&format!("window closed, {CONNECTIONS} connections"), pid);
+    let resident = app_pid(dir.path(), RESIDENT).expect("latchkey-resident runs");
+    let closed = memory(&format!("window closed, {CONNECTIONS} connections"), resident);
     let dbus = dbus_latency(&ids[0]).await;
     let command = command_latency(dir.path(), &ids[0]);
     kill_group(&mut driver);
