@@ -61,6 +61,11 @@ pub fn run(hidden: bool) {
     {
         builder = builder.plugin(tauri_plugin_notification::init());
     }
+    // Before set-up: a second launch's callback can be handed over before it.
+    #[cfg(target_os = "linux")]
+    {
+        builder = builder.manage(Backend::new());
+    }
     let app = builder
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
@@ -86,7 +91,6 @@ pub fn run(hidden: bool) {
             {
                 let _ = hidden;
                 info!(version = env!("CARGO_PKG_VERSION"), "the window starting");
-                app.manage(Backend::new());
                 window::show(app.handle());
                 tauri::async_runtime::spawn(reach_the_resident(app.handle().clone()));
                 xdg::register_in_background();
