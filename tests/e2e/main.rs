@@ -1262,6 +1262,55 @@ async fn the_window_starts_latchkey_resident_again_when_it_ends_unexpectedly() {
     session.end().await;
 }
 
+/// A Latchkey of an earlier version, still running after an upgrade: it owns the name and
+/// answers the public interface, but nothing of the window's. Its `Quit` lets go of the name.
+struct EarlierLatchkey {
+    asked_to_quit: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[zbus::interface(name = "dev.latchkey.Latchkey1")]
+impl EarlierLatchkey {
+    fn list_accounts(&self) -> Vec<(String, String, String, String, String, i64, Vec<String>)> {
+        Vec::new()
+    }
+
+    fn quit(&self) {
+        self.asked_to_quit.notify_one();
+    }
+}
+
+/// The window opened while an earlier version holds the name asks it to quit and starts its
+/// own latchkey-resident, which it then works with.
+#[tokio::test]
+async fn a_window_replaces_an_earlier_latchkey_still_running_after_an_upgrade() {
+    let world = World::new("approve");
+    let asked_to_quit = std::sync::Arc::new(tokio::sync::Notify::new());
+    let earlier = zbus::connection::Builder::session()
+        .unwrap()
+        .serve_at("/dev/latchkey/Latchkey1", EarlierLatchkey { asked_to_quit: asked_to_quit.clone() })
+        .unwrap()
+        .name("dev.latchkey.Latchkey1")
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let gone = tokio::spawn(async move {
+        asked_to_quit.notified().await;
+        drop(earlier); // the name goes with the connection
+    });
+
+    let session = world.open_window(&[]).await;
+    tokio::time::timeout(WAIT, gone).await.expect("the earlier Latchkey was asked to quit").unwrap();
+    assert!(world.log().contains("the running Latchkey does not answer the window"), "{}", world.log());
+    the_resident(&world).await;
+    click(&session, &format!("{DEMO} [data-action=connect]")).await;
+    let (id, _) = connected(&session).await;
+    let (ok, out, err) = gdbus("ListAccounts", &[]);
+    assert!(ok && out.contains(&id), "ours answers on the bus: {out}{err}");
+    disconnect(&session).await;
+    session.end().await;
+}
+
 /// The Demo authority's address, from the authorization URL the test browser was given.
 fn demo_base(world: &World) -> String {
     let opened = std::fs::read_to_string(world.dir.path().join("opened.txt")).unwrap();

@@ -10,6 +10,9 @@ use tracing::info;
 
 use crate::dbus::{has_owner, NAME, WINDOW_INTERFACE, WINDOW_PATH};
 
+/// This version, as `get_version` answers it (JSON).
+const VERSION: &str = concat!("\"", env!("CARGO_PKG_VERSION"), "\"");
+
 /// The Latchkey that holds the accounts, reached on the session bus.
 #[derive(Clone)]
 pub struct Resident {
@@ -20,15 +23,26 @@ impl Resident {
     /// Reaches the running Latchkey, or starts `program` (`latchkey-resident`) and waits up to
     /// `within` for it to answer. `leave_out` names variables of this process's environment the
     /// program must not inherit (what the window set for WebKit; the program opens the browser).
+    ///
+    /// One of another version (still running from before an upgrade) is asked to quit first:
+    /// the window's interface is private, and may differ between versions.
     pub async fn reach(program: Option<&Path>, leave_out: &[&str], within: Duration) -> Result<Self, String> {
         let bus = zbus::Connection::session().await.map_err(|e| format!("no session bus: {e}"))?;
         if has_owner(&bus).await {
-            return Ok(Resident { bus });
+            let resident = Resident { bus: bus.clone() };
+            match resident.call("get_version", "{}").await {
+                Ok(version) if version == VERSION => return Ok(resident),
+                Ok(_) | Err(Failure::Said(_)) => info!("the running Latchkey is another version; replacing it"),
+                // It went meanwhile, or answers nothing of the window's (an older version).
+                Err(Failure::Unreachable(e)) => info!(error = %e, "the running Latchkey does not answer the window"),
+            }
+            crate::dbus::quit_running(within).await;
         }
         let program = program.ok_or("latchkey-resident is not installed beside latchkey")?;
         let mut command = std::process::Command::new(program);
-        // Its log lines go where this process's go (and to the log file).
-        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+        // Its log lines go where this process's go (and to the log file). It may outlive this
+        // process: it keeps no folder of the window's busy.
+        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).current_dir("/");
         for name in leave_out {
             command.env_remove(name);
         }

@@ -39,6 +39,8 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
             tracing::debug!(providers = snapshot.providers.len(), connections, "state sent to the window");
             json(&snapshot)
         }
+        // The window of another version asks another latchkey-resident to replace this one.
+        "get_version" => json(env!("CARGO_PKG_VERSION")),
         "get_settings" => json(&core.settings()),
         "get_marks" => json(&core.marks()),
         "get_start_at_login" => json(&core.starts_at_login()),
