@@ -1262,6 +1262,9 @@ async fn the_window_starts_latchkey_resident_again_when_it_ends_unexpectedly() {
     session.end().await;
 }
 
+/// An account as `ListAccounts` gives it (docs/dbus.md).
+type Account = (String, String, String, String, String, i64, Vec<String>);
+
 /// A Latchkey of an earlier version, still running after an upgrade: it owns the name and
 /// answers the public interface, but nothing of the window's. Its `Quit` lets go of the name.
 struct EarlierLatchkey {
@@ -1270,7 +1273,7 @@ struct EarlierLatchkey {
 
 #[zbus::interface(name = "dev.latchkey.Latchkey1")]
 impl EarlierLatchkey {
-    fn list_accounts(&self) -> Vec<(String, String, String, String, String, i64, Vec<String>)> {
+    fn list_accounts(&self) -> Vec<Account> {
         Vec::new()
     }
 
@@ -1383,7 +1386,6 @@ async fn the_dbus_service_answers_programs_with_accounts_fresh_tokens_and_named_
     let proxy = zbus::Proxy::new(&bus, "dev.latchkey.Latchkey1", "/dev/latchkey/Latchkey1", "dev.latchkey.Latchkey1")
         .await
         .unwrap();
-    type Account = (String, String, String, String, String, i64, Vec<String>);
     let accounts: Vec<Account> = proxy.call("ListAccounts", &()).await.unwrap();
     let mut ids: Vec<&str> = accounts.iter().map(|a| a.0.as_str()).collect();
     ids.sort_unstable();
