@@ -139,11 +139,13 @@ fn summary(label: &str, runs: &[Launch]) -> serde_json::Value {
     })
 }
 
-fn launches(bin: &str, ready_marker: Option<&str>) -> Vec<Launch> {
-    let home = tempfile::tempdir().unwrap();
-    // One run to warm the disk cache and create the app's files; not counted.
-    let _ = launch(bin, home.path(), ready_marker);
-    (0..RUNS).map(|_| launch(bin, home.path(), ready_marker)).collect()
+/// Latchkey's launches and the bare window's, taking turns, so that a slower or quicker spell of
+/// the machine falls on both alike (the bare window alone has read 272 to 379 ms from one hour to
+/// the next). One pair first, to warm the disk cache and create the apps' files; not counted.
+fn launches(ready_marker: &str) -> (Vec<Launch>, Vec<Launch>) {
+    let (ours, bare) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _ = (launch(APP, ours.path(), Some(ready_marker)), launch(BARE, bare.path(), None));
+    (0..RUNS).map(|_| (launch(APP, ours.path(), Some(ready_marker)), launch(BARE, bare.path(), None))).unzip()
 }
 
 fn log_time(line: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -296,9 +298,8 @@ fn main() {
         println!("{}", runtime.block_on(deep_links(RUNS)));
         return;
     }
-    println!("Latchkey window benchmark: {RUNS} launches each after one warm-up, release builds\n");
-    let latchkey = launches(APP, Some("state sent to the window"));
-    let bare = launches(BARE, None);
+    println!("Latchkey window benchmark: {RUNS} launches each, taking turns, after one warm-up pair, release builds\n");
+    let (latchkey, bare) = launches("state sent to the window");
     let latchkey = summary("Latchkey", &latchkey);
     let bare = summary("bare Tauri window", &bare);
     let links = runtime.block_on(deep_links(RUNS));
