@@ -4,14 +4,17 @@
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     #[cfg(target_os = "linux")]
-    let hidden = linux::launch(&args);
+    let hidden = {
+        linux::launch(&args);
+        false
+    };
     #[cfg(not(target_os = "linux"))]
     let hidden = match latchkey::cli::run(&args) {
         latchkey::cli::Launch::Exit(code) => std::process::exit(code),
         latchkey::cli::Launch::App { hidden } => hidden,
     };
     // Before any other thread exists: what WebKit reads from the environment.
-    latchkey::app::environment::prepare(hidden);
+    latchkey::app::environment::prepare();
     latchkey::app::run(hidden)
 }
 
@@ -24,15 +27,15 @@ mod linux {
     use std::os::unix::process::CommandExt;
     use std::process::{exit, Command};
 
-    /// Returns for a launch that opens the window (never hidden here); any other ends here.
-    pub fn launch(args: &[OsString]) -> bool {
+    /// Returns for a launch that opens the window; any other ends here.
+    pub fn launch(args: &[OsString]) {
         if args.len() < 2 {
-            return false;
+            return;
         }
         let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         if let Some(url) = latchkey_core::redirect::callback_from_args(&text) {
             callback(url, &text[0]);
-            return false;
+            return;
         }
         let me = std::env::current_exe().ok();
         let Some(resident) = me.as_deref().and_then(latchkey_resident::program_beside) else {

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_core::redirect::redact_for_log;
 use latchkey_core::{AuthError, Connection, ConnectionStatus, Latchkey};
 use tracing::{debug, info, warn};
 use zbus::object_server::SignalEmitter;
@@ -173,13 +172,8 @@ impl WindowService {
     /// A sign-in callback, exactly as the OS passed it: completed in the background (errors
     /// are logged without the query and shown on the provider's row; junk changes nothing).
     async fn callback(&self, url: String) {
-        info!(url = %redact_for_log(&url), "deep link received");
         let core = self.core.clone();
-        self.runtime.spawn(async move {
-            if let Ok(connection) = core.complete(&url).await {
-                info!(connection = %connection.id, "deep link completed a sign-in");
-            }
-        });
+        self.runtime.spawn(async move { crate::window_api::complete_callback(&core, &url).await });
     }
 
     /// Anything the window shows changed: the change's number.

@@ -114,6 +114,16 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
     Ok(answer)
 }
 
+/// A sign-in callback, exactly as the OS passed it, completed. Errors are logged by the core
+/// (without the query) and shown on the provider's row when they belong to a real sign-in; junk
+/// changes nothing.
+pub async fn complete_callback(core: &Latchkey, url: &str) {
+    tracing::info!(url = %latchkey_core::redirect::redact_for_log(url), "deep link received");
+    if let Ok(connection) = core.complete(url).await {
+        tracing::info!(connection = %connection.id, "deep link completed a sign-in");
+    }
+}
+
 fn provider_page(core: &Latchkey, provider_id: &str, page: &str) -> Result<String, String> {
     let provider = core
         .snapshot()
@@ -137,9 +147,14 @@ struct Arguments<'a> {
 }
 
 impl Arguments<'_> {
+    /// The error names the argument, never its value (`clientSecret` is one of them).
     fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, String> {
         let value = self.map.get(name).cloned().unwrap_or(Value::Null);
-        serde_json::from_value(value).map_err(|e| format!("{} needs {name}: {e}", self.command))
+        let missing = value.is_null();
+        serde_json::from_value(value).map_err(|_| match missing {
+            true => format!("{} needs {name}", self.command),
+            false => format!("{} needs {name} of another kind", self.command),
+        })
     }
 
     fn text(&self, name: &str) -> Result<String, String> {

@@ -93,14 +93,7 @@ impl Backend {
             Err(e) => tracing::warn!(error = %e, "no Latchkey to take the sign-in"),
         }
         #[cfg(not(target_os = "linux"))]
-        {
-            tracing::info!(url = %latchkey_core::redirect::redact_for_log(&url), "deep link received");
-            // Errors are logged by the core (without the query) and shown on the provider's row
-            // when they belong to a real sign-in; junk changes nothing.
-            if let Ok(connection) = self.core.complete(&url).await {
-                tracing::info!(connection = %connection.id, "deep link completed a sign-in");
-            }
-        }
+        latchkey_resident::window_api::complete_callback(&self.core, &url).await;
     }
 
     pub fn notice_seen(&self) -> bool {

@@ -10,27 +10,21 @@ use std::sync::OnceLock;
 /// The variables this process set itself, to leave out of the browser's environment.
 static SET_HERE: OnceLock<Vec<&'static str>> = OnceLock::new();
 
-/// Sets what the window (or, `hidden`, the app without one) runs best with. Call it first thing
-/// in `main`, before any other thread exists: the environment is not safe to change after that.
-pub fn prepare(hidden: bool) {
-    let mut wanted: Vec<(&'static str, &'static str)> = Vec::new();
-    if hidden {
-        // Started without a window, the app has nothing to draw: without this, GTK loads the
-        // OpenGL driver when it opens the display (with LLVM on software rendering: about
-        // 30 MiB). A window opened later draws without GTK's GL.
-        wanted.push(("GDK_GL", "disable"));
-    }
+/// Sets what the window runs best with. Call it first thing in `main`, before any other thread
+/// exists: the environment is not safe to change after that. (On Linux a start without the window
+/// is `latchkey-resident`, which has no GTK to set up.)
+pub fn prepare() {
     // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
     // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and keeps about
     // 40 MiB more in the web process for this window (docs/benchmarks.md, seventh part). A list
     // of text and small icons paints as fast on the CPU, and the page is still composited.
     // (Switching JavaScriptCore's optimising JIT off, `JSC_useDFGJIT=false`, was tried against a
     // window that grew while left open, and taken out: it grew as fast without it; ninth part.)
-    #[cfg(target_os = "linux")]
-    wanted.push(("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"));
+    let wanted: &[(&'static str, &'static str)] =
+        if cfg!(target_os = "linux") { &[("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1")] } else { &[] };
 
     let mut set = Vec::new();
-    for (name, value) in wanted {
+    for &(name, value) in wanted {
         if std::env::var_os(name).is_none() {
             std::env::set_var(name, value);
             set.push(name);
