@@ -21,7 +21,9 @@
 //! leaves the pressure out, as does a machine with swap. WebDriver only connects the account: the
 //! app is then started again on its own and soaked with no WebDriver session attached, as a
 //! person runs it (LATCHKEY_SOAK_WEBDRIVER=1 keeps the session, as the soaks before 2026-12-06's
-//! eleventh part did).
+//! eleventh part did). LATCHKEY_SOAK_STDERR=<file> keeps that app's stderr, which its web
+//! process shares: with `JSC_logGC=1` in the environment, JavaScriptCore writes each of the
+//! page's collections there.
 //!
 //! Not a test: it asserts nothing; it prints figures and writes target/bench-soak.json.
 
@@ -133,7 +135,11 @@ async fn run(minutes: u64) -> serde_json::Value {
         let before = loaded();
         let mut cmd = Command::new(app());
         env_for(&mut cmd, dir.path());
-        cmd.stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+        let stderr = match std::env::var_os("LATCHKEY_SOAK_STDERR") {
+            Some(file) => Stdio::from(std::fs::File::create(file).expect("LATCHKEY_SOAK_STDERR can be written")),
+            None => Stdio::null(),
+        };
+        cmd.stdout(Stdio::null()).stderr(stderr).process_group(0);
         alone = Some(cmd.spawn().expect("the app starts"));
         until("the app started again to load its window", || loaded() > before).await;
         println!("  the app started again without WebDriver");
