@@ -660,6 +660,24 @@ function tick() {
   }
 }
 
+// The providers' descriptions (names, set-up text, redirect URIs, scopes) are most of the state
+// and rarely change: latchkey-resident sends them when they differ from the ones this page has
+// (`catalog` names those), and otherwise each provider's changing part (sign-ins, accounts,
+// error), merged here into the snapshot the rest of the page reads.
+let described = { catalog: null, byId: new Map() };
+
+async function fetchState(call) {
+  const answer = await call("get_state", { catalog: described.catalog });
+  if (!answer) return answer;
+  if (answer.described) {
+    described = { catalog: answer.catalog, byId: new Map(answer.described.map((p) => [p.id, p])) };
+  } else if (answer.providers.some((p) => !described.byId.has(p.id))) {
+    described.catalog = null; // not expected: ask again for everything
+    return fetchState(call);
+  }
+  return { providers: answer.providers.map((p) => ({ ...described.byId.get(p.id), ...p })) };
+}
+
 function update(next) {
   const now = new Map();
   for (const p of next.providers) {
@@ -725,7 +743,7 @@ async function main() {
     try {
       do {
         again = false;
-        const next = await run("get_state", {});
+        const next = await fetchState(run);
         if (next) update(next);
       } while (again);
     } finally {
@@ -752,7 +770,7 @@ async function main() {
       $("#closing-close").focus();
     }),
     loadSettings(),
-    invoke("get_state"),
+    fetchState(invoke),
   ]);
   marks = gotMarks || {};
   if (gotSettings) toggle.checked = settings.demo_provider;

@@ -37,7 +37,7 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
             let snapshot = core.snapshot();
             let connections: usize = snapshot.providers.iter().map(|p| p.connections.len()).sum();
             tracing::debug!(providers = snapshot.providers.len(), connections, "state sent to the window");
-            json(&snapshot)
+            state(&snapshot, args.optional::<String>("catalog")?.as_deref())
         }
         // The window of another version asks another latchkey-resident to replace this one.
         "get_version" => json(env!("CARGO_PKG_VERSION")),
@@ -167,6 +167,59 @@ impl Arguments<'_> {
     }
 }
 
+/// What of a provider's state changes as the person signs in and the accounts refresh; the rest
+/// (name, set-up text, redirect URIs, scopes) is its description.
+const CHANGING: [&str; 5] = ["flows", "codes", "connections", "refreshing", "error"];
+
+/// The window's state: each provider's changing part, and the providers' descriptions only when
+/// they differ from those the page has (`known`, the `catalog` tag of an earlier answer). The
+/// descriptions are most of the state (about 20 of 23 KB with the catalog), and the page asks for
+/// the state at every change, so a refresh sends what changed: `{catalog, providers}`, with
+/// `described` (the descriptions, each with its `id`) when the page lacks them.
+fn state(snapshot: &latchkey_core::view::Snapshot, known: Option<&str>) -> Result<String, String> {
+    let Value::Object(mut whole) =
+        serde_json::to_value(snapshot).map_err(|e| format!("the answer could not be written: {e}"))?
+    else {
+        return Err("the state is not an object".into());
+    };
+    let providers = match whole.remove("providers") {
+        Some(Value::Array(providers)) => providers,
+        _ => Vec::new(),
+    };
+    let (mut described, mut changing) = (Vec::new(), Vec::new());
+    for provider in providers {
+        let Value::Object(mut description) = provider else { continue };
+        let mut part = Map::new();
+        if let Some(id) = description.get("id") {
+            part.insert("id".into(), id.clone());
+        }
+        for key in CHANGING {
+            if let Some(value) = description.remove(key) {
+                part.insert(key.into(), value);
+            }
+        }
+        described.push(Value::Object(description));
+        changing.push(Value::Object(part));
+    }
+    let described = Value::Array(described);
+    let catalog = catalog_tag(&described);
+    let mut answer = Map::new();
+    if known != Some(catalog.as_str()) {
+        answer.insert("described".into(), described);
+    }
+    answer.insert("catalog".into(), Value::String(catalog));
+    answer.insert("providers".into(), Value::Array(changing));
+    json(&answer)
+}
+
+/// A tag that changes when the descriptions do: a hash of their JSON (keys in order).
+fn catalog_tag(described: &Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    described.to_string().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
 fn message(e: AuthError) -> String {
     e.to_string()
 }
@@ -196,5 +249,73 @@ mod tests {
         assert!(missing.starts_with("set_pkce needs flowId"), "{missing}");
         let wrong = args.text("enabled").unwrap_err();
         assert!(wrong.starts_with("set_pkce needs enabled"), "{wrong}");
+    }
+
+    fn provider(id: &str, error: Option<&str>, checked: &str) -> latchkey_core::view::ProviderState {
+        latchkey_core::view::ProviderState {
+            id: latchkey_core::ProviderId::new(id).unwrap(),
+            name: id.to_uppercase(),
+            setup_hint: None,
+            redirect_uri: format!("dev.latchkey.desktop:/oauth/callback/{id}"),
+            redirect_choices: Vec::new(),
+            scopes: vec!["read".into()],
+            access_page: None,
+            console: None,
+            docs: None,
+            pkce: true,
+            checked: Some(checked.into()),
+            plain_http: false,
+            flows: Vec::new(),
+            offers_code: false,
+            code_only: false,
+            codes: Vec::new(),
+            connections: Vec::new(),
+            refreshing: Vec::new(),
+            error: error.map(str::to_owned),
+        }
+    }
+
+    /// The page's merge (ui/app.js `fetchState`): each provider's description, then its changing part.
+    fn merged(answer: &Value, described: &Value) -> Value {
+        let providers = answer["providers"].as_array().unwrap().iter().map(|part| {
+            let mut whole = described.as_array().unwrap().iter().find(|d| d["id"] == part["id"]).unwrap().clone();
+            whole.as_object_mut().unwrap().extend(part.as_object().unwrap().clone());
+            whole
+        });
+        serde_json::json!({ "providers": providers.collect::<Vec<_>>() })
+    }
+
+    #[test]
+    fn the_state_sends_the_descriptions_only_to_a_page_without_them_and_merges_back_whole() {
+        let snapshot = latchkey_core::view::Snapshot {
+            providers: vec![provider("demo", None, "local"), provider("github", Some("denied"), "docs")],
+        };
+        let whole = serde_json::to_value(&snapshot).unwrap();
+        let first: Value = serde_json::from_str(&state(&snapshot, None).unwrap()).unwrap();
+        let described = first["described"].clone();
+        assert_eq!(described.as_array().map(Vec::len), Some(2));
+        assert_eq!(merged(&first, &described), whole);
+        assert_eq!(
+            first["providers"][1],
+            serde_json::json!({"id": "github", "flows": [], "codes": [], "connections": [], "refreshing": [], "error": "denied"})
+        );
+
+        // The page that has them gets the changing part only; a change to it is still sent.
+        let tag = first["catalog"].as_str().unwrap();
+        let again = latchkey_core::view::Snapshot {
+            providers: vec![provider("demo", Some("failed"), "local"), provider("github", None, "docs")],
+        };
+        let second: Value = serde_json::from_str(&state(&again, Some(tag)).unwrap()).unwrap();
+        assert!(second.get("described").is_none(), "{second}");
+        assert_eq!(second["catalog"], first["catalog"]);
+        assert_eq!(merged(&second, &described), serde_json::to_value(&again).unwrap());
+
+        // A changed description (another note, another tag) is sent again.
+        let changed = latchkey_core::view::Snapshot {
+            providers: vec![provider("demo", None, "local"), provider("github", None, "checked again")],
+        };
+        let third: Value = serde_json::from_str(&state(&changed, Some(tag)).unwrap()).unwrap();
+        assert_ne!(third["catalog"], first["catalog"]);
+        assert_eq!(merged(&third, &third["described"]), serde_json::to_value(&changed).unwrap());
     }
 }
