@@ -134,17 +134,19 @@ function mark(id, name) {
   return node;
 }
 
-// The logos' rules, once, into the page's own stylesheet (through the CSSOM: the CSP forbids
-// style elements and attributes, not rules added from the script).
+// The logos' rules, once, in a stylesheet of their own made through the CSSOM (the CSP forbids
+// style elements and attributes, not rules added from the script). Not added to style.css's sheet:
+// looking that one up in document.styleSheets depends on its load, and a window under load once
+// drew no logo.
 function logoRules() {
-  const sheet = [...document.styleSheets].find((s) => s.href && s.href.endsWith("style.css"));
-  if (!sheet) return;
+  const sheet = new CSSStyleSheet();
   for (const [id, colour] of Object.entries(logos)) {
     if (!/^[a-z0-9-]+$/.test(id) || !/^#[0-9A-Fa-f]{6}$/.test(colour)) continue;
     sheet.insertRule(`.logo-${id} { background-color: ${colour}; }`, sheet.cssRules.length);
     const image = `url("logos/${id}.svg")`;
     sheet.insertRule(`.logo-${id} .glyph { -webkit-mask-image: ${image}; mask-image: ${image}; }`, sheet.cssRules.length);
   }
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 }
 
 // ---------------------------------------------------------------------------------------------
