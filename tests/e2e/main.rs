@@ -374,7 +374,11 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     let web = webkit_processes(app).into_iter().find(|(_, name)| name.starts_with("WebKitWebProces"));
     let (web, _) = web.expect("the window's web process");
     let settings = webkit_settings_of(web);
-    assert_eq!(settings, ["WEBKIT_SKIA_ENABLE_CPU_RENDERING=1"], "the web process's environment");
+    assert_eq!(
+        settings,
+        ["WEBKIT_SKIA_ENABLE_CPU_RENDERING=1", "JSC_largeHeapSize=4194304"],
+        "the web process's environment"
+    );
     // WebKit made the window's web context with the memory limit Latchkey gives it (app/web_memory.rs).
     assert!(world.log().contains("the window's web process has a memory limit limit_mb=200"), "{}", world.log());
     let browser_env = std::fs::read_to_string(world.dir.path().join("browser-env.txt")).unwrap();
@@ -1022,7 +1026,9 @@ fn webkit_settings_of(pid: i32) -> Vec<String> {
     environ
         .split(|b| *b == 0)
         .map(|v| String::from_utf8_lossy(v).into_owned())
-        .filter(|v| ["GDK_GL=", "WEBKIT_SKIA_ENABLE_CPU_RENDERING="].iter().any(|n| v.starts_with(n)))
+        .filter(|v| {
+            ["GDK_GL=", "WEBKIT_SKIA_ENABLE_CPU_RENDERING=", "JSC_largeHeapSize="].iter().any(|n| v.starts_with(n))
+        })
         .collect()
 }
 

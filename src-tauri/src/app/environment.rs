@@ -20,8 +20,18 @@ pub fn prepare() {
     // of text and small icons paints as fast on the CPU, and the page is still composited.
     // (Switching JavaScriptCore's optimising JIT off, `JSC_useDFGJIT=false`, was tried against a
     // window that grew while left open, and taken out: it grew as fast without it; ninth part.)
-    let wanted: &[(&'static str, &'static str)] =
-        if cfg!(target_os = "linux") { &[("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1")] } else { &[] };
+    //
+    // JavaScriptCore collects the page's garbage on a timer, which in about one window in three
+    // stops being armed (docs/benchmarks.md, eleventh and thirteenth parts); what each refresh
+    // allocates then stays until WebKit's memory limit collects it (web_memory.rs). A collection is
+    // also started by allocation, once the heap passes a size that for a web page starts at 32 MB.
+    // At 4 MiB (this page's heap is 1-3 MiB), a stalled timer means a collection every few minutes,
+    // which arms the timer again, instead of one at WebKit's limit.
+    let wanted: &[(&'static str, &'static str)] = if cfg!(target_os = "linux") {
+        &[("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"), ("JSC_largeHeapSize", "4194304")]
+    } else {
+        &[]
+    };
 
     let mut set = Vec::new();
     for &(name, value) in wanted {
