@@ -173,7 +173,7 @@ const CHANGING: [&str; 5] = ["flows", "codes", "connections", "refreshing", "err
 
 /// The window's state: each provider's changing part, and the providers' descriptions only when
 /// they differ from those the page has (`known`, the `catalog` tag of an earlier answer). The
-/// descriptions are most of the state (about 20 of 23 KB with the catalog), and the page asks for
+/// descriptions are most of the state (about 21 of 23 KB with the catalog), and the page asks for
 /// the state at every change, so a refresh sends what changed: `{catalog, providers}`, with
 /// `described` (the descriptions, each with its `id`) when the page lacks them.
 fn state(snapshot: &latchkey_core::view::Snapshot, known: Option<&str>) -> Result<String, String> {

@@ -25,7 +25,7 @@ pub fn prepare() {
     // stops being armed (docs/benchmarks.md, eleventh and thirteenth parts); what each refresh
     // allocates then stays until WebKit's memory limit collects it (web_memory.rs). A collection is
     // also started by allocation, once the heap passes a size that for a web page starts at 32 MB.
-    // At 4 MiB (this page's heap is 1-3 MiB), a stalled timer means a collection every few minutes,
+    // At 4 MiB (this page's heap is 1-4 MB), a stalled timer means a collection every few minutes,
     // which arms the timer again, instead of one at WebKit's limit.
     let wanted: &[(&'static str, &'static str)] = if cfg!(target_os = "linux") {
         &[("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"), ("JSC_largeHeapSize", "4194304")]
