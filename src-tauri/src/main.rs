@@ -29,10 +29,15 @@ mod linux {
 
     /// Returns for a launch that opens the window; any other ends here.
     pub fn launch(args: &[OsString]) {
+        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         if args.len() < 2 {
+            // The window is open already: it is brought forward, and this launch ends before GTK
+            // starts. (Also where that window is ending: then this launch opens the window.)
+            if latchkey_resident::handover::hand_over("latchkey", &text) {
+                exit(0);
+            }
             return;
         }
-        let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         if let Some(url) = latchkey_core::redirect::callback_from_args(&text) {
             callback(url, &text[0]);
             return;

@@ -811,6 +811,76 @@ async fn two_instances_started_at_once_leave_one_running() {
     assert!(log.contains("second launch"), "{log}");
 }
 
+/// The single-instance plugin's object as a window that is ending has it: it still holds the
+/// name, and it leaves the bus on the first call without answering it.
+struct EndingWindow {
+    called: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[zbus::interface(name = "org.SingleInstance.DBus")]
+impl EndingWindow {
+    async fn execute_callback(&self, _argv: Vec<String>, _cwd: String) {
+        self.called.notify_one();
+        std::future::pending::<()>().await
+    }
+}
+
+/// A person opens Latchkey just as the window open before is ending (it still holds the
+/// single-instance name, then leaves the bus without answering the hand-over): the launch opens
+/// the window itself. (It ended with "Latchkey could not start" and the plugin's NoReply error,
+/// seen in the soak benchmark's restarts.)
+#[tokio::test]
+async fn a_launch_while_the_window_is_ending_opens_the_window_itself() {
+    let world = World::new("approve");
+    let called = std::sync::Arc::new(tokio::sync::Notify::new());
+    let ending = zbus::connection::Builder::session()
+        .unwrap()
+        .name("dev.latchkey.desktop.SingleInstance")
+        .unwrap()
+        .serve_at("/dev/latchkey/desktop/SingleInstance", EndingWindow { called: called.clone() })
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let stderr = world.dir.path().join("stderr.txt");
+    let mut cmd = Command::new(APP);
+    cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap()).process_group(0);
+    World::env(&mut cmd, world.dir.path(), "approve");
+    let mut launched = Launched(cmd.spawn().unwrap());
+
+    tokio::time::timeout(WAIT, called.notified()).await.expect("the launch handed over to the window it found");
+    // While the call waits for its answer, the window it called leaves the bus.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ending.close().await.unwrap();
+
+    world.wait_for_log("window loaded", 1).await;
+    let window = the_window(&world).await;
+    assert_eq!(window, launched.0.id() as i32, "the launch is the window");
+    let (took, out, err) = {
+        let out = Command::new("gdbus")
+            .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
+            .args([
+                "--method",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                "dev.latchkey.desktop.SingleInstance",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(took && out.contains(&format!("uint32 {window},")), "the window holds the name now: {out}{err}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(launched.0.try_wait().unwrap().is_none(), "{}", std::fs::read_to_string(&stderr).unwrap_or_default());
+    // A second launch now is handed to it, and ends.
+    let mut second = launch(&world, &[]);
+    assert!(second.exits(), "the second launch hands over and exits normally");
+    world.wait_for_log("a second launch was handed over", 1).await;
+}
+
 /// The secret scan: after a client secret typed in the window, a sign-in, background refreshes,
 /// a token handed to a script, refused links (a replay, junk) and a disconnect, none of the
 /// tokens, the code or the client secret is in any log file, any file of the app's, any state

@@ -3,33 +3,94 @@
 //! window forward with this, before anything of GTK or WebKit starts: it calls the
 //! single-instance plugin's own method on its D-Bus name, as the plugin itself would after
 //! GTK's start-up. `latchkey-resident <callback>` does it with nothing of the window linked;
-//! `latchkey <callback>` does it first thing in `main`, and so ends without starting GTK, where
-//! the plugin's own hand-over exits from inside Tauri's start-up.
+//! `latchkey <callback>` and a plain `latchkey` do it first thing in `main`, and so end without
+//! starting GTK, where the plugin's own hand-over exits from inside Tauri's start-up.
+//!
+//! Unlike the plugin's, this hand-over survives a window that is ending: one that still held the
+//! name when it was called, and left the bus without answering. It waits for the name to be
+//! given up and then says none runs, so that the launch opens the window itself (the plugin
+//! would find the name taken, fail the call, and end the launch with an error).
+
+use std::time::{Duration, Instant};
+
+use zbus::blocking::fdo::DBusProxy;
+use zbus::names::{BusName, OwnedUniqueName};
 
 /// The single-instance plugin's name for the app `dev.latchkey.desktop`, its object and
 /// interface (tauri-plugin-single-instance 2, Linux).
-const NAME: &str = "dev.latchkey.desktop.SingleInstance";
-const PATH: &str = "/dev/latchkey/desktop/SingleInstance";
-const INTERFACE: &str = "org.SingleInstance.DBus";
+pub const NAME: &str = "dev.latchkey.desktop.SingleInstance";
+pub const PATH: &str = "/dev/latchkey/desktop/SingleInstance";
+pub const INTERFACE: &str = "org.SingleInstance.DBus";
+
+/// How long a window that left the bus without answering may take to give up the name (the bus
+/// takes it back as the connection closes, so this is a bound, not a wait).
+const NAME_GIVEN_UP: Duration = Duration::from_secs(5);
+
+/// What became of a hand-over to the running window.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HandOver {
+    /// The running window took the arguments.
+    Taken,
+    /// No window runs (or there is no session bus): this launch is the window. Also said when
+    /// the window that held the name ended while it was called.
+    NoneRunning,
+    /// The running window refused the call or did not answer in time: what the bus said.
+    Failed(String),
+}
 
 /// Hands `argv` (a launch's arguments: the program alone, to bring the window forward) to the
 /// running window: `true` when it took them. `false` when none runs (or there is no session
 /// bus), and when the one running refused or failed the call (said on stderr, as `me`): then
 /// this launch must open the window itself.
 pub fn hand_over(me: &str, argv: &[String]) -> bool {
-    let Ok(bus) = zbus::blocking::Connection::session() else { return false };
-    let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
-    match bus.call_method(Some(NAME), PATH, Some(INTERFACE), "ExecuteCallback", &(argv, cwd.as_str())) {
-        Ok(_) => true,
-        Err(zbus::Error::MethodError(name, _, _))
-            if name.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown"
-                || name.as_str() == "org.freedesktop.DBus.Error.NameHasNoOwner" =>
-        {
-            false
-        }
-        Err(e) => {
+    match hand_over_to_running(argv) {
+        HandOver::Taken => true,
+        HandOver::NoneRunning => false,
+        HandOver::Failed(e) => {
             eprintln!("{me}: the running window did not answer: {e}");
             false
         }
     }
+}
+
+/// Hands `argv` to the window that holds the single-instance name, calling that one connection
+/// (its unique name), so that a window which ends meanwhile is told apart from a new one. When
+/// the one called leaves the bus without answering, waits for the name to be free again and
+/// hands over to whichever window holds it by then, if any.
+pub fn hand_over_to_running(argv: &[String]) -> HandOver {
+    let Ok(bus) = zbus::blocking::Connection::session() else { return HandOver::NoneRunning };
+    let Ok(names) = DBusProxy::new(&bus) else { return HandOver::NoneRunning };
+    let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut gone: Option<OwnedUniqueName> = None;
+    let start = Instant::now();
+    loop {
+        let Some(owner) = owner(&names) else { return HandOver::NoneRunning };
+        if gone.as_ref() == Some(&owner) {
+            // The bus has not yet taken the name back from the window that left.
+            if start.elapsed() > NAME_GIVEN_UP {
+                return HandOver::Failed(format!("the window that ended still holds {NAME}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let to = BusName::from(owner.as_ref());
+        match bus.call_method(Some(to), PATH, Some(INTERFACE), "ExecuteCallback", &(argv, cwd.as_str())) {
+            Ok(_) => return HandOver::Taken,
+            // It left the bus during the call (NoReply), or before it (ServiceUnknown: its
+            // unique name is gone): it was ending. Whoever holds the name now, if any, is asked.
+            Err(zbus::Error::MethodError(error, _, _))
+                if error.as_str() == "org.freedesktop.DBus.Error.NoReply"
+                    || error.as_str() == "org.freedesktop.DBus.Error.ServiceUnknown" =>
+            {
+                gone = Some(owner);
+            }
+            Err(e) => return HandOver::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The connection that holds the single-instance name now, if any.
+fn owner(names: &DBusProxy<'_>) -> Option<OwnedUniqueName> {
+    let name = zbus::names::WellKnownName::from_static_str(NAME).ok()?;
+    names.get_name_owner(name.into()).ok()
 }

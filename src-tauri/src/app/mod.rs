@@ -102,6 +102,10 @@ pub fn run(hidden: bool) {
         .build(tauri::generate_context!());
     let app = match app {
         Ok(app) => app,
+        #[cfg(target_os = "linux")]
+        Err(tauri::Error::PluginInitialization(plugin, e)) if plugin == "single-instance" => {
+            start_again_or_hand_over(&e)
+        }
         Err(e) => {
             error!(error = %e, "Latchkey could not start");
             eprintln!("Latchkey could not start: {e}");
@@ -118,6 +122,42 @@ pub fn run(hidden: bool) {
         #[cfg(target_os = "linux")]
         let _ = event;
     });
+}
+
+/// The single-instance plugin found the name taken and could not hand this launch over: the
+/// window that held it ended meanwhile (it left the bus without answering), between `main`'s own
+/// hand-over and the plugin's. Hands over to a window that holds it now, or starts this launch
+/// again, which then takes the name.
+#[cfg(target_os = "linux")]
+fn start_again_or_hand_over(plugin_error: &str) -> ! {
+    use latchkey_resident::handover::{hand_over_to_running, HandOver};
+    use std::os::unix::process::CommandExt;
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    match hand_over_to_running(&args) {
+        HandOver::Taken => std::process::exit(0),
+        HandOver::NoneRunning => {
+            warn!(error = plugin_error, "the running window ended as this launch handed over; starting again");
+            let error = match std::env::current_exe() {
+                Ok(me) => {
+                    let mut again = std::process::Command::new(me);
+                    again.args(std::env::args_os().skip(1));
+                    // As the person started it: what this process set for WebKit, it sets again.
+                    for name in environment::set_here() {
+                        again.env_remove(name);
+                    }
+                    again.exec()
+                }
+                Err(e) => e,
+            };
+            error!(error = %error, "Latchkey could not start again");
+            eprintln!("Latchkey could not start again: {error}");
+        }
+        HandOver::Failed(e) => {
+            error!(error = %e, "Latchkey could not start: the running window did not answer");
+            eprintln!("Latchkey could not start: the running window did not answer: {e}");
+        }
+    }
+    std::process::exit(1)
 }
 
 /// Reaches latchkey-resident (starting it when none runs), hands it the sign-in this launch
