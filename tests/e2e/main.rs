@@ -812,17 +812,72 @@ async fn two_instances_started_at_once_leave_one_running() {
 }
 
 /// The single-instance plugin's object as a window that is ending has it: it still holds the
-/// name, and it leaves the bus on the first call without answering it.
+/// name, and it leaves the bus on a call without answering it (the test closes its connection).
+/// With `refusals`, it first refuses that many calls with an error.
 struct EndingWindow {
     called: std::sync::Arc<tokio::sync::Notify>,
+    refusals: std::sync::atomic::AtomicUsize,
 }
 
 #[zbus::interface(name = "org.SingleInstance.DBus")]
 impl EndingWindow {
-    async fn execute_callback(&self, _argv: Vec<String>, _cwd: String) {
+    async fn execute_callback(&self, _argv: Vec<String>, _cwd: String) -> zbus::fdo::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.refusals.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(zbus::fdo::Error::Failed("busy".into()));
+        }
         self.called.notify_one();
-        std::future::pending::<()>().await
+        std::future::pending().await
     }
+}
+
+/// Holds the single-instance name as an [`EndingWindow`], launches `latchkey` (its stderr to
+/// `stderr.txt`), and closes the connection once the launch's call is waiting for its answer.
+/// Returns the launch once its window loaded.
+async fn launch_while_the_window_ends(world: &World, refusals: usize) -> Launched {
+    let called = std::sync::Arc::new(tokio::sync::Notify::new());
+    let ending = EndingWindow { called: called.clone(), refusals: refusals.into() };
+    let ending = zbus::connection::Builder::session()
+        .unwrap()
+        .name("dev.latchkey.desktop.SingleInstance")
+        .unwrap()
+        .serve_at("/dev/latchkey/desktop/SingleInstance", ending)
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let mut cmd = Command::new(APP);
+    let stderr = std::fs::File::create(world.dir.path().join("stderr.txt")).unwrap();
+    cmd.stdout(Stdio::null()).stderr(stderr).process_group(0);
+    World::env(&mut cmd, world.dir.path(), "approve");
+    let launched = Launched(cmd.spawn().unwrap());
+
+    tokio::time::timeout(WAIT, called.notified()).await.expect("the launch handed over to the window it found");
+    // While the call waits for its answer, the window it called leaves the bus.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ending.close().await.unwrap();
+    world.wait_for_log("window loaded", 1).await;
+    launched
+}
+
+/// The launch's process is the one window, holds the single-instance name and keeps running;
+/// a launch after it is handed over to it and exits normally.
+async fn the_launch_is_the_window(world: &World, launched: &mut Launched) {
+    let window = the_window(world).await;
+    assert_eq!(window, launched.0.id() as i32, "the launch is the window");
+    let out = Command::new("gdbus")
+        .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
+        .args(["--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", "dev.latchkey.desktop.SingleInstance"])
+        .output()
+        .unwrap();
+    let owner = String::from_utf8_lossy(&out.stdout);
+    assert!(owner.contains(&format!("uint32 {window},")), "the window holds the name: {owner}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stderr = std::fs::read_to_string(world.dir.path().join("stderr.txt")).unwrap_or_default();
+    assert!(launched.0.try_wait().unwrap().is_none(), "the window keeps running: {stderr}");
+    let mut second = launch(world, &[]);
+    assert!(second.exits(), "the next launch hands over and exits normally");
+    world.wait_for_log("a second launch was handed over", 1).await;
 }
 
 /// A person opens Latchkey just as the window open before is ending (it still holds the
@@ -832,53 +887,21 @@ impl EndingWindow {
 #[tokio::test]
 async fn a_launch_while_the_window_is_ending_opens_the_window_itself() {
     let world = World::new("approve");
-    let called = std::sync::Arc::new(tokio::sync::Notify::new());
-    let ending = zbus::connection::Builder::session()
-        .unwrap()
-        .name("dev.latchkey.desktop.SingleInstance")
-        .unwrap()
-        .serve_at("/dev/latchkey/desktop/SingleInstance", EndingWindow { called: called.clone() })
-        .unwrap()
-        .build()
-        .await
-        .unwrap();
-    let stderr = world.dir.path().join("stderr.txt");
-    let mut cmd = Command::new(APP);
-    cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&stderr).unwrap()).process_group(0);
-    World::env(&mut cmd, world.dir.path(), "approve");
-    let mut launched = Launched(cmd.spawn().unwrap());
+    let mut launched = launch_while_the_window_ends(&world, 0).await;
+    the_launch_is_the_window(&world, &mut launched).await;
+}
 
-    tokio::time::timeout(WAIT, called.notified()).await.expect("the launch handed over to the window it found");
-    // While the call waits for its answer, the window it called leaves the bus.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    ending.close().await.unwrap();
-
-    world.wait_for_log("window loaded", 1).await;
-    let window = the_window(&world).await;
-    assert_eq!(window, launched.0.id() as i32, "the launch is the window");
-    let (took, out, err) = {
-        let out = Command::new("gdbus")
-            .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
-            .args([
-                "--method",
-                "org.freedesktop.DBus.GetConnectionUnixProcessID",
-                "dev.latchkey.desktop.SingleInstance",
-            ])
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    assert!(took && out.contains(&format!("uint32 {window},")), "the window holds the name now: {out}{err}");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(launched.0.try_wait().unwrap().is_none(), "{}", std::fs::read_to_string(&stderr).unwrap_or_default());
-    // A second launch now is handed to it, and ends.
-    let mut second = launch(&world, &[]);
-    assert!(second.exits(), "the second launch hands over and exits normally");
-    world.wait_for_log("a second launch was handed over", 1).await;
+/// The same ending met by the single-instance plugin, inside Tauri's start-up: `main`'s own
+/// hand-over was refused (the window was busy), and the plugin's call is the one left
+/// unanswered. The launch starts again, and is the window.
+#[tokio::test]
+async fn a_launch_whose_plugin_hand_over_meets_the_ending_window_starts_again() {
+    let world = World::new("approve");
+    let mut launched = launch_while_the_window_ends(&world, 1).await;
+    let stderr = std::fs::read_to_string(world.dir.path().join("stderr.txt")).unwrap_or_default();
+    assert!(stderr.contains("the running window did not answer"), "main's hand-over was refused: {stderr}");
+    assert!(stderr.contains("starting again"), "the plugin's hand-over failed and the launch started again: {stderr}");
+    the_launch_is_the_window(&world, &mut launched).await;
 }
 
 /// The secret scan: after a client secret typed in the window, a sign-in, background refreshes,
