@@ -12,6 +12,10 @@
 //!   is told). Each run's times go to stderr; `LATCHKEY_BENCH_KEEP_LOG=<file>` keeps the app's
 //!   log (run with `RUST_LOG` set for more of it) to break a run down.
 //!
+//! The launches take turns (Latchkey, then the bare window); each pair's ratio is printed, and
+//! the goals (at most 1.10x) are read from their medians. `LATCHKEY_BENCH_RUNS` sets how many
+//! launches of each, and deep links (default 7).
+//!
 //! Not a test: it asserts nothing about speed; it prints figures and writes
 //! target/bench-window.json.
 
@@ -35,7 +39,10 @@ const BARE: &str = env!("CARGO_BIN_EXE_latchkey-bare");
 /// The per-user scheme handler (src/bin/resident.rs hands a callback over without GTK).
 const RESIDENT: &str = env!("CARGO_BIN_EXE_latchkey-resident");
 const BROWSER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/browser.sh");
-const RUNS: usize = 7;
+/// Launches of each window (LATCHKEY_BENCH_RUNS sets it), and deep links.
+fn runs() -> usize {
+    std::env::var("LATCHKEY_BENCH_RUNS").ok().and_then(|n| n.parse().ok()).filter(|&n| n > 0).unwrap_or(7)
+}
 
 fn env_for(cmd: &mut Command, home: &Path) {
     cmd.env("HOME", home)
@@ -139,13 +146,41 @@ fn summary(label: &str, runs: &[Launch]) -> serde_json::Value {
     })
 }
 
+/// Each pair's ratio (a Latchkey launch against the bare window's launch right after it, which
+/// met the same spell of the machine): median and range, for launch to window loaded, to
+/// interactive (against the bare window's loaded), and PSS. The goal is read from these medians.
+fn pair_ratios(ours: &[Launch], theirs: &[Launch]) -> serde_json::Value {
+    let of = |f: &dyn Fn(&Launch, &Launch) -> Option<f64>| -> Vec<f64> {
+        ours.iter().zip(theirs).filter_map(|(a, b)| f(a, b)).collect()
+    };
+    let loaded = of(&|a, b| Some(a.loaded_ms / b.loaded_ms));
+    let interactive = of(&|a, b| a.ready_ms.map(|r| r / b.loaded_ms));
+    let pss = of(&|a, b| Some(a.pss_kib as f64 / b.pss_kib as f64));
+    let line = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        format!("{:.2}x ({lo:.2}-{hi:.2})", median(v.to_vec()))
+    };
+    println!(
+        "{:<28} by pair, Latchkey / bare: loaded {}   interactive {}   PSS {}",
+        "",
+        line(&loaded),
+        line(&interactive),
+        line(&pss)
+    );
+    serde_json::json!({
+        "loaded": loaded, "interactive": interactive, "pss": pss,
+        "median_loaded": median(loaded.clone()), "median_interactive": median(interactive.clone()),
+        "median_pss": median(pss.clone()),
+    })
+}
+
 /// Latchkey's launches and the bare window's, taking turns, so that a slower or quicker spell of
 /// the machine falls on both alike (the bare window alone has read 272 to 379 ms from one hour to
 /// the next). One pair first, to warm the disk cache and create the apps' files; not counted.
 fn launches(ready_marker: &str) -> (Vec<Launch>, Vec<Launch>) {
     let (ours, bare) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let _ = (launch(APP, ours.path(), Some(ready_marker)), launch(BARE, bare.path(), None));
-    (0..RUNS).map(|_| (launch(APP, ours.path(), Some(ready_marker)), launch(BARE, bare.path(), None))).unzip()
+    (0..runs()).map(|_| (launch(APP, ours.path(), Some(ready_marker)), launch(BARE, bare.path(), None))).unzip()
 }
 
 fn log_time(line: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -295,15 +330,19 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // LATCHKEY_BENCH_DEEP_LINK_ONLY=1: only the deep links (while working on them), nothing written.
     if std::env::var_os("LATCHKEY_BENCH_DEEP_LINK_ONLY").is_some() {
-        println!("{}", runtime.block_on(deep_links(RUNS)));
+        println!("{}", runtime.block_on(deep_links(runs())));
         return;
     }
-    println!("Latchkey window benchmark: {RUNS} launches each, taking turns, after one warm-up pair, release builds\n");
-    let (latchkey, bare) = launches("state sent to the window");
-    let latchkey = summary("Latchkey", &latchkey);
-    let bare = summary("bare Tauri window", &bare);
-    let links = runtime.block_on(deep_links(RUNS));
-    let report = serde_json::json!({ "latchkey": latchkey, "bare_tauri_window": bare, "deep_link": links });
+    let runs = runs();
+    println!("Latchkey window benchmark: {runs} launches each, taking turns, after one warm-up pair, release builds\n");
+    let (ours, theirs) = launches("state sent to the window");
+    let latchkey = summary("Latchkey", &ours);
+    let bare = summary("bare Tauri window", &theirs);
+    let ratios = pair_ratios(&ours, &theirs);
+    let links = runtime.block_on(deep_links(runs));
+    let report = serde_json::json!({
+        "latchkey": latchkey, "bare_tauri_window": bare, "ratios_by_pair": ratios, "deep_link": links,
+    });
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-window.json");
     std::fs::write(&out, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
     println!("\nwritten to {}", out.display());
