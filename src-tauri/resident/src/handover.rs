@@ -18,9 +18,9 @@ use zbus::names::{BusName, OwnedUniqueName};
 
 /// The single-instance plugin's name for the app `dev.latchkey.desktop`, its object and
 /// interface (tauri-plugin-single-instance 2, Linux).
-pub const NAME: &str = "dev.latchkey.desktop.SingleInstance";
-pub const PATH: &str = "/dev/latchkey/desktop/SingleInstance";
-pub const INTERFACE: &str = "org.SingleInstance.DBus";
+const NAME: &str = "dev.latchkey.desktop.SingleInstance";
+const PATH: &str = "/dev/latchkey/desktop/SingleInstance";
+const INTERFACE: &str = "org.SingleInstance.DBus";
 
 /// How long a window that left the bus without answering may take to give up the name (the bus
 /// takes it back as the connection closes, so this is a bound, not a wait).
