@@ -21,9 +21,10 @@
 //! leaves the pressure out, as does a machine with swap. WebDriver only connects the account: the
 //! app is then started again on its own and soaked with no WebDriver session attached, as a
 //! person runs it (LATCHKEY_SOAK_WEBDRIVER=1 keeps the session, as the soaks before 2026-12-06's
-//! eleventh part did). LATCHKEY_SOAK_STDERR=<file> keeps that app's stderr, which its web
-//! process shares: with `JSC_logGC=1` in the environment, JavaScriptCore writes each of the
-//! page's collections there.
+//! eleventh part did). LATCHKEY_SOAK_TOKEN_SECONDS sets the Demo tokens' lifetime (3600: a window
+//! with an account and no refresh, to tell what the refreshes add). LATCHKEY_SOAK_STDERR=<file>
+//! keeps that app's stderr, which its web process shares: with `JSC_logGC=1` in the environment,
+//! JavaScriptCore writes each of the page's collections there.
 //!
 //! Not a test: it asserts nothing; it prints figures and writes target/bench-soak.json.
 
@@ -47,9 +48,18 @@ fn app() -> String {
     std::env::var("LATCHKEY_SOAK_APP").unwrap_or_else(|_| env!("CARGO_BIN_EXE_latchkey").to_owned())
 }
 
+/// How long the Demo's tokens live: 20 s (a refresh about every 9 s), unless
+/// LATCHKEY_SOAK_TOKEN_SECONDS says otherwise (3600: no refresh in an hour, the control).
+fn token_seconds() -> String {
+    std::env::var("LATCHKEY_SOAK_TOKEN_SECONDS")
+        .ok()
+        .filter(|s| s.parse::<u32>().is_ok())
+        .unwrap_or_else(|| "20".into())
+}
+
 fn env_for(cmd: &mut Command, dir: &Path) {
     app_env(cmd, dir, &app());
-    cmd.env("LATCHKEY_DEMO_TOKEN_SECONDS", "20").env("NO_AT_BRIDGE", "1");
+    cmd.env("LATCHKEY_DEMO_TOKEN_SECONDS", token_seconds()).env("NO_AT_BRIDGE", "1");
 }
 
 /// A /proc/meminfo figure, in KiB.
@@ -241,7 +251,10 @@ fn main() {
         return; // cargo asks benches to list themselves; this one has no sub-benchmarks
     }
     let minutes = std::env::var("LATCHKEY_SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(45);
-    println!("Latchkey window soak: release build, one Demo account with 20-second tokens, {minutes} min\n");
+    println!(
+        "Latchkey window soak: release build, one Demo account with {}-second tokens, {minutes} min\n",
+        token_seconds()
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let report = runtime.block_on(run(minutes));
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench-soak.json");
