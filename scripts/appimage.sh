@@ -18,7 +18,7 @@ RUNTIME_SHA256="328e0d745c5c6817048c27bc3e8314871703f8f47ffa81a37cb06cd95a94b323
 ensure_packages squashfs-tools
 ensure_rust
 release="$PWD/target/release"
-for bin in latchkey latchkey-resident; do
+for bin in latchkey latchkey-window latchkey-resident; do
   [ -x "$release/$bin" ] || { echo "$release/$bin is missing: run scripts/package.sh" >&2; exit 1; }
 done
 version="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' src-tauri/tauri.conf.json)"
@@ -33,10 +33,10 @@ tar -xzf "$crate" -C "$work" "${RUNTIME_CRATE/@/-}/assets/runtime-x86_64"
 runtime="$work/${RUNTIME_CRATE/@/-}/assets/runtime-x86_64"
 echo "$RUNTIME_SHA256  $runtime" | sha256sum --check --quiet
 
-# The AppDir: the two programs, the desktop entry and the icon at its top, AppRun the app.
+# The AppDir: the three programs, the desktop entry and the icon at its top, AppRun the app.
 appdir="$work/Latchkey.AppDir"
 mkdir -p "$appdir/usr/bin" "$appdir/usr/share/applications" "$appdir/usr/share/icons/hicolor/128x128/apps"
-install -m 755 "$release/latchkey" "$release/latchkey-resident" "$appdir/usr/bin/"
+install -m 755 "$release/latchkey" "$release/latchkey-window" "$release/latchkey-resident" "$appdir/usr/bin/"
 sed -e 's/{{exec}}/latchkey/g' -e 's/{{icon}}/latchkey/g' src-tauri/packaging/latchkey.desktop \
   > "$appdir/usr/share/applications/latchkey.desktop"
 cp "$appdir/usr/share/applications/latchkey.desktop" "$appdir/latchkey.desktop"

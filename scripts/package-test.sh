@@ -20,9 +20,10 @@ appimage="$(ls "$release"/appimage/*.AppImage)"
 version="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' src-tauri/tauri.conf.json)"
 fail() { echo "package test: $*" >&2; exit 1; }
 
-# The .deb's metadata: both programs, the entry, the icons; depends on what they link.
+# The .deb's metadata: the three programs, the entry, the icons; depends on what they link.
 contents="$(dpkg-deb -c "$deb")"
 grep -q ' ./usr/bin/latchkey$' <<<"$contents" || fail "the .deb has no /usr/bin/latchkey"
+grep -q ' ./usr/bin/latchkey-window$' <<<"$contents" || fail "the .deb has no latchkey-window"
 grep -q ' ./usr/bin/latchkey-resident$' <<<"$contents" || fail "the .deb has no latchkey-resident"
 grep -q ' ./usr/share/applications/Latchkey.desktop$' <<<"$contents" || fail "no desktop entry"
 grep -q ' ./usr/share/applications/latchkey-callback.desktop$' <<<"$contents" || fail "no scheme handler entry"
@@ -39,7 +40,9 @@ echo "deb: $(dpkg-deb -f "$deb" Package) $(dpkg-deb -f "$deb" Version), Depends:
 
 # The .rpm, read by rpm itself.
 [ "$(rpm -qp --qf '%{NAME} %{VERSION}' "$rpm_file" 2>/dev/null)" = "latchkey $version" ] || fail "the .rpm's name or version"
-grep -qx /usr/bin/latchkey-resident <<<"$(rpm -qpl "$rpm_file" 2>/dev/null)" || fail "the .rpm lacks latchkey-resident"
+for bin in latchkey latchkey-window latchkey-resident; do
+  grep -qx "/usr/bin/$bin" <<<"$(rpm -qpl "$rpm_file" 2>/dev/null)" || fail "the .rpm lacks $bin"
+done
 grep -qx /usr/share/applications/latchkey-callback.desktop <<<"$(rpm -qpl "$rpm_file" 2>/dev/null)" \
   || fail "the .rpm lacks the scheme handler entry"
 grep -q 'libwebkit2gtk-4.1.so.0' <<<"$(rpm -qpR "$rpm_file" 2>/dev/null)" || fail "the .rpm does not require WebKitGTK"

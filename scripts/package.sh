@@ -13,8 +13,9 @@ ensure_packages $BUILD_PACKAGES xdg-utils
 ensure_rust
 ensure_tauri_cli
 
-# Both programs (the app and latchkey-resident), as scripts/start.sh builds them.
-cargo build --locked --release -p latchkey --features custom-protocol --bin latchkey --bin latchkey-resident
+# The three programs (latchkey, the window and latchkey-resident), as scripts/start.sh builds them.
+cargo build --locked --release -p latchkey --features custom-protocol \
+  --bin latchkey --bin latchkey-window --bin latchkey-resident
 release="$PWD/target/release"
 
 # The .deb depends on what the binaries link, with the versions their symbols need, as
@@ -23,7 +24,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/debian"
 printf 'Source: latchkey\n\nPackage: latchkey\nArchitecture: any\n' > "$work/debian/control"
-shlibs="$(cd "$work" && dpkg-shlibdeps -O "$release/latchkey" "$release/latchkey-resident" 2>/dev/null \
+shlibs="$(cd "$work" && dpkg-shlibdeps -O "$release/latchkey" "$release/latchkey-window" "$release/latchkey-resident" 2>/dev/null \
   | sed -n 's/^shlibs:Depends=//p')"
 if [ -z "$shlibs" ]; then
   echo "dpkg-shlibdeps found no dependencies: the .deb would depend on nothing" >&2

@@ -111,6 +111,15 @@ pub fn app_pid(dir: &std::path::Path, app: &str) -> Option<u32> {
     })
 }
 
+/// The running window that a launch of `app` became, whose environment names `dir` as its
+/// LATCHKEY_TEST_DIR: `latchkey` starts `latchkey-window` beside it on Linux (in place).
+#[allow(dead_code)] // not every benchmark looks for its window
+pub fn window_pid(dir: &std::path::Path, app: &str) -> Option<u32> {
+    let window = std::path::Path::new(app).with_file_name("latchkey-window");
+    let window = if window.is_file() { window.to_string_lossy().into_owned() } else { app.to_owned() };
+    app_pid(dir, &window)
+}
+
 /// The environment of a benchmark's app and of the WebDriver server that starts it: a home of
 /// its own under `dir`, no desktop (so xdg-open honours $BROWSER), the e2e test browser
 /// approving each Demo consent and handing the callback to `app`.

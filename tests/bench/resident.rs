@@ -16,7 +16,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_env, app_pid, pss_tree, start_tauri_driver};
+use pss::{app_env, app_pid, pss_tree, start_tauri_driver, window_pid};
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -129,7 +129,7 @@ async fn run() -> serde_json::Value {
         }
     }
     let ids = connection_ids(&session).await;
-    let pid = app_pid(dir.path(), APP).expect("the app runs");
+    let pid = window_pid(dir.path(), APP).expect("the app runs");
     std::thread::sleep(Duration::from_secs(3));
     let open = memory(&format!("window open, {CONNECTIONS} connections"), pid);
 
@@ -139,7 +139,7 @@ async fn run() -> serde_json::Value {
     let close = session.wait_for("#closing-close", WAIT).await;
     assert!(session.click_closing(&close, true).await, "could not click #closing-close");
     let start = Instant::now();
-    while app_pid(dir.path(), APP).is_some() {
+    while window_pid(dir.path(), APP).is_some() {
         assert!(start.elapsed() < WAIT, "the window's process did not end");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

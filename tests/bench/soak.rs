@@ -34,7 +34,7 @@ mod webdriver;
 
 #[path = "pss.rs"]
 mod pss;
-use pss::{app_env, app_pid, kill_group, private_dirty_tree, private_tree, pss_tree, start_tauri_driver};
+use pss::{app_env, kill_group, private_dirty_tree, private_tree, pss_tree, start_tauri_driver, window_pid};
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -140,7 +140,7 @@ async fn run(minutes: u64) -> serde_json::Value {
         // connected the account is ended (its tokens stay in the keychain, the Demo authority's
         // book on disk) and the app is started again, on its own.
         kill_group(&mut driver);
-        until("the app that connected to end", || app_pid(dir.path(), &app()).is_none()).await;
+        until("the app that connected to end", || window_pid(dir.path(), &app()).is_none()).await;
         let loaded = || std::fs::read_to_string(&log).unwrap_or_default().matches("window loaded").count();
         let before = loaded();
         let mut cmd = Command::new(app());
@@ -154,7 +154,7 @@ async fn run(minutes: u64) -> serde_json::Value {
         until("the app started again to load its window", || loaded() > before).await;
         println!("  the app started again without WebDriver");
     }
-    let pid = app_pid(dir.path(), &app()).expect("the app runs");
+    let pid = window_pid(dir.path(), &app()).expect("the app runs");
     // A minute's warm-up.
     tokio::time::sleep(Duration::from_secs(60)).await;
     // Not on a machine with swap: there, pressure pushes pages out to swap, which would read as

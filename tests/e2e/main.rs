@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 
 use webdriver::Session;
 
+/// What a person starts: on Linux it links nothing of the window, and starts `latchkey-window`
+/// in its place when the launch is to open the window.
 const APP: &str = env!("CARGO_BIN_EXE_latchkey");
+/// The window's program, which the processes of a window run.
+const WINDOW: &str = env!("CARGO_BIN_EXE_latchkey-window");
 /// What holds the accounts: the window starts it, and it goes on when the window closes.
 const RESIDENT: &str = env!("CARGO_BIN_EXE_latchkey-resident");
 const SERVICE: &str = "dev.latchkey.desktop";
@@ -1068,12 +1072,12 @@ fn pids_of(world: &World, programs: &[&str]) -> Vec<i32> {
 
 /// This world's running Latchkey processes: the window's and latchkey-resident.
 fn app_pids(world: &World) -> Vec<i32> {
-    pids_of(world, &[APP, RESIDENT])
+    pids_of(world, &[WINDOW, RESIDENT])
 }
 
-/// The one running window of this world (`latchkey`).
+/// The one running window of this world (`latchkey-window`).
 async fn the_window(world: &World) -> i32 {
-    the_one(world, APP, "the window is running").await
+    the_one(world, WINDOW, "the window is running").await
 }
 
 /// The one running latchkey-resident of this world, which holds the accounts.
@@ -1269,7 +1273,7 @@ async fn closing_the_window_leaves_latchkey_refreshing_in_the_background() {
     world.wait_for_log("window loaded", loaded + 1).await;
     until("the new window is sent the account", || std::future::ready(window_connections(&world) == Some(1))).await;
     assert_eq!(pids_of(&world, &[RESIDENT]), vec![resident], "the same latchkey-resident");
-    assert_eq!(pids_of(&world, &[APP]), vec![again.0.id() as i32], "one window");
+    assert_eq!(pids_of(&world, &[WINDOW]), vec![again.0.id() as i32], "one window");
     assert!(!webkit_children(again.0.id() as i32).is_empty(), "the new window has its WebKit processes");
     let (ok, out, err) = gdbus("ListAccounts", &[]);
     assert!(ok && out.contains(&id), "latchkey-resident answers on the bus: {out}{err}");
@@ -1313,12 +1317,15 @@ async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_windo
     assert!(webkit_children(pid).is_empty(), "no WebKit process");
     let after_quit = world.log().split("work on tokens stopped").nth(1).unwrap_or_default().to_owned();
     assert!(!after_quit.contains("window loaded"), "a hidden start loads no window");
-    // The resident program links no GTK, WebKit or Tauri.
-    let ldd = Command::new("ldd").arg(RESIDENT).output().unwrap();
-    let libraries = String::from_utf8_lossy(&ldd.stdout);
-    assert!(ldd.status.success() && libraries.contains("libc.so"), "{libraries}");
-    for heavy in ["webkit", "gtk", "javascriptcore", "soup"] {
-        assert!(!libraries.contains(heavy), "{heavy} is linked: {libraries}");
+    // Neither the resident program nor `latchkey` (which runs commands, hands launches over and
+    // starts the window) links GTK, WebKit or Tauri.
+    for program in [RESIDENT, APP] {
+        let ldd = Command::new("ldd").arg(program).output().unwrap();
+        let libraries = String::from_utf8_lossy(&ldd.stdout);
+        assert!(ldd.status.success() && libraries.contains("libc.so"), "{program}: {libraries}");
+        for heavy in ["webkit", "gtk", "javascriptcore", "soup"] {
+            assert!(!libraries.contains(heavy), "{heavy} is linked into {program}: {libraries}");
+        }
     }
 
     // `latchkey quit` ends it, with the tokens kept.

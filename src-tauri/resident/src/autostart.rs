@@ -27,13 +27,13 @@ fn config_home() -> Option<PathBuf> {
 
 /// The program to start: the AppImage when running from one (its mount point changes at every
 /// start), else the app (`latchkey`, which starts the resident program for `--hidden`), beside
-/// this executable when this is the resident program.
+/// this executable when this is the resident program or the window.
 fn program() -> Result<PathBuf, String> {
     if let Some(appimage) = std::env::var_os("APPIMAGE") {
         return Ok(PathBuf::from(appimage));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    if exe.file_name().is_some_and(|n| n == crate::PROGRAM) {
+    if exe.file_name().is_some_and(|n| n == crate::PROGRAM || n == crate::WINDOW) {
         return Ok(exe.with_file_name(crate::APP));
     }
     Ok(exe)

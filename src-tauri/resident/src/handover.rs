@@ -1,16 +1,18 @@
 //! A launch that carries a sign-in callback (the OS delivering the deep link) hands the callback
 //! to `latchkey-resident` ([`crate::client::deliver_to_running`]) and then brings the running
-//! window forward with this, before anything of GTK or WebKit starts: it calls the
-//! single-instance plugin's own method on its D-Bus name, as the plugin itself would after
-//! GTK's start-up. `latchkey-resident <callback>` does it with nothing of the window linked;
-//! `latchkey <callback>` and a plain `latchkey` do it first thing in `main`, and so end without
-//! starting GTK, where the plugin's own hand-over exits from inside Tauri's start-up.
+//! window forward with this ([`deliver_and_show`]): it calls the single-instance plugin's own
+//! method on its D-Bus name, as the plugin itself would after GTK's start-up. Neither
+//! `latchkey-resident <callback>` nor `latchkey` (`<callback>`, or plain) links anything of the
+//! window: they hand over in a few milliseconds, and only a launch that is to be the window
+//! starts `latchkey-window`, where the plugin's own hand-over would exit from inside Tauri's
+//! start-up.
 //!
 //! Unlike the plugin's, this hand-over survives a window that is ending: one that still held the
 //! name when it was called, and left the bus without answering. It waits for the name to be
 //! given up and then says none runs, so that the launch opens the window itself (the plugin
 //! would find the name taken, fail the call, and end the launch with an error).
 
+use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use zbus::blocking::fdo::DBusProxy;
@@ -51,6 +53,29 @@ pub fn hand_over(me: &str, argv: &[String]) -> bool {
             false
         }
     }
+}
+
+/// A launch that carries a sign-in callback (`latchkey <callback>`, or the scheme handler's
+/// `latchkey-resident <callback>`): hands it to the running Latchkey, which completes it at once,
+/// and brings the window forward, or starts `window` (a process of its own, so that whoever
+/// started this launch is not kept waiting) when none is open. `false` when no Latchkey runs to
+/// take it: the caller then starts the window with the callback, as the OS would have.
+pub fn deliver_and_show(url: &str, me: &str, window: &std::path::Path) -> bool {
+    if !crate::client::deliver_to_running(url) {
+        return false;
+    }
+    if !hand_over(me, &[window.display().to_string()]) {
+        let opened = std::process::Command::new(window)
+            .arg0(crate::APP)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Err(e) = opened {
+            eprintln!("{me}: cannot open the window: {e}");
+        }
+    }
+    true
 }
 
 /// Hands `argv` to the window that holds the single-instance name, calling that one connection

@@ -21,16 +21,22 @@ pub mod window_api;
 
 /// The resident program's file name, next to the app's.
 pub const PROGRAM: &str = "latchkey-resident";
-/// The app's file name (the window and the command line), next to the resident program.
+/// The app's file name: what a person, the desktop entry and the login entry start. On Linux it
+/// is a small program with nothing of GTK or WebKit linked: it runs a command as the resident
+/// program, hands a launch to the window that is open, or starts the window ([`WINDOW`]).
 pub const APP: &str = "latchkey";
+/// The window's file name on Linux, next to the app.
+pub const WINDOW: &str = "latchkey-window";
 
-/// The app beside `program` (this resident program's executable), when it is installed.
-pub fn app_beside(program: &std::path::Path) -> Option<std::path::PathBuf> {
-    let path = program.parent()?.join(APP);
+/// The window beside `program` (the app's or the resident program's executable), when it is
+/// installed.
+pub fn window_beside(program: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = program.parent()?.join(WINDOW);
     path.is_file().then_some(path)
 }
 
-/// The resident program beside `app` (the running app's executable), when it is installed.
+/// The resident program beside `app` (the app's or the window's executable), when it is
+/// installed.
 pub fn program_beside(app: &std::path::Path) -> Option<std::path::PathBuf> {
     let path = app.parent()?.join(PROGRAM);
     path.is_file().then_some(path)

@@ -6,7 +6,7 @@
 mod backend;
 mod commands;
 mod deep_link;
-pub mod environment;
+mod environment;
 mod window;
 
 #[cfg(target_os = "linux")]
@@ -27,9 +27,15 @@ use backend::Backend;
 /// The name of the event that tells the window to fetch a fresh snapshot (`get_state`).
 pub const STATE_EVENT: &str = "latchkey://state";
 
-/// Starts Latchkey: with its window, or `hidden` (at login, and only where the window's process
-/// holds the core) without it.
-pub fn run(hidden: bool) {
+/// Starts Latchkey from `main`, before any other thread exists: with its window, or `hidden` (at
+/// login, and only where the window's process holds the core) without it.
+pub fn start(hidden: bool) {
+    // First: what WebKit reads from the environment.
+    environment::prepare();
+    run(hidden)
+}
+
+fn run(hidden: bool) {
     let log_file = logging::init();
 
     let mut builder = tauri::Builder::default();
@@ -140,7 +146,7 @@ fn start_again_or_hand_over(plugin_error: &str) -> ! {
             let error = match std::env::current_exe() {
                 Ok(me) => {
                     let mut again = std::process::Command::new(me);
-                    again.args(std::env::args_os().skip(1));
+                    again.arg0(latchkey_resident::APP).args(std::env::args_os().skip(1));
                     // As the person started it: what this process set for WebKit, it sets again.
                     for name in environment::set_here() {
                         again.env_remove(name);
