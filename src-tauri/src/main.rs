@@ -74,7 +74,7 @@ mod linux {
     /// This launch becomes the window, with the same arguments, under the app's name (which
     /// GTK takes for the window's class, the desktop entry's `StartupWMClass`).
     fn window(program: &Path, args: &[OsString]) -> ! {
-        let error = Command::new(program).arg0(APP).args(&args[1..]).exec();
+        let error = Command::new(program).arg0(APP).args(args.iter().skip(1)).exec();
         eprintln!("latchkey: cannot start {}: {error}", program.display());
         exit(1)
     }
