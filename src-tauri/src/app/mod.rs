@@ -24,7 +24,9 @@ use tracing::{error, info, warn};
 #[cfg(target_os = "linux")]
 use backend::Backend;
 
-/// The name of the event that tells the window to fetch a fresh snapshot (`get_state`).
+/// The name of the event that tells the window to fetch a fresh snapshot (`get_state`). It
+/// carries nothing, so that each one reaches the page as the same script (docs/benchmarks.md,
+/// fifteenth part).
 pub const STATE_EVENT: &str = "latchkey://state";
 
 /// Starts Latchkey from `main`, before any other thread exists: with its window, or `hidden` (at
@@ -186,8 +188,8 @@ async fn reach_the_resident(app: tauri::AppHandle) {
     deep_link::install(&app);
     while let Some(news) = news.next().await {
         match news {
-            News::Changed(generation) => {
-                if let Err(e) = app.emit(STATE_EVENT, generation) {
+            News::Changed(_) => {
+                if let Err(e) = app.emit(STATE_EVENT, ()) {
                     warn!(error = %e, "could not update the window");
                 }
             }
@@ -202,7 +204,7 @@ async fn reach_the_resident(app: tauri::AppHandle) {
                 backend.forget_resident().await;
                 match backend.resident().await {
                     Ok(_) => {
-                        if let Err(e) = app.emit(STATE_EVENT, 0u64) {
+                        if let Err(e) = app.emit(STATE_EVENT, ()) {
                             warn!(error = %e, "could not update the window");
                         }
                     }
@@ -315,16 +317,15 @@ mod in_process {
     }
 
     /// Tells the window whenever the core reports a change; the window then asks for the snapshot
-    /// (`get_state`). The event carries only the change's number: an event reaches the page as a
-    /// script that WebKit compiles and evaluates, a command's answer as data. (The web process's
-    /// growth while the window stays open came from the page, not from this: docs/benchmarks.md,
-    /// "Found: the logos' inline masks".)
+    /// (`get_state`). The event carries nothing: an event reaches the page as a script that WebKit
+    /// compiles and evaluates (a command's answer comes as data), and with nothing in it every
+    /// event is the same script.
     fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
         let mut changes = core.subscribe();
         tauri::async_runtime::spawn(async move {
             while changes.changed().await.is_ok() {
-                let generation = *changes.borrow_and_update();
-                if let Err(e) = app.emit(STATE_EVENT, generation) {
+                changes.borrow_and_update();
+                if let Err(e) = app.emit(STATE_EVENT, ()) {
                     warn!(error = %e, "could not update the window");
                 }
             }
