@@ -32,7 +32,7 @@ mod linux {
     use std::path::Path;
     use std::process::{exit, Command};
 
-    use latchkey_resident::{handover, program_beside, window_beside, APP};
+    use latchkey_resident::{handover, program_beside, window_beside};
 
     pub fn launch(args: &[OsString]) -> ! {
         let text: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
@@ -71,10 +71,9 @@ mod linux {
         exit(1)
     }
 
-    /// This launch becomes the window, with the same arguments, under the app's name (which
-    /// GTK takes for the window's class, the desktop entry's `StartupWMClass`).
+    /// This launch becomes the window, with the same arguments.
     fn window(program: &Path, args: &[OsString]) -> ! {
-        let error = Command::new(program).arg0(APP).args(args.iter().skip(1)).exec();
+        let error = handover::window_command(program).args(args.iter().skip(1)).exec();
         eprintln!("latchkey: cannot start {}: {error}", program.display());
         exit(1)
     }

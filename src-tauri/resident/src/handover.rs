@@ -55,6 +55,14 @@ pub fn hand_over(me: &str, argv: &[String]) -> bool {
     }
 }
 
+/// The command that starts the window's program `window`, under the app's name: GTK takes
+/// `argv[0]` for the window's class, which the desktop entry's `StartupWMClass` names.
+pub fn window_command(window: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(window);
+    command.arg0(crate::APP);
+    command
+}
+
 /// A launch that carries a sign-in callback (`latchkey <callback>`, or the scheme handler's
 /// `latchkey-resident <callback>`): hands it to the running Latchkey, which completes it at once,
 /// and brings the window forward, or starts `window` (a process of its own, so that whoever
@@ -65,8 +73,7 @@ pub fn deliver_and_show(url: &str, me: &str, window: &std::path::Path) -> bool {
         return false;
     }
     if !hand_over(me, &[window.display().to_string()]) {
-        let opened = std::process::Command::new(window)
-            .arg0(crate::APP)
+        let opened = window_command(window)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

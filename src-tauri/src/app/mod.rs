@@ -147,8 +147,8 @@ fn start_again_or_hand_over(plugin_error: &str) -> ! {
             warn!(error = plugin_error, "the running window ended as this launch handed over; starting again");
             let error = match std::env::current_exe() {
                 Ok(me) => {
-                    let mut again = std::process::Command::new(me);
-                    again.arg0(latchkey_resident::APP).args(std::env::args_os().skip(1));
+                    let mut again = latchkey_resident::handover::window_command(&me);
+                    again.args(std::env::args_os().skip(1));
                     // As the person started it: what this process set for WebKit, it sets again.
                     for name in environment::set_here() {
                         again.env_remove(name);

@@ -30,7 +30,7 @@ fn callback(args: &[std::ffi::OsString]) {
     if latchkey_resident::handover::deliver_and_show(url, "latchkey-resident", &window) {
         std::process::exit(0);
     }
-    let error = std::process::Command::new(&window).arg0(latchkey_resident::APP).arg(url).exec();
+    let error = latchkey_resident::handover::window_command(&window).arg(url).exec();
     eprintln!("latchkey-resident: cannot start {}: {error}", window.display());
     std::process::exit(1);
 }
