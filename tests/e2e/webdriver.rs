@@ -93,11 +93,18 @@ impl Session {
     }
 
     /// As [`Session::click`]; with `closes`, the button closes the window, which may be gone
-    /// before the driver answers the click: "no such window" then says the click did its work.
+    /// before the driver answers the click: "no such window" then says the click did its work,
+    /// and so does an unknown error, which WebKitWebDriver answers when the window's process
+    /// ended under the click (on Linux that process ends with its window). Every caller then
+    /// checks that the window did close.
     pub async fn click_closing(&self, element: &Element, closes: bool) -> bool {
         match element.click().await {
             Ok(()) => true,
-            Err(CmdError::Standard(w)) if closes && w.error == ErrorStatus::NoSuchWindow => true,
+            Err(CmdError::Standard(w))
+                if closes && matches!(w.error, ErrorStatus::NoSuchWindow | ErrorStatus::UnknownError) =>
+            {
+                true
+            }
             Err(e) if gone(&e) || e.is_element_not_interactable() => false,
             Err(CmdError::Standard(w)) if w.error == ErrorStatus::ElementClickIntercepted => false,
             Err(e) => panic!("clicking: {e:?}"),
