@@ -80,6 +80,8 @@ fn run(hidden: bool) {
         .on_page_load(|webview, payload| {
             if matches!(payload.event(), tauri::webview::PageLoadEvent::Finished) {
                 info!(window = webview.label(), "window loaded");
+                #[cfg(target_os = "linux")]
+                xdg::now();
             }
         })
         .on_window_event(window::on_event)
@@ -101,7 +103,7 @@ fn run(hidden: bool) {
                 info!(version = env!("CARGO_PKG_VERSION"), "the window starting");
                 window::show(app.handle());
                 tauri::async_runtime::spawn(reach_the_resident(app.handle().clone()));
-                xdg::register_in_background();
+                xdg::register_soon();
             }
             #[cfg(not(target_os = "linux"))]
             in_process::start(app, hidden)?;

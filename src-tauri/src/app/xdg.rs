@@ -18,10 +18,26 @@ use latchkey_core::redirect::SCHEME;
 
 const FILE_NAME: &str = "latchkey-handler.desktop";
 
-pub fn register_in_background() {
-    std::thread::spawn(|| match register() {
-        Ok(()) => info!(scheme = SCHEME, "registered as the handler of the callback scheme"),
-        Err(e) => warn!(error = %e, "could not register the callback scheme; deep links may not reach Latchkey"),
+/// Registers the scheme's handler once, on a thread of its own, when [`now`] is called (the
+/// window's page has loaded) or `LATEST` after this call, whichever comes first. Not at the start:
+/// `xdg-mime` is a shell script that runs a dozen programs (about 50 ms of CPU), which the window's
+/// own start would share two cores with; no sign-in can begin before the page is shown.
+pub fn register_soon() {
+    const LATEST: std::time::Duration = std::time::Duration::from_secs(5);
+    std::thread::spawn(|| {
+        std::thread::sleep(LATEST);
+        now();
+    });
+}
+
+/// Registers the scheme's handler in the background, if that has not been done yet.
+pub fn now() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::thread::spawn(|| match register() {
+            Ok(()) => info!(scheme = SCHEME, "registered as the handler of the callback scheme"),
+            Err(e) => warn!(error = %e, "could not register the callback scheme; deep links may not reach Latchkey"),
+        });
     });
 }
 
