@@ -309,6 +309,33 @@ async fn about_shows_the_version_the_keychain_the_background_and_opens_the_log_f
     session.end().await;
 }
 
+/// The page's text is in the desktop's interface font (GTK's `gtk-font-name`, here from the
+/// person's settings.ini), which the window names to the page (app/window.rs) instead of leaving
+/// it to `system-ui`; what is drawn is that font.
+#[tokio::test]
+async fn the_text_is_drawn_in_the_desktops_font() {
+    let world = World::new("ignore");
+    let gtk = world.dir.path().join("home/.config/gtk-3.0");
+    std::fs::create_dir_all(&gtk).unwrap();
+    std::fs::write(gtk.join("settings.ini"), "[Settings]\ngtk-font-name=DejaVu Serif 11\n").unwrap();
+    let session = world.open_window(&[]).await;
+    let family = js_text(&session, "return getComputedStyle(document.querySelector('h1')).fontFamily").await;
+    assert_eq!(family, "\"DejaVu Serif\", sans-serif");
+    // The tagline as laid out, against the same text measured in either font.
+    let widths = js(
+        &session,
+        "const h = document.querySelector('.tagline'); const range = document.createRange(); range.selectNodeContents(h); \
+         const style = getComputedStyle(h); const ctx = document.createElement('canvas').getContext('2d'); \
+         const width = (family) => { ctx.font = `${style.fontWeight} ${style.fontSize} ${family}`; return ctx.measureText(h.textContent).width; }; \
+         return [range.getBoundingClientRect().width, width('\"DejaVu Serif\"'), width('sans-serif')];",
+    )
+    .await;
+    let [drawn, serif, sans] = [0, 1, 2].map(|i| widths[i].as_f64().unwrap_or(f64::NAN));
+    assert!((drawn - serif).abs() < 1.0, "drawn {drawn} px, in DejaVu Serif {serif} px");
+    assert!((drawn - sans).abs() > 2.0, "drawn {drawn} px, in sans-serif {sans} px: the probe tells nothing");
+    session.end().await;
+}
+
 /// The README's screenshots, made here: each state in light and dark (GTK's dark theme, which
 /// WebKitGTK passes to the page as `prefers-color-scheme`). Written to `e2e-screenshots/` in the
 /// test target directory; `scripts/screenshots.sh` copies them into docs/screenshots/.

@@ -37,7 +37,10 @@ pub fn show(app: &AppHandle) {
     match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
         Ok(window) => {
             #[cfg(target_os = "linux")]
-            document_viewer(&window);
+            {
+                document_viewer(&window);
+                desktop_font(&window);
+            }
             let _ = window.set_focus();
             info!("window opened");
         }
@@ -60,6 +63,50 @@ fn document_viewer(window: &WebviewWindow) {
     if let Err(e) = applied {
         warn!(error = %e, "could not set the window's cache model");
     }
+}
+
+/// The desktop's interface font, by name, for the page (`--desktop-font` in style.css), followed
+/// when the person changes it. WebKitGTK resolves `system-ui` to the same font, but pays a lookup
+/// for it at every size and weight the page's first layout meets: that layout took 21 ms with
+/// `system-ui` against 12 with the font named (docs/benchmarks.md, sixteenth part).
+#[cfg(target_os = "linux")]
+fn desktop_font(window: &WebviewWindow) {
+    let applied = window.with_webview(|webview| {
+        use gtk::prelude::GtkSettingsExt;
+        use webkit2gtk::{
+            UserContentInjectedFrames, UserContentManagerExt, UserStyleLevel, UserStyleSheet, WebViewExt,
+        };
+        let (Some(manager), Some(settings)) = (webview.inner().user_content_manager(), gtk::Settings::default()) else {
+            return;
+        };
+        let apply = move |settings: &gtk::Settings| {
+            manager.remove_all_style_sheets();
+            if let Some(rule) = settings.gtk_font_name().as_deref().and_then(font_rule) {
+                let sheet =
+                    UserStyleSheet::new(&rule, UserContentInjectedFrames::TopFrame, UserStyleLevel::User, &[], &[]);
+                manager.add_style_sheet(&sheet);
+            }
+        };
+        apply(&settings);
+        settings.connect_gtk_font_name_notify(apply);
+    });
+    if let Err(e) = applied {
+        warn!(error = %e, "could not give the window the desktop's font");
+    }
+}
+
+/// The rule that names the families of a GTK font setting (`Cantarell 11`, `Noto Sans, Sans Bold
+/// 10`) for the page, each as a CSS string; none for a setting without a family.
+#[cfg(target_os = "linux")]
+fn font_rule(setting: &str) -> Option<String> {
+    let families = gtk::pango::FontDescription::from_string(setting).family()?;
+    let quoted: Vec<String> = families
+        .split(',')
+        .map(|family| family.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|family| !family.trim().is_empty())
+        .map(|family| format!("\"{}\"", family.trim().replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    (!quoted.is_empty()).then(|| format!(":root {{ --desktop-font: {}; }}", quoted.join(", ")))
 }
 
 /// A close of the window (its close button, the window manager, Alt+F4): the first time, the
@@ -108,4 +155,24 @@ pub async fn quit(app: AppHandle, backend: &Backend) {
         std::mem::forget(stopped);
     }
     app.exit(0);
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::font_rule;
+
+    #[test]
+    fn the_desktop_font_is_named_for_the_page_by_its_families_only() {
+        assert_eq!(font_rule("Cantarell 11").as_deref(), Some(r#":root { --desktop-font: "Cantarell"; }"#));
+        // Style, weight and size are the page's own.
+        assert_eq!(font_rule("Noto Sans Bold Italic 10").as_deref(), Some(r#":root { --desktop-font: "Noto Sans"; }"#));
+        assert_eq!(font_rule("Ubuntu, Sans 11").as_deref(), Some(r#":root { --desktop-font: "Ubuntu", "Sans"; }"#));
+        // A name cannot end the string or the rule early.
+        assert_eq!(
+            font_rule(r#"Odd"} body {x\ 9"#).as_deref(),
+            Some(r#":root { --desktop-font: "Odd\"} body {x\\"; }"#)
+        );
+        assert_eq!(font_rule("12"), None);
+        assert_eq!(font_rule(""), None);
+    }
 }
