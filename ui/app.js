@@ -14,9 +14,17 @@
 // of Latchkey that holds them (on Linux another process); the rest are the window's own.
 const internals = window.__TAURI_INTERNALS__; // (not `ipc`: wry's page already has a global of that name)
 const windowCommands = new Set(["close_window", "quit", "open_provider_page", "get_about", "open_log_folder"]);
-const invoke = (command, args = {}) => (command.startsWith("plugin:") || windowCommands.has(command))
+const ask = (command, args = {}) => (command.startsWith("plugin:") || windowCommands.has(command))
   ? internals.invoke(command, args)
   : internals.invoke("call", { command, arguments: args });
+// The first request of a command early.js already made is answered by that request.
+const early = window.__LATCHKEY_EARLY__ || new Map();
+const invoke = (command, args = {}) => {
+  const asked = early.get(command);
+  if (!asked) return ask(command, args);
+  early.delete(command);
+  return asked.then((answer) => ("error" in answer ? Promise.reject(answer.error) : answer.value));
+};
 const listen = (event, handler) =>
   invoke("plugin:event|listen", { event, target: { kind: "Any" }, handler: internals.transformCallback(handler) });
 

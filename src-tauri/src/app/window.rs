@@ -18,6 +18,9 @@ pub const CLOSING_EVENT: &str = "latchkey://closing";
 /// How long Quit waits for refreshes and sign-ins in flight to save their tokens.
 const QUIT_WAIT: Duration = Duration::from_secs(10);
 
+/// Asks for what the page's first render needs as its document starts, before its scripts load.
+const EARLY_SCRIPT: &str = include_str!("../../../ui/early.js");
+
 /// Shows the window: brings it forward when it is open, builds it when it is not.
 pub fn show(app: &AppHandle) {
     if let Some(window) = app.get_webview_window(LABEL) {
@@ -34,7 +37,9 @@ pub fn show(app: &AppHandle) {
     if !super::web_memory::limit() {
         warn!("the window's web context could not be given a memory limit; WebKit's own applies");
     }
-    match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
+    // The page's first requests, made as its document starts (ui/early.js).
+    let builder = WebviewWindowBuilder::from_config(app, config).map(|b| b.initialization_script(EARLY_SCRIPT));
+    match builder.and_then(|b| b.build()) {
         Ok(window) => {
             #[cfg(target_os = "linux")]
             {
