@@ -1295,6 +1295,8 @@ async fn quit_ends_latchkey_with_the_tokens_kept_and_hidden_start_opens_no_windo
     session.execute("setTimeout(() => document.querySelector('#quit').click(), 100); return true").await;
     until("Quit ends the window and latchkey-resident", || std::future::ready(app_pids(&world).is_empty())).await;
     assert!(world.log().contains("work on tokens stopped; exiting"), "{}", world.log());
+    // The resident's end, when the window sees it before the notice of quitting, is not a crash.
+    assert!(!world.log().contains("ended unexpectedly"), "{}", world.log());
     assert_eq!(tokens_of(&id), tokens, "the tokens are kept");
 
     // Started hidden, as at login: the resident program, no window, no WebKit, and it answers

@@ -21,12 +21,19 @@ pub struct Backend {
     core: Arc<Latchkey>,
     /// Whether the person has read the first close's notice (asked when the window opens).
     notice_seen: AtomicBool,
+    /// Set by Quit: a latchkey-resident that ends from then on is not started again.
+    #[cfg(target_os = "linux")]
+    quitting: AtomicBool,
 }
 
 impl Backend {
     #[cfg(target_os = "linux")]
     pub fn new() -> Self {
-        Backend { resident: tokio::sync::Mutex::new(None), notice_seen: AtomicBool::new(false) }
+        Backend {
+            resident: tokio::sync::Mutex::new(None),
+            notice_seen: AtomicBool::new(false),
+            quitting: AtomicBool::new(false),
+        }
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -42,12 +49,26 @@ impl Backend {
         if let Some(resident) = held.as_ref() {
             return Ok(resident.clone());
         }
+        if self.quitting() {
+            return Err("Latchkey is quitting".to_owned());
+        }
         let program = std::env::current_exe().ok().and_then(|me| latchkey_resident::program_beside(&me));
         let resident =
             Resident::reach(program.as_deref(), super::environment::set_here(), std::time::Duration::from_secs(15))
                 .await?;
         *held = Some(resident.clone());
         Ok(resident)
+    }
+
+    /// Quit has begun: latchkey-resident is asked to end, and none is started after it.
+    #[cfg(target_os = "linux")]
+    pub fn begin_quitting(&self) {
+        self.quitting.store(true, Ordering::SeqCst);
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn quitting(&self) -> bool {
+        self.quitting.load(Ordering::SeqCst)
     }
 
     /// Forgets the latchkey-resident that ended: the next request starts another.

@@ -201,6 +201,12 @@ async fn reach_the_resident(app: tauri::AppHandle) {
             }
             // Not quitting: it crashed or was killed. Another one is started at once, so that
             // refreshes go on, and the window shows what it holds.
+            // Ended as this window's Quit asked (before its notice of quitting arrived): the
+            // window ends with it.
+            News::Ended if backend.quitting() => {
+                info!("latchkey-resident ended as Latchkey quits");
+                return;
+            }
             News::Ended => {
                 warn!("latchkey-resident ended unexpectedly; starting it again");
                 backend.forget_resident().await;

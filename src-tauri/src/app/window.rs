@@ -149,7 +149,7 @@ pub async fn quit(app: AppHandle, backend: &Backend) {
     info!("quitting");
     #[cfg(target_os = "linux")]
     {
-        let _ = backend;
+        backend.begin_quitting();
         latchkey_resident::dbus::quit_running(QUIT_WAIT + Duration::from_secs(5)).await;
     }
     #[cfg(not(target_os = "linux"))]
