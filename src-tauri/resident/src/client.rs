@@ -108,7 +108,11 @@ impl Resident {
             let gone = change.args().is_ok_and(|args| args.new_owner().is_none());
             std::future::ready(gone.then_some(News::Ended))
         });
-        Ok(NewsStream(Box::pin(futures_util::stream::select(signals, ended))))
+        // Latchkey's signals first whenever both have something: the bus delivers its Quitting
+        // before the name's release, but the two streams fill side by side, and read in turns the
+        // release could come first and a quit read as a crash.
+        let signals_first = |_: &mut ()| futures_util::stream::PollNext::Left;
+        Ok(NewsStream(Box::pin(futures_util::stream::select_with_strategy(signals, ended, signals_first))))
     }
 }
 

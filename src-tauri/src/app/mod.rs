@@ -196,13 +196,14 @@ async fn reach_the_resident(app: tauri::AppHandle) {
                 }
             }
             News::Quitting => {
+                backend.begin_quitting();
                 info!("Latchkey is quitting; the window closes");
                 return app.exit(0);
             }
             // Not quitting: it crashed or was killed. Another one is started at once, so that
             // refreshes go on, and the window shows what it holds.
-            // Ended as this window's Quit asked (before its notice of quitting arrived): the
-            // window ends with it.
+            // Ended as this window's Quit asked, its notice of quitting not read (lost with the
+            // bus, say): the window ends with it.
             News::Ended if backend.quitting() => {
                 info!("latchkey-resident ended as Latchkey quits");
                 return;
