@@ -9,7 +9,7 @@ fn main() {
 
     // Declaring the app's commands makes tauri-build generate an `allow-<command>` permission
     // for each, so that capabilities/default.json grants exactly what the UI uses.
-    let commands = &["call", "close_window", "quit", "open_provider_page", "get_about", "open_log_folder"];
+    let commands = &["call", "next_news", "close_window", "quit", "open_provider_page", "get_about", "open_log_folder"];
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),
     )

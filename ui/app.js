@@ -3,17 +3,17 @@
 //
 // Two lists: "Your accounts" (every connection, whatever its provider) and "Add an account" (the
 // providers, one line each, the ready ones first; a searchable list with one panel open at a
-// time). Each row is kept and rebuilt only when what it is made of changes, so a state event leaves
+// time). Each row is kept and rebuilt only when what it is made of changes, so a change leaves
 // the others (their focus and their open panel) as they were, and a notice is announced once; what
 // every refresh changes (an account's state, expiry, last refresh) is patched into the kept row.
 "use strict";
 
 // Tauri's IPC as every page has it, without the global API bundle (`withGlobalTauri`), which
-// cost the web process about 40 MiB (docs/benchmarks.md): a command, and listening to an event.
+// cost the web process about 40 MiB (docs/benchmarks.md): commands only, no events (see follow).
 // Requests about accounts and providers go through the window's one `call` command to the part
 // of Latchkey that holds them (on Linux another process); the rest are the window's own.
 const internals = window.__TAURI_INTERNALS__; // (not `ipc`: wry's page already has a global of that name)
-const windowCommands = new Set(["close_window", "quit", "open_provider_page", "get_about", "open_log_folder"]);
+const windowCommands = new Set(["next_news", "close_window", "quit", "open_provider_page", "get_about", "open_log_folder"]);
 const ask = (command, args = {}) => (command.startsWith("plugin:") || windowCommands.has(command))
   ? internals.invoke(command, args)
   : internals.invoke("call", { command, arguments: args });
@@ -25,8 +25,6 @@ const invoke = (command, args = {}) => {
   early.delete(command);
   return asked.then((answer) => ("error" in answer ? Promise.reject(answer.error) : answer.value));
 };
-const listen = (event, handler) =>
-  invoke("plugin:event|listen", { event, target: { kind: "Any" }, handler: internals.transformCallback(handler) });
 
 let marks = {}; // provider id -> [letter, colour], from the catalog (get_marks)
 const logos = window.LATCHKEY_LOGOS || {}; // provider id -> brand colour of ui/logos/<id>.svg
@@ -630,7 +628,7 @@ function filter() {
   let shown = 0;
   for (const row of document.querySelectorAll("#ready > li, #setup > li[data-provider]")) {
     const p = snapshot?.providers.find((x) => x.id === row.dataset.provider);
-    const name = p ? normalise(`${p.name} ${p.id}`) : "";
+    const name = query && p ? normalise(`${p.name} ${p.id}`) : "";
     const match = !query || name.includes(query);
     row.hidden = !match;
     if (match) shown += 1;
@@ -744,8 +742,8 @@ async function main() {
     const on = await run("get_start_at_login", {});
     if (on !== undefined) background.checked = on;
   };
-  // The event says only that something changed; the snapshot is fetched, one request at a time,
-  // the last change always read.
+  // A change is told by the window's `next_news` (below); the snapshot is then fetched, one
+  // request at a time, the last change always read.
   let fetching = false, again = false, accountsShown = -1;
   const refresh = async () => {
     if (fetching) { again = true; return; }
@@ -764,28 +762,45 @@ async function main() {
     const count = previous.size;
     if (count !== accountsShown) { accountsShown = count; showBackground(); }
   };
+  // What the window has to tell: a request that answers when something happened that the page
+  // has not heard of (Latchkey's state changed; the window's first close was held back to
+  // explain). Not events: listening to one makes the window's process evaluate a script, and
+  // start a JavaScript engine of its own to keep the result. Started once the page has loaded,
+  // as a pending request holds the load; a change since the window started is read then (the
+  // first state may predate it).
+  const follow = async () => {
+    let known = { changes: 0, closings: 0 };
+    for (;;) {
+      let heard;
+      try {
+        heard = await ask("next_news", { known });
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 1000)); // the window is closing
+        continue;
+      }
+      if (heard.closings > known.closings) {
+        const dialog = $("#closing");
+        if (!dialog.open) dialog.showModal();
+        $("#closing-close").focus();
+      }
+      if (heard.changes > known.changes) refresh();
+      known = heard;
+    }
+  };
   // What the first render needs is asked for at once, not one answer after another: each
   // request is a round trip through the app's main thread, busy while the app starts, and one
-  // still pending holds the page's load. A change reported before the first render is read
-  // after it.
-  let rendered;
-  const firstRender = new Promise((resolve) => { rendered = resolve; });
+  // still pending holds the page's load.
   const toggle = $("#demo-toggle");
-  const [gotMarks, , , gotSettings, first] = await Promise.all([
+  const [gotMarks, gotSettings, first] = await Promise.all([
     run("get_marks", {}),
-    listen("latchkey://state", () => firstRender.then(refresh)),
-    listen("latchkey://closing", () => {
-      const dialog = $("#closing");
-      if (!dialog.open) dialog.showModal();
-      $("#closing-close").focus();
-    }),
     loadSettings(),
     fetchState(invoke),
   ]);
   marks = gotMarks || {};
   if (gotSettings) toggle.checked = settings.demo_provider;
   update(first);
-  rendered();
+  if (document.readyState === "complete") follow();
+  else window.addEventListener("load", follow, { once: true });
   showBackground();
   // ...and whenever the window comes back to the person (the command line may have changed it).
   window.addEventListener("focus", showBackground);

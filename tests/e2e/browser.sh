@@ -16,7 +16,7 @@ exec 2>>"$dir/browser.log"
 set -x
 printf '%s\n' "$url" >> "$dir/opened.txt"
 # What of Latchkey's own WebKit settings reached the browser (none should).
-env | grep -E '^(GDK_GL|WEBKIT_SKIA_ENABLE_CPU_RENDERING|JSC_largeHeapSize)=' >> "$dir/browser-env.txt" || true
+env | grep -E '^(GDK_GL|WEBKIT_SKIA_ENABLE_CPU_RENDERING|JSC_useJIT|JSC_largeHeapSize)=' >> "$dir/browser-env.txt" || true
 mode="${LATCHKEY_TEST_MODE:-approve}"
 [ "$mode" = ignore ] && exit 0
 if [ "$mode" = redirect ]; then

@@ -357,11 +357,9 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     let world = World::new("approve");
     let session = world.open_window(&[]).await;
     assert_eq!(text_of(&session, &format!("{DEMO} .provider-state")).await, "Ready to connect");
-    // Record every state event the window receives and the snapshot it fetches, to search them
+    // Record every change the window reports and the snapshot fetched after it, to search them
     // for tokens afterwards.
-    session
-        .execute("const t = window.__TAURI_INTERNALS__; window.__seen = []; t.invoke('plugin:event|listen', { event: 'latchkey://state', target: { kind: 'Any' }, handler: t.transformCallback(async e => { window.__seen.push(JSON.stringify(e.payload)); window.__seen.push(JSON.stringify(await t.invoke('call', { command: 'get_state', arguments: {} }))); }) }); return true")
-        .await;
+    session.execute(RECORD_CHANGES).await;
 
     click(&session, &format!("{DEMO} [data-action=connect]")).await;
     let (id, nickname) = connected(&session).await;
@@ -380,7 +378,7 @@ async fn connect_demo_in_the_window_through_the_system_browser_then_disconnect()
     let settings = webkit_settings_of(web);
     assert_eq!(
         settings,
-        ["WEBKIT_SKIA_ENABLE_CPU_RENDERING=1", "JSC_largeHeapSize=4194304"],
+        ["WEBKIT_SKIA_ENABLE_CPU_RENDERING=1", "JSC_useJIT=false", "JSC_largeHeapSize=4194304"],
         "the web process's environment"
     );
     // WebKit made the window's web context with the memory limit Latchkey gives it (app/web_memory.rs).
@@ -908,17 +906,23 @@ async fn a_launch_whose_plugin_hand_over_meets_the_ending_window_starts_again() 
     the_launch_is_the_window(&world, &mut launched).await;
 }
 
+/// Run in the page: waits for each change as the page does (`next_news`) and records the counts
+/// and the snapshot fetched after each in `window.__seen`.
+const RECORD_CHANGES: &str = "const t = window.__TAURI_INTERNALS__; window.__seen = []; \
+    (async () => { let known = { changes: 0, closings: 0 }; for (;;) { \
+    known = await t.invoke('next_news', { known }); window.__seen.push(JSON.stringify(known)); \
+    window.__seen.push(JSON.stringify(await t.invoke('call', { command: 'get_state', arguments: {} }))); } })(); \
+    return true";
+
 /// The secret scan: after a client secret typed in the window, a sign-in, background refreshes,
 /// a token handed to a script, refused links (a replay, junk) and a disconnect, none of the
 /// tokens, the code or the client secret is in any log file, any file of the app's, any state
-/// event the window received, or the window's DOM.
+/// the window fetched after a change, or the window's DOM.
 #[tokio::test]
 async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
     let world = World::with_env("approve", &[("LATCHKEY_DEMO_TOKEN_SECONDS", "6")]);
     let session = world.open_window(&[]).await;
-    session
-        .execute("const t = window.__TAURI_INTERNALS__; window.__seen = []; t.invoke('plugin:event|listen', { event: 'latchkey://state', target: { kind: 'Any' }, handler: t.transformCallback(async e => { window.__seen.push(JSON.stringify(e.payload)); window.__seen.push(JSON.stringify(await t.invoke('call', { command: 'get_state', arguments: {} }))); }) }); return true")
-        .await;
+    session.execute(RECORD_CHANGES).await;
     let mut secrets = Vec::new();
 
     // A client secret typed in the window.
@@ -969,8 +973,8 @@ async fn the_secret_scan_finds_no_token_code_or_client_secret_anywhere() {
     assert!(places.iter().any(|(name, _)| name.ends_with("settings.json")), "the settings were scanned");
     let seen = session.execute("return window.__seen.join('\\n')").await;
     let seen = seen.as_str().unwrap_or_default().to_owned();
-    assert!(seen.len() > 1000, "the events were recorded");
-    places.push(("the state events".into(), seen));
+    assert!(seen.len() > 1000, "the changes were recorded");
+    places.push(("the states fetched after each change".into(), seen));
     places.push(("the DOM".into(), session.html().await));
     for secret in secrets.iter().filter(|s| s.len() >= 8) {
         for (place, text) in &places {
@@ -1124,7 +1128,9 @@ fn webkit_settings_of(pid: i32) -> Vec<String> {
         .split(|b| *b == 0)
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .filter(|v| {
-            ["GDK_GL=", "WEBKIT_SKIA_ENABLE_CPU_RENDERING=", "JSC_largeHeapSize="].iter().any(|n| v.starts_with(n))
+            ["GDK_GL=", "WEBKIT_SKIA_ENABLE_CPU_RENDERING=", "JSC_useJIT=", "JSC_largeHeapSize="]
+                .iter()
+                .any(|n| v.starts_with(n))
         })
         .collect()
 }

@@ -24,6 +24,25 @@ pub struct Backend {
     /// Set by Quit: a latchkey-resident that ends from then on is not started again.
     #[cfg(target_os = "linux")]
     quitting: AtomicBool,
+    /// What the page has to hear of, counted since the window started; it waits on it
+    /// (`next_news`).
+    news: tokio::sync::watch::Sender<Heard>,
+}
+
+/// How many times each thing the page hears of has happened since the window started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Heard {
+    /// Changes to what the window shows: the page then asks for the state.
+    pub changes: u64,
+    /// Closes of the window held back to explain first that Latchkey goes on without it.
+    pub closings: u64,
+}
+
+impl Heard {
+    /// Whether something happened that `known` has not counted.
+    fn beyond(&self, known: &Heard) -> bool {
+        self.changes > known.changes || self.closings > known.closings
+    }
 }
 
 impl Backend {
@@ -33,13 +52,14 @@ impl Backend {
             resident: tokio::sync::Mutex::new(None),
             notice_seen: AtomicBool::new(false),
             quitting: AtomicBool::new(false),
+            news: tokio::sync::watch::Sender::new(Heard::default()),
         }
     }
 
     #[cfg(not(target_os = "linux"))]
     pub fn new(core: Arc<Latchkey>) -> Self {
         let notice_seen = AtomicBool::new(core.settings().background_notice_seen);
-        Backend { core, notice_seen }
+        Backend { core, notice_seen, news: tokio::sync::watch::Sender::new(Heard::default()) }
     }
 
     /// The running `latchkey-resident`, started first when none runs.
@@ -115,6 +135,29 @@ impl Backend {
         }
         #[cfg(not(target_os = "linux"))]
         latchkey_resident::window_api::complete_callback(&self.core, &url).await;
+    }
+
+    /// Something the window shows has changed.
+    pub fn changed(&self) {
+        self.news.send_modify(|heard| heard.changes += 1);
+    }
+
+    /// The window's close was held back: the page explains that Latchkey goes on without it.
+    pub fn closing_held(&self) {
+        self.news.send_modify(|heard| heard.closings += 1);
+    }
+
+    /// Waits until something has happened that `known` has not counted, and answers with the
+    /// counts. A change is counted before the page asks for the state it then shows, so none is
+    /// missed: at worst the page asks twice.
+    pub async fn next_news(&self, known: Heard) -> Heard {
+        let mut news = self.news.subscribe();
+        let heard = news.wait_for(|heard| heard.beyond(&known)).await.map(|heard| *heard);
+        match heard {
+            Ok(heard) => heard,
+            // Only when the backend is gone, which every request outlives.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     pub fn notice_seen(&self) -> bool {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tauri::ipc::Response;
 use tauri::State;
 
-use super::backend::Backend;
+use super::backend::{Backend, Heard};
 
 type Answer<T> = Result<T, String>;
 
@@ -16,6 +16,16 @@ type Answer<T> = Result<T, String>;
 #[tauri::command]
 pub async fn call(backend: State<'_, Backend>, command: String, arguments: Value) -> Answer<Response> {
     backend.call(&command, &arguments.to_string()).await.map(Response::new)
+}
+
+/// Answers once something has happened that the page has not heard of (`known`: the counts it
+/// last had): a change (it then asks for the state), or a close held back to explain. A request
+/// that waits, not an event: listening to an event makes the window's process evaluate a script
+/// and keep its result, for which it starts a JavaScript engine of its own (docs/benchmarks.md,
+/// seventeenth part).
+#[tauri::command]
+pub async fn next_news(backend: State<'_, Backend>, known: Heard) -> Answer<Heard> {
+    Ok(backend.next_news(known).await)
 }
 
 /// Closes the window after its notice that Latchkey goes on in the background.

@@ -16,18 +16,11 @@ mod xdg;
 
 use latchkey_resident::logging;
 
-#[cfg(target_os = "linux")]
-use tauri::Emitter;
 use tauri::Manager;
 use tracing::{error, info, warn};
 
 #[cfg(target_os = "linux")]
 use backend::Backend;
-
-/// The name of the event that tells the window to fetch a fresh snapshot (`get_state`). It
-/// carries nothing, so that each one reaches the page as the same script (docs/benchmarks.md,
-/// fifteenth part).
-pub const STATE_EVENT: &str = "latchkey://state";
 
 /// Starts Latchkey from `main`, before any other thread exists: with its window, or `hidden` (at
 /// login, and only where the window's process holds the core) without it.
@@ -87,6 +80,7 @@ fn run(hidden: bool) {
         .on_window_event(window::on_event)
         .invoke_handler(tauri::generate_handler![
             commands::call,
+            commands::next_news,
             commands::close_window,
             commands::quit,
             commands::open_provider_page,
@@ -191,9 +185,7 @@ async fn reach_the_resident(app: tauri::AppHandle) {
     while let Some(news) = news.next().await {
         match news {
             News::Changed(_) => {
-                if let Err(e) = app.emit(STATE_EVENT, ()) {
-                    warn!(error = %e, "could not update the window");
-                }
+                backend.changed();
             }
             News::Quitting => {
                 backend.begin_quitting();
@@ -212,11 +204,7 @@ async fn reach_the_resident(app: tauri::AppHandle) {
                 warn!("latchkey-resident ended unexpectedly; starting it again");
                 backend.forget_resident().await;
                 match backend.resident().await {
-                    Ok(_) => {
-                        if let Err(e) = app.emit(STATE_EVENT, ()) {
-                            warn!(error = %e, "could not update the window");
-                        }
-                    }
+                    Ok(_) => backend.changed(),
                     Err(e) => error!(error = %e, "Latchkey's background part could not be started again"),
                 }
             }
@@ -235,10 +223,10 @@ mod in_process {
     use latchkey_core::redirect::APP_IDENTIFIER;
     use latchkey_core::{Browser, CoreEvent, Latchkey};
     use latchkey_resident::dbus;
-    use tauri::{Emitter, Manager};
+    use tauri::Manager;
     use tracing::{info, warn};
 
-    use super::{backend::Backend, deep_link, window, STATE_EVENT};
+    use super::{backend::Backend, deep_link, window};
 
     /// Opens URLs in the person's default browser, never in a webview (checklist line 1).
     struct SystemBrowser;
@@ -325,18 +313,14 @@ mod in_process {
         });
     }
 
-    /// Tells the window whenever the core reports a change; the window then asks for the snapshot
-    /// (`get_state`). The event carries nothing: an event reaches the page as a script that WebKit
-    /// compiles and evaluates (a command's answer comes as data), and with nothing in it every
-    /// event is the same script.
+    /// Counts the core's changes for the page waiting in `next_news`, which then asks for the
+    /// snapshot (`get_state`).
     fn forward_state(app: tauri::AppHandle, core: Arc<Latchkey>) {
         let mut changes = core.subscribe();
         tauri::async_runtime::spawn(async move {
             while changes.changed().await.is_ok() {
                 changes.borrow_and_update();
-                if let Err(e) = app.emit(STATE_EVENT, ()) {
-                    warn!(error = %e, "could not update the window");
-                }
+                app.state::<Backend>().changed();
             }
         });
     }

@@ -7,14 +7,12 @@
 
 use std::time::Duration;
 
-use tauri::{AppHandle, Emitter, Manager, WebviewWindow, WebviewWindowBuilder, WindowEvent};
+use tauri::{AppHandle, Manager, WebviewWindow, WebviewWindowBuilder, WindowEvent};
 use tracing::{info, warn};
 
 use super::backend::Backend;
 
 pub const LABEL: &str = "main";
-/// Asks the window to explain, before it closes for the first time, that Latchkey goes on.
-pub const CLOSING_EVENT: &str = "latchkey://closing";
 /// How long Quit waits for refreshes and sign-ins in flight to save their tokens.
 const QUIT_WAIT: Duration = Duration::from_secs(10);
 
@@ -122,9 +120,7 @@ pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
             let Some(backend) = window.try_state::<Backend>() else { return };
             if !backend.notice_seen() {
                 api.prevent_close();
-                if let Err(e) = window.emit_to(LABEL, CLOSING_EVENT, ()) {
-                    warn!(error = %e, "could not ask the window to explain closing");
-                }
+                backend.closing_held();
             }
         }
         WindowEvent::Destroyed if window.label() == LABEL => {
