@@ -14,7 +14,7 @@
 // of Latchkey that holds them (on Linux another process); the rest are the window's own.
 const internals = window.__TAURI_INTERNALS__; // (not `ipc`: wry's page already has a global of that name)
 const windowCommands = new Set(["next_news", "close_window", "quit", "open_provider_page", "get_about", "open_log_folder"]);
-const ask = (command, args = {}) => (command.startsWith("plugin:") || windowCommands.has(command))
+const ask = (command, args = {}) => windowCommands.has(command)
   ? internals.invoke(command, args)
   : internals.invoke("call", { command, arguments: args });
 // The first request of a command early.js already made is answered by that request.
