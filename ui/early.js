@@ -13,5 +13,6 @@
     ["get_state", ask("get_state", { catalog: null })],
     ["get_marks", ask("get_marks", {})],
     ["get_settings", ask("get_settings", {})],
+    ["get_start_at_login", ask("get_start_at_login", {})],
   ]);
 })();

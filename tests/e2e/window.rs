@@ -29,7 +29,7 @@ async fn accounts_come_first_and_the_catalog_is_searched_as_you_type_with_the_ke
     // The first render's requests were made as the document started (ui/early.js), and the page
     // took each answer.
     let early = js(&session, "const e = window.__LATCHKEY_EARLY__; return e instanceof Map ? e.size : -1").await;
-    assert_eq!(early, json!(0), "early.js asked (a Map) and app.js took all three answers");
+    assert_eq!(early, json!(0), "early.js asked (a Map) and app.js took all four answers");
     // Nothing connected: the accounts section says what to do, above the catalog.
     let order = js(&session, "return [...document.querySelectorAll('main h2')].map(h => h.textContent)").await;
     assert_eq!(order, json!(["Your accounts", "Add an account"]));
