@@ -27,7 +27,7 @@ const invoke = (command, args = {}) => {
 };
 
 let marks = {}; // provider id -> [letter, colour], from the catalog (get_marks)
-const logos = window.LATCHKEY_LOGOS || {}; // provider id -> brand colour of ui/logos/<id>.svg
+const logos = window.LATCHKEY_LOGOS || {}; // provider id -> [brand colour, logo path] (ui/logos/logos.js)
 
 let snapshot = null;
 let settings = { clients: {}, custom: {} };
@@ -123,36 +123,31 @@ function copyRow(value, label, key) {
   return el("div", { class: "copy-row" }, input, button);
 }
 
-// A provider's mark: its logo (simple-icons, white on the brand colour) or its initial. The logo
-// is drawn by one stylesheet rule per provider (logoRules), never by a style set on the element:
-// WebKit keeps an SVG image alive for every element that is given its own mask-image, so a row
-// rebuilt with an inline mask left ~75 KiB behind each time (docs/benchmarks.md, "Soak").
+// A provider's mark: its logo (simple-icons, white on the brand colour) or its initial. The logo is
+// an SVG element in the page, not an image: the nineteen SVG images a stylesheet named held the
+// page's load and its first frame back (docs/benchmarks.md, eighteenth part), and an image set on
+// a rebuilt element was kept by WebKit (~75 KiB each time, "Soak"). The colour is set through the
+// CSSOM (the CSP forbids style attributes, not that).
+const SVG = "http://www.w3.org/2000/svg";
 function mark(id, name) {
   const node = el("span", { class: "mark", "aria-hidden": "true" });
-  if (logos[id]) {
-    node.classList.add("logo", `logo-${id}`);
-    node.append(el("span", { class: "glyph" }));
-  } else {
-    const [letter, colour] = marks[id] || [name.slice(0, 1).toUpperCase(), "#64748b"];
-    node.textContent = letter;
+  const [colour, path] = Array.isArray(logos[id]) ? logos[id] : [];
+  if (/^#[0-9A-Fa-f]{6}$/.test(colour || "") && typeof path === "string") {
+    node.classList.add("logo");
     node.style.backgroundColor = colour;
+    const glyph = document.createElementNS(SVG, "svg");
+    glyph.setAttribute("class", "glyph");
+    glyph.setAttribute("viewBox", "0 0 24 24");
+    const shape = document.createElementNS(SVG, "path");
+    shape.setAttribute("d", path);
+    glyph.append(shape);
+    node.append(glyph);
+  } else {
+    const [letter, background] = marks[id] || [name.slice(0, 1).toUpperCase(), "#64748b"];
+    node.textContent = letter;
+    node.style.backgroundColor = background;
   }
   return node;
-}
-
-// The logos' rules, once, in a stylesheet of their own made through the CSSOM (the CSP forbids
-// style elements and attributes, not rules added from the script). Not added to style.css's sheet:
-// looking that one up in document.styleSheets depends on its load, and a window under load once
-// drew no logo.
-function logoRules() {
-  const sheet = new CSSStyleSheet();
-  for (const [id, colour] of Object.entries(logos)) {
-    if (!/^[a-z0-9-]+$/.test(id) || !/^#[0-9A-Fa-f]{6}$/.test(colour)) continue;
-    sheet.insertRule(`.logo-${id} { background-color: ${colour}; }`, sheet.cssRules.length);
-    const image = `url("logos/${id}.svg")`;
-    sheet.insertRule(`.logo-${id} .glyph { -webkit-mask-image: ${image}; mask-image: ${image}; }`, sheet.cssRules.length);
-  }
-  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,7 +731,6 @@ async function showAbout() {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  logoRules();
   const background = $("#background-toggle");
   const showBackground = async () => {
     const on = await run("get_start_at_login", {});
