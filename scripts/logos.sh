@@ -2,7 +2,7 @@
 # Writes ui/logos/logos.js from the simple-icons package (CC0 1.0) at the version and checksum
 # recorded below: for each catalog provider with a logo there, its brand colour and the logo's
 # path (every simple-icons logo is one path in a 24x24 box). The window draws each as an inline
-# SVG element (no image to load: nineteen SVG images held the page's load event and its first
+# SVG element (no image to load: eighteen SVG images held the page's load event and its first
 # frame back by 6-25 ms, docs/benchmarks.md, eighteenth part), and loads the file as it is (no
 # build step); a provider without a logo here keeps its letter on a colour. Run it by hand to move
 # to a newer simple-icons: change VERSION and SHA256 together, run, review the diff and commit it.
