@@ -147,8 +147,9 @@ fn summary(label: &str, runs: &[Launch]) -> serde_json::Value {
 }
 
 /// Each pair's ratio (a Latchkey launch against the bare window's launch right after it, which
-/// met the same spell of the machine): median and range, for launch to window loaded, to
-/// interactive (against the bare window's loaded), and PSS. The goal is read from these medians.
+/// met the same spell of the machine): median, range and the median's 90% interval, for launch to
+/// window loaded, to interactive (against the bare window's loaded), and PSS. The goal is read from
+/// these medians and their intervals.
 fn pair_ratios(ours: &[Launch], theirs: &[Launch]) -> serde_json::Value {
     let of = |f: &dyn Fn(&Launch, &Launch) -> Option<f64>| -> Vec<f64> {
         ours.iter().zip(theirs).filter_map(|(a, b)| f(a, b)).collect()
@@ -156,24 +157,21 @@ fn pair_ratios(ours: &[Launch], theirs: &[Launch]) -> serde_json::Value {
     let loaded = of(&|a, b| Some(a.loaded_ms / b.loaded_ms));
     let interactive = of(&|a, b| a.ready_ms.map(|r| r / b.loaded_ms));
     let pss = of(&|a, b| Some(a.pss_kib as f64 / b.pss_kib as f64));
-    let line = |v: &[f64]| {
+    let [loaded_90, interactive_90, pss_90] = [&loaded, &interactive, &pss].map(|v| median_interval(v));
+    let line = |v: &[f64], (low, high): (f64, f64)| {
         let (lo, hi) = v.iter().fold((f64::MAX, 0.0f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
-        let (low, high) = median_interval(v);
         format!("{:.2}x (pairs {lo:.2}-{hi:.2}; median 90% {low:.2}-{high:.2})", median(v.to_vec()))
     };
-    println!("{:<28} by pair, Latchkey / bare: loaded {}", "", line(&loaded));
-    println!("{:<28}                         interactive {}", "", line(&interactive));
-    println!("{:<28}                         PSS {}", "", line(&pss));
-    let interval = |v: &[f64]| {
-        let (low, high) = median_interval(v);
-        serde_json::json!([low, high])
-    };
+    println!("{:<28} by pair, Latchkey / bare: loaded {}", "", line(&loaded, loaded_90));
+    println!("{:<28}                         interactive {}", "", line(&interactive, interactive_90));
+    println!("{:<28}                         PSS {}", "", line(&pss, pss_90));
     serde_json::json!({
         "loaded": loaded, "interactive": interactive, "pss": pss,
         "median_loaded": median(loaded.clone()), "median_interactive": median(interactive.clone()),
         "median_pss": median(pss.clone()),
-        "median_loaded_90": interval(&loaded), "median_interactive_90": interval(&interactive),
-        "median_pss_90": interval(&pss),
+        "median_loaded_90": [loaded_90.0, loaded_90.1],
+        "median_interactive_90": [interactive_90.0, interactive_90.1],
+        "median_pss_90": [pss_90.0, pss_90.1],
     })
 }
 
