@@ -27,7 +27,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # The runtime: `cargo info` puts the crate in cargo's cache; take the file out of it.
 (cd "$work" && cargo info "$RUNTIME_CRATE" >/dev/null 2>&1) || true
-crate="$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"${RUNTIME_CRATE/@/-}.crate" 2>/dev/null | head -n1)"
+crate="$(find "${CARGO_HOME:-$HOME/.cargo}"/registry/cache -name "${RUNTIME_CRATE/@/-}.crate" -print -quit 2>/dev/null)"
 [ -n "$crate" ] || { echo "could not fetch the $RUNTIME_CRATE crate from crates.io" >&2; exit 1; }
 tar -xzf "$crate" -C "$work" "${RUNTIME_CRATE/@/-}/assets/runtime-x86_64"
 runtime="$work/${RUNTIME_CRATE/@/-}/assets/runtime-x86_64"

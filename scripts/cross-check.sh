@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages $BUILD_PACKAGES gcc-mingw-w64-x86-64
+ensure_packages "${BUILD_PACKAGES[@]}" gcc-mingw-w64-x86-64
 ensure_rust
 target=x86_64-pc-windows-gnu
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"

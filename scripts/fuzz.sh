@@ -21,7 +21,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(callback token config)
 
-ensure_packages $BUILD_PACKAGES
+ensure_packages "${BUILD_PACKAGES[@]}"
 ensure_rust
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2

@@ -1,9 +1,10 @@
-# Shared by scripts/start.sh and scripts/test.sh: install what is missing, nothing more.
+# shellcheck shell=bash
+# Shared by the scripts (sourced, not run): install what is missing, nothing more.
 
 # Debian/Ubuntu packages needed to build the app.
-BUILD_PACKAGES="build-essential pkg-config libwebkit2gtk-4.1-dev curl ca-certificates"
+BUILD_PACKAGES=(build-essential pkg-config libwebkit2gtk-4.1-dev curl ca-certificates)
 # ...and to run its tests: a session bus, a keychain, a virtual display, a WebDriver.
-TEST_PACKAGES="xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools webkit2gtk-driver xdg-utils imagemagick git"
+TEST_PACKAGES=(xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools webkit2gtk-driver xdg-utils imagemagick git)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -49,6 +50,7 @@ in_test_session() {
   export XDG_DATA_HOME="$HOME/.local/share" XDG_CONFIG_HOME="$HOME/.config" XDG_CACHE_HOME="$HOME/.cache"
   unset XDG_RUNTIME_DIR DBUS_SESSION_BUS_ADDRESS GNOME_KEYRING_CONTROL XDG_CURRENT_DESKTOP
   mkdir -p "$XDG_DATA_HOME" "$XDG_CONFIG_HOME"
+  # shellcheck disable=SC2016 # expanded by the inner shell, inside the session
   dbus-run-session -- bash -c '
     set -euo pipefail
     # "echo |" gives the daemon an (empty) password: it creates and unlocks a login keyring.
@@ -60,7 +62,7 @@ in_test_session() {
 
 # ensure_test_tools: everything the tests and benchmarks run with.
 ensure_test_tools() {
-  ensure_packages $BUILD_PACKAGES $TEST_PACKAGES
+  ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
   ensure_rust
   ensure_tauri_driver
 }
@@ -80,4 +82,13 @@ ensure_tauri_cli() {
   if ! cargo tauri --version 2>/dev/null | grep -qx "tauri-cli $TAURI_CLI_VERSION"; then
     cargo install tauri-cli --locked --version "$TAURI_CLI_VERSION"
   fi
+}
+
+# ensure_rust_components NAME...: rustup components (rustfmt, clippy) the checks run with.
+ensure_rust_components() {
+  local missing=()
+  for component in "$@"; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || missing+=("$component")
+  done
+  [ ${#missing[@]} -eq 0 ] || rustup component add "${missing[@]}"
 }

@@ -3,7 +3,7 @@
 # recorded below: for each catalog provider with a logo there, its brand colour and the logo's
 # path (every simple-icons logo is one path in a 24x24 box). The window draws each as an inline
 # SVG element (no image to load: eighteen SVG images held the page's load event and its first
-# frame back by 6-25 ms, docs/benchmarks.md, eighteenth part), and loads the file as it is (no
+# frame back by 6-25 ms, docs/decisions/0008-logos-are-svg-elements.md), and loads the file as it is (no
 # build step); a provider without a logo here keeps its letter on a colour. Run it by hand to move
 # to a newer simple-icons: change VERSION and SHA256 together, run, review the diff and commit it.
 # Needs npm (for `npm pack`) and python3.
@@ -22,8 +22,9 @@ trap 'rm -rf "$work"' EXIT
 echo "$SHA256  $work/simple-icons-$VERSION.tgz" | sha256sum -c --quiet
 tar -xzf "$work/simple-icons-$VERSION.tgz" -C "$work"
 
-ids="$(sed -n 's/^id = "\(.*\)"$/\1/p' src-tauri/core/catalog/providers.toml)"
-python3 - "$work/package" "$VERSION" $(for id in $ids; do echo "$id=${SLUG[$id]:-$id}"; done) <<'PY'
+pairs=()
+while read -r id; do pairs+=("$id=${SLUG[$id]:-$id}"); done < <(sed -n 's/^id = "\(.*\)"$/\1/p' crates/core/catalog/providers.toml)
+python3 - "$work/package" "$VERSION" "${pairs[@]}" <<'PY'
 import json, pathlib, re, sys
 package, version, pairs = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
 data = json.loads((package / "data/simple-icons.json").read_text())

@@ -69,15 +69,15 @@ dpkg-query -W -f='${Status}' latchkey 2>/dev/null | grep -q "install ok installe
 left=0
 for dir in /usr/local/share/applications /usr/share/applications "$HOME/.local/share/applications"; do
   [ -d "$dir" ] || continue
-  for entry in $(grep -l 'x-scheme-handler/dev.latchkey.desktop' "$dir"/*.desktop 2>/dev/null); do
+  while read -r entry; do
     program="$(sed -n 's/^Exec=\([^ ]*\).*/\1/p' "$entry" | head -n1)"
     if ! command -v "$program" >/dev/null; then
       echo "left behind: $entry runs $program, which is gone" >&2
       left=1
     fi
-  done
+  done < <(grep -l 'x-scheme-handler/dev.latchkey.desktop' "$dir"/*.desktop 2>/dev/null || true)
 done
 [ "$left" = 0 ] || fail "a handler points at a missing program after the removal"
-handler="$(HOME="$(mktemp -d)" XDG_CONFIG_HOME= XDG_DATA_HOME= xdg-mime query default x-scheme-handler/dev.latchkey.desktop)"
+handler="$(HOME="$(mktemp -d)" XDG_CONFIG_HOME='' XDG_DATA_HOME='' xdg-mime query default x-scheme-handler/dev.latchkey.desktop)"
 [ -z "$handler" ] || fail "xdg-mime still names $handler after the removal"
 echo "package test: the .deb installed, signed in through xdg-open, removed cleanly; the .rpm and AppImage checked"

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 bundles="${LATCHKEY_BUNDLES:-deb,rpm,appimage}"
-ensure_packages $BUILD_PACKAGES xdg-utils
+ensure_packages "${BUILD_PACKAGES[@]}" xdg-utils
 ensure_rust
 ensure_tauri_cli
 

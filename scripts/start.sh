@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages $BUILD_PACKAGES xdg-utils
+ensure_packages "${BUILD_PACKAGES[@]}" xdg-utils
 ensure_rust
 cargo build --locked --release -p latchkey --features custom-protocol
 app="$PWD/target/release/latchkey"
@@ -14,6 +14,7 @@ app="$PWD/target/release/latchkey"
 if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
   ensure_packages dbus dbus-x11 gnome-keyring
   echo "No session bus: starting one, with a temporary keychain that ends with it." >&2
+  # shellcheck disable=SC2016 # expanded by the inner shell, inside the session
   exec dbus-run-session -- bash -c '
     eval "$(echo | gnome-keyring-daemon --unlock --components=secrets)"
     export GNOME_KEYRING_CONTROL

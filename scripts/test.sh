@@ -1,27 +1,21 @@
 #!/usr/bin/env bash
-# Runs every test of Latchkey on a Debian/Ubuntu machine: installs what is missing, then runs
-# `cargo test` inside a private D-Bus session with an unlocked gnome-keyring (the real Secret
-# Service), a virtual display and a throw-away HOME; then a smoke run of each fuzz target
-# (LATCHKEY_FUZZ_SECONDS each, default 15; 0 skips it); in CI, or with LATCHKEY_PACKAGES=1, the
-# Windows build check and the packages' test (scripts/cross-check.sh, scripts/package-test.sh).
-# Extra arguments go to `cargo test`, and then only the tests they select run.
+# Runs every test of Latchkey on a Debian/Ubuntu machine: installs what is missing; runs
+# scripts/check.sh (the fast loop); runs `cargo test` inside a private D-Bus session with an
+# unlocked gnome-keyring (the real Secret Service), a virtual display and a throw-away HOME; then
+# a smoke run of each fuzz target (LATCHKEY_FUZZ_SECONDS each, default 15; 0 skips it); in CI, or
+# with LATCHKEY_PACKAGES=1, the Windows build check and the packages' test
+# (scripts/cross-check.sh, scripts/package-test.sh).
+# Extra arguments go to `cargo test`, and then only the tests they select run (no fast loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_test_tools
-# The core is kept free of Tauri by the compiler (its own crate); this keeps it free of it in
-# its dependency tree too.
-core_tree="$(cargo tree -p latchkey-core -e normal --locked --prefix none)"
-if ! grep -q '^latchkey-core v' <<<"$core_tree"; then
-  echo "cargo tree gave no tree for latchkey-core: the check proves nothing" >&2
-  exit 1
+# The fast loop first (formatting, lints, API docs, shell scripts, layers, docs' paths): a
+# broken rule fails in minutes, before the long run. Not when only some tests are asked for.
+if [ $# -eq 0 ]; then
+  ./scripts/check.sh
 fi
-if grep -E '^(tauri|wry)(-[a-z-]+)? v' <<<"$core_tree"; then
-  echo "latchkey-core depends on Tauri (above): the core must stay free of it" >&2
-  exit 1
-fi
-echo "latchkey-core: no tauri or wry in its dependency tree"
 ( in_test_session cargo test --workspace --locked "$@" )
 if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
   ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"

@@ -102,7 +102,7 @@ fn the_bundle_names_existing_icons_and_the_desktop_entry_the_scheme() {
 #[test]
 fn every_logo_is_a_recorded_simple_icons_path_of_a_catalog_provider() {
     let root = root();
-    let catalog = std::fs::read_to_string(root.join("src-tauri/core/catalog/providers.toml")).unwrap();
+    let catalog = std::fs::read_to_string(root.join("crates/core/catalog/providers.toml")).unwrap();
     let ids: Vec<&str> = catalog.lines().filter_map(|l| l.strip_prefix("id = \"")?.strip_suffix('"')).collect();
     let script = std::fs::read_to_string(root.join("scripts/logos.sh")).unwrap();
     let version = script.lines().find_map(|l| l.strip_prefix("VERSION=")).expect("scripts/logos.sh records a version");

@@ -1,6 +1,7 @@
-//! The desktop shell: Tauri at the edge. It wires the window to the backend (one `call` command
-//! and one `state` event), the system browser, the deep link and the log; it makes no decisions.
-//! On Linux the backend is `latchkey-resident` over the session bus ([`backend`]); elsewhere the
+//! The desktop shell: Tauri at the edge. It wires the window to the backend (the `call` command,
+//! and `next_news`, which answers when something changed), the system browser, the deep link and
+//! the log; it makes no decisions.
+//! On Linux the backend is `latchkey-resident` over the session bus (`backend.rs`); elsewhere the
 //! core runs in this process.
 
 mod backend;

@@ -2,8 +2,10 @@
 //! disk away: it signs in, refreshes, or runs the locked-keychain scenario against a provider
 //! faked by the parent test, and prints what happened, one line per step.
 //!
+//! ```text
 //! flow-client connect|refresh|locked <data-dir> <keychain-service> <provider-base-url>
 //!             <client-id> <client-secret> [connection-id]
+//! ```
 //!
 //! `LATCHKEY_FAILPOINT=<name>` (debug builds) makes it die at that point, as a crash would.
 

@@ -1,9 +1,12 @@
 //! A second process asking for a connection's token, as `latchkey token` or another running
 //! Latchkey would: the cross-process tests start several of these at once.
 //!
+//! ```text
 //! token-client <data-dir> <keychain-service> <provider-base-url> <client-id> <connection-id>
 //!              <callers> [fresh|forced]
-//! Prints one line per caller: the access token it got, or "error: <message>".
+//! ```
+//!
+//! Prints one line per caller: the access token it got, or `error: <message>`.
 
 use std::sync::Arc;
 

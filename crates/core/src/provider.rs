@@ -1,5 +1,5 @@
-//! The provider contract (`../shared/reference/auth-provider-contract.md`) in Rust: the names and
-//! parameters of the reference, plus what PKCE and the issuer check need.
+//! The provider contract (docs/provider-contract.md) in Rust: the names and parameters of the
+//! contract, plus what PKCE and the issuer check need.
 
 use async_trait::async_trait;
 use oauth2::{AccessToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken};

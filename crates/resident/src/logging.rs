@@ -71,7 +71,7 @@ impl<'a> MakeWriter<'a> for LogFile {
 /// Which lines are logged: `RUST_LOG` as a list of levels by target (`info,latchkey=debug`),
 /// info when it is unset; a value that is not such a list is named and info used. Targets only,
 /// not `EnvFilter`'s span and field patterns: those need the regex engine, 0.9 MB of each
-/// binary as shipped (docs/benchmarks.md, "sixth part").
+/// binary as shipped (docs/decisions/0010-a-smaller-binary.md).
 fn filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
     let info = || Targets::new().with_default(tracing::Level::INFO);
     match rust_log.map(str::trim).filter(|v| !v.is_empty()) {
