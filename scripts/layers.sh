@@ -26,15 +26,17 @@ forbid() {
     failed=1
     return
   fi
-  local found
-  found="$(grep -E "^($pattern) v" <<<"$tree" | sed "s/ (\*)$//" | sort -u || true)"
+  local crates found
+  # One line per crate: cargo marks a crate met again with " (*)".
+  crates="$(awk '{ sub(/ \(\*\)$/, "") } !seen[$0]++' <<<"$tree")"
+  found="$(grep -E "^($pattern) v" <<<"$crates" || true)"
   if [ -n "$found" ]; then
     echo "layers: $package ($target) depends on what it must not: $why" >&2
     printf '  %s\n' "${found//$'\n'/$'\n'  }" >&2
     failed=1
     return
   fi
-  echo "layers: $package ($target): $(sed "s/ (\*)$//" <<<"$tree" | sort -u | grep -c .) crates read, none of: ${pattern//|/, }"
+  echo "layers: $package ($target): $(grep -c . <<<"$crates") crates read, none of: ${pattern//|/, }"
 }
 
 host="$(rustc -vV | sed -n 's/^host: //p')"

@@ -125,8 +125,8 @@ function copyRow(value, label, key) {
 
 // A provider's mark: its logo (simple-icons, white on the brand colour) or its initial. The logo is
 // an SVG element in the page, not an image: the eighteen SVG images a stylesheet named held the
-// page's load and its first frame back (docs/benchmarks.md, eighteenth part), and an image set on
-// a rebuilt element was kept by WebKit (~75 KiB each time, "Soak"). The colour is set through the
+// page's load and its first frame back, and an image set on a rebuilt element was kept by WebKit
+// (~75 KiB each time; docs/decisions/0008-logos-are-svg-elements.md). The colour is set through the
 // CSSOM (the CSP forbids style attributes, not that).
 const SVG = "http://www.w3.org/2000/svg";
 function mark(id, name) {

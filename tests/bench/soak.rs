@@ -20,8 +20,8 @@
 //! build of the app (to compare two versions in the same conditions); LATCHKEY_SOAK_PRESSURE=0
 //! leaves the pressure out, as does a machine with swap. WebDriver only connects the account: the
 //! app is then started again on its own and soaked with no WebDriver session attached, as a
-//! person runs it (LATCHKEY_SOAK_WEBDRIVER=1 keeps the session, as the soaks before 2026-12-06's
-//! eleventh part did). LATCHKEY_SOAK_TOKEN_SECONDS sets the Demo tokens' lifetime (3600: a window
+//! person runs it (LATCHKEY_SOAK_WEBDRIVER=1 keeps the session, as the first soaks did: the
+//! growth of docs/decisions/0004-a-memory-limit-for-the-web-process.md is seen without it too). LATCHKEY_SOAK_TOKEN_SECONDS sets the Demo tokens' lifetime (3600: a window
 //! with an account and no refresh, to tell what the refreshes add). LATCHKEY_SOAK_STDERR=<file>
 //! keeps that app's stderr, which its web process shares: with `JSC_logGC=1` in the environment,
 //! JavaScriptCore writes each of the page's collections there.

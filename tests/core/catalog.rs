@@ -175,7 +175,7 @@ fn redirect_forms_follow_each_providers_rules() {
     );
 }
 
-/// Issue 14 (the device grant, first part): the providers that offer it say so in the catalog.
+/// The device grant (RFC 8628): the providers that offer it say so in the catalog.
 #[test]
 fn the_providers_that_offer_sign_in_with_a_code_say_so() {
     let providers = catalog::providers(&http(), |_| Some("id".into())).unwrap();

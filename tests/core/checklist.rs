@@ -1,4 +1,4 @@
-//! One test (or more) per line of `shared/reference/oauth-native-checklist.md` that the core
+//! One test (or more) per line of the native-app OAuth checklist (docs/security.md) that the core
 //! owns: 1-11, 13-19 and 24. Lines 12 (loopback), 20-23 (refresh) and 25-26 (device grant,
 //! discovery) belong to later layers.
 

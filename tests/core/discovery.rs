@@ -185,7 +185,7 @@ async fn issuers_with_a_query_or_fragment_and_broken_metadata_are_refused_plainl
     assert!(!err.contains("do-not-echo-this"), "{err}");
 }
 
-/// Issue 14 (first part): an issuer that offers the device grant names its endpoint in its
+/// The device grant (RFC 8628): an issuer that offers the device grant names its endpoint in its
 /// metadata, and the added provider keeps it; one that names none offers no code sign-in.
 #[tokio::test]
 async fn the_device_authorization_endpoint_is_read_from_the_metadata() {

@@ -296,7 +296,7 @@ async fn click_closing(session: &Session, css: &str, closes: bool) {
 }
 
 /// Unfolds a provider's set-up or options panel and returns once it is in the page. A click is
-/// sent to where the button is; when a state event re-renders the list at that moment (a sign-in
+/// sent to where the button is; when news of a change re-renders the list at that moment (a sign-in
 /// just cancelled moves its row), the click lands beside it, so the toggle is clicked again while
 /// its panel is still folded.
 async fn unfold(session: &Session, provider: &str) {
@@ -541,7 +541,7 @@ async fn the_window_shows_the_background_refresh_of_a_short_lived_demo_token() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A refresh is patched into the rows, not rebuilt: a rebuilt row is where WebKit's memory grew
-    // (docs/benchmarks.md, "Soak").
+    // (docs/decisions/0008-logos-are-svg-elements.md).
     let kept = format!(
         "return [document.querySelector(\"{DEMO_ACCOUNT}\").__before === true, document.querySelector(\"{DEMO}\").__before === true]"
     );
@@ -1971,12 +1971,12 @@ async fn the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open(
     session.end().await;
 }
 
-/// Issue 15: a state event rebuilds only the card whose state it changed; every other card is
+/// A change rebuilds only the card whose state it changed; every other card is
 /// the same DOM node as before (its focus, open sections and alerts stay as they were, and an
 /// alert is not announced again). Failed before the window rendered by card: every event
 /// rebuilt the whole list.
 #[tokio::test]
-async fn a_state_event_rebuilds_only_the_card_it_changed() {
+async fn a_change_rebuilds_only_the_card_it_changed() {
     let world = World::new("approve");
     let session = world.open_window(&[]).await;
     world.wait_for_log("Demo authority listening", 1).await; // start-up's states are in

@@ -73,7 +73,8 @@ async fn accounts_come_first_and_the_catalog_is_searched_as_you_type_with_the_ke
     assert_eq!(logo[4], "rgb(255, 255, 255)", "{logo}");
     assert_eq!(logo[5], 18, "{logo}");
     // No image anywhere in a mark: an image set on a rebuilt element was kept by WebKit (the
-    // memory growth of docs/benchmarks.md, "Soak"), and the logos' images held the load back.
+    // memory growth of docs/decisions/0008-logos-are-svg-elements.md), and the logos' images held
+    // the load back.
     let images = js(
         &session,
         "return [...document.querySelectorAll('.mark, .mark *')].filter(n => { const s = getComputedStyle(n); \

@@ -21,8 +21,8 @@ pub async fn call(backend: State<'_, Backend>, command: String, arguments: Value
 /// Answers once something has happened that the page has not heard of (`known`: the counts it
 /// last had): a change (it then asks for the state), or a close held back to explain. A request
 /// that waits, not an event: listening to an event makes the window's process evaluate a script
-/// and keep its result, for which it starts a JavaScript engine of its own (docs/benchmarks.md,
-/// seventeenth part).
+/// and keep its result, for which it starts a JavaScript engine of its own
+/// (docs/decisions/0007-the-page-asks-for-news.md).
 #[tauri::command]
 pub async fn next_news(backend: State<'_, Backend>, known: Heard) -> Answer<Heard> {
     Ok(backend.next_news(known).await)

@@ -16,23 +16,24 @@ static SET_HERE: OnceLock<Vec<&'static str>> = OnceLock::new();
 pub fn prepare() {
     // WebKitGTK paints pages with Skia on the GPU; where the GPU is Mesa's software one
     // (llvmpipe: virtual machines, no driver) that JIT-compiles shaders with LLVM and keeps about
-    // 40 MiB more in the web process for this window (docs/benchmarks.md, seventh part). A list
-    // of text and small icons paints as fast on the CPU, and the page is still composited.
+    // 40 MiB more in the web process for this window. A list of text and small icons paints as
+    // fast on the CPU, and the page is still composited (docs/decisions/0003-webkit-paints-on-the-cpu.md).
     //
     // JavaScriptCore runs the page without its JIT compilers, in its interpreter, as Apple's
     // Lockdown Mode runs every page: the page's script runs for a few milliseconds at a time
     // (a render of some twenty rows), too little for compiled code to pay back, and the
-    // compilers' own code and buffers were 7-10 MiB of the web process (docs/benchmarks.md,
-    // seventeenth part). It also takes the JIT's attack surface away from the page that shows
-    // the person's accounts. (The optimising JIT alone, `JSC_useDFGJIT=false`, was tried in the
-    // ninth part against a window that grew while left open: not the cause.)
+    // compilers' own code and buffers were 7-10 MiB of the web process. It also takes the JIT's
+    // attack surface away from the page that shows the person's accounts. (The optimising JIT
+    // alone, `JSC_useDFGJIT=false`, was tried against a window that grew while left open: not the
+    // cause.) docs/decisions/0006-the-page-runs-without-jit.md.
     //
     // JavaScriptCore collects the page's garbage on a timer, which in about one window in three
-    // stops being armed (docs/benchmarks.md, eleventh and thirteenth parts); what each refresh
+    // stops being armed (docs/decisions/0004-a-memory-limit-for-the-web-process.md); what each refresh
     // allocates then stays until WebKit's memory limit collects it (web_memory.rs). A collection is
     // also started by allocation, once the heap passes a size that for a web page starts at 32 MB.
     // At 4 MiB (this page's heap is 1-4 MB), a stalled timer means a collection every few minutes,
-    // which arms the timer again, instead of one at WebKit's limit.
+    // which arms the timer again, instead of one at WebKit's limit
+    // (docs/decisions/0005-the-javascript-heap-is-collected-by-size.md).
     let wanted: &[(&'static str, &'static str)] = if cfg!(target_os = "linux") {
         &[("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"), ("JSC_useJIT", "false"), ("JSC_largeHeapSize", "4194304")]
     } else {

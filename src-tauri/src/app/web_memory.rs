@@ -1,9 +1,9 @@
 //! A memory limit for the window's web process. Besides JavaScriptCore's own collections, WebKit
 //! frees its caches and collects garbage when a web process passes a third of its memory limit,
 //! and the default limit is the machine's memory up to 3 GB: about 1 GB here. A window left open
-//! could grow that far (docs/benchmarks.md, "Soak"). The limit is the `WebKitWebContext`'s
-//! `memory-pressure-settings`, which can only be given when the context is made; wry makes it and
-//! Tauri passes nothing through. So before the first window, the context class's GObject
+//! could grow that far (docs/decisions/0004-a-memory-limit-for-the-web-process.md). The limit is
+//! the `WebKitWebContext`'s `memory-pressure-settings`, which can only be given when the context
+//! is made; wry makes it and Tauri passes nothing through. So before the first window, the context class's GObject
 //! `constructor` is wrapped: a context made without settings gets Latchkey's.
 
 use std::ffi::CStr;
@@ -19,7 +19,7 @@ use webkit2gtk::MemoryPressureSettings;
 /// measured every 30 s (its default). WebKit measures the process's private dirty memory: about
 /// 65 MiB for this window, which stays there while JavaScriptCore collects garbage on its own
 /// timer. In some runs that timer is never armed again and the page keeps what each refresh
-/// leaves behind (docs/benchmarks.md, eleventh part); the strict threshold then collects it. No
+/// leaves behind (docs/decisions/0004-a-memory-limit-for-the-web-process.md); the strict threshold then collects it. No
 /// kill threshold: the page is never ended for its size.
 const LIMIT_MB: u32 = 200;
 const CONSERVATIVE: f64 = 0.4;

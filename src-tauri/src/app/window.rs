@@ -71,7 +71,7 @@ fn document_viewer(window: &WebviewWindow) {
 /// The desktop's interface font, by name, for the page (`--desktop-font` in style.css), followed
 /// when the person changes it. WebKitGTK resolves `system-ui` to the same font, but pays a lookup
 /// for it at every size and weight the page's first layout meets: that layout took 21 ms with
-/// `system-ui` against 12 with the font named (docs/benchmarks.md, sixteenth part).
+/// `system-ui` against 12 with the font named (docs/decisions/0009-the-page-starts-early.md).
 #[cfg(target_os = "linux")]
 fn desktop_font(window: &WebviewWindow) {
     let applied = window.with_webview(|webview| {
