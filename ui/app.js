@@ -77,8 +77,21 @@ function fromNow(iso) {
   return relative.format(Math.round(seconds / 86400), "day");
 }
 
-function announce(text) {
-  $("#status").textContent = text;
+// Says what happened in the status line. A refusal's kind (`not_found`, `provider_unavailable`,
+// …: the classification the command line's exit codes and the D-Bus errors use) marks it as an
+// error; a plain text is news.
+function announce(text, kind) {
+  const status = $("#status");
+  status.textContent = text;
+  if (kind) status.dataset.kind = kind;
+  else delete status.dataset.kind;
+}
+
+// A refused request as the window's commands give it (`{kind, message}`), or anything else thrown.
+function refusal(e) {
+  return e && typeof e === "object" && typeof e.message === "string"
+    ? { kind: typeof e.kind === "string" ? e.kind : "failed", message: e.message }
+    : { kind: "failed", message: String(e) };
 }
 
 // After a disconnect the provider did not confirm: what happened, and where to finish it.
@@ -98,8 +111,9 @@ async function run(command, args, busyButton) {
   if (busyButton) busyButton.disabled = true;
   try {
     return await invoke(command, args);
-  } catch (message) {
-    announce(String(message));
+  } catch (e) {
+    const { kind, message } = refusal(e);
+    announce(message, kind);
     return undefined;
   } finally {
     if (busyButton) busyButton.disabled = false;
@@ -882,4 +896,4 @@ async function main() {
   setInterval(tick, 15000);
 }
 
-main().catch((e) => announce(`Latchkey's window failed to start: ${e}`));
+main().catch((e) => announce(`Latchkey's window failed to start: ${refusal(e).message}`, "failed"));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Parser;
 use latchkey_core::latchkey::Options;
 use latchkey_core::redirect::callback_from_args;
-use latchkey_core::{AuthError, Browser, ConnectionStatus, Latchkey};
+use latchkey_core::{AuthError, Browser, ConnectionStatus, ErrorKind, Latchkey};
 
 use latchkey_resident::dbus::{self, Asked};
 
@@ -93,27 +93,32 @@ fn fail(code: i32, message: &str) -> i32 {
     code
 }
 
-fn exit_code(error: &AuthError) -> i32 {
-    match error {
-        AuthError::NeedsReconnect { .. } => EXIT_NEEDS_RECONNECT,
-        AuthError::Keychain(_) => EXIT_KEYCHAIN,
-        AuthError::UnknownConnection(_) | AuthError::UnknownProvider(_) | AuthError::Ambiguous { .. } => EXIT_NOT_FOUND,
-        e if e.is_transient() => EXIT_UNAVAILABLE,
-        AuthError::BadResponse { .. } | AuthError::ProviderRefused { .. } => EXIT_UNAVAILABLE,
-        _ => EXIT_FAILURE,
+/// The exit code of an error of `kind`: the same classification that names the D-Bus errors.
+fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::NeedsReconnect => EXIT_NEEDS_RECONNECT,
+        ErrorKind::NotFound | ErrorKind::Ambiguous => EXIT_NOT_FOUND,
+        ErrorKind::KeychainUnavailable => EXIT_KEYCHAIN,
+        ErrorKind::ProviderUnavailable => EXIT_UNAVAILABLE,
+        ErrorKind::Stopping | ErrorKind::Failed => EXIT_FAILURE,
     }
 }
 
-/// The message for a failed token request for `account`.
-fn token_failure(account: &str, e: &AuthError) -> i32 {
-    match e {
-        AuthError::UnknownConnection(_) => {
-            fail(EXIT_NOT_FOUND, &format!("no connection or provider named {account:?} is connected"))
+/// Says why `error` stopped the command, and gives its exit code.
+fn failed(error: &AuthError) -> i32 {
+    fail(exit_code(error.kind()), &error.to_string())
+}
+
+/// The message and exit code for a failed token request for `account`: the running app's
+/// named error or this process's own, said the same way.
+fn token_failure(account: &str, kind: ErrorKind, message: &str) -> i32 {
+    let code = exit_code(kind);
+    match kind {
+        ErrorKind::NotFound => fail(code, &format!("no connection or provider named {account:?} is connected")),
+        ErrorKind::NeedsReconnect => {
+            fail(code, &format!("{account} needs reconnecting: {message}; open Latchkey to reconnect"))
         }
-        AuthError::NeedsReconnect { .. } => {
-            fail(EXIT_NEEDS_RECONNECT, &format!("{account} needs reconnecting: {e}; open Latchkey to reconnect"))
-        }
-        e => fail(exit_code(e), &e.to_string()),
+        _ => fail(code, message),
     }
 }
 
@@ -128,12 +133,10 @@ impl Browser for NoBrowser {
 /// Opens the person's Latchkey in this process, for commands the running app does not answer
 /// (or when it is not running).
 async fn open() -> Result<Arc<Latchkey>, i32> {
-    let latchkey = Options::for_user(Arc::new(NoBrowser))
-        .and_then(Latchkey::open)
-        .map_err(|e| fail(exit_code(&e), &e.to_string()))?;
+    let latchkey = Options::for_user(Arc::new(NoBrowser)).and_then(Latchkey::open).map_err(|e| failed(&e))?;
     // The Demo authority runs here too while a command runs when a Demo account is connected,
     // so that Demo tokens refresh with or without the app.
-    latchkey.start_for_tokens().await.map_err(|e| fail(exit_code(&e), &e.to_string()))?;
+    latchkey.start_for_tokens().await.map_err(|e| failed(&e))?;
     Ok(latchkey)
 }
 
@@ -196,7 +199,7 @@ impl Tokens {
                         (expires_at != 0).then(|| chrono::DateTime::from_timestamp(expires_at, 0)).flatten();
                     return Ok(Fresh { token, id, provider, nickname, expires_at, scopes });
                 }
-                Asked::Failed { error, message } => return Err(app_failure(account, &error, &message)),
+                Asked::Failed { kind, message } => return Err(token_failure(account, kind, &message)),
                 Asked::NotRunning => self.local = Some(open().await?),
             }
         }
@@ -210,22 +213,8 @@ impl Tokens {
                 expires_at: c.expires_at,
                 scopes: c.scopes,
             }),
-            Err(e) => Err(token_failure(account, &e)),
+            Err(e) => Err(token_failure(account, e.kind(), &e.to_string())),
         }
-    }
-}
-
-/// The message and exit code for the running app's named D-Bus error.
-fn app_failure(account: &str, error: &str, message: &str) -> i32 {
-    match error {
-        "NoSuchAccount" => fail(EXIT_NOT_FOUND, &format!("no connection or provider named {account:?} is connected")),
-        "Ambiguous" => fail(EXIT_NOT_FOUND, message),
-        "NeedsReconnect" => {
-            fail(EXIT_NEEDS_RECONNECT, &format!("{account} needs reconnecting: {message}; open Latchkey to reconnect"))
-        }
-        "KeychainUnavailable" => fail(EXIT_KEYCHAIN, message),
-        "ProviderUnavailable" => fail(EXIT_UNAVAILABLE, message),
-        _ => fail(EXIT_FAILURE, message),
     }
 }
 
@@ -337,7 +326,7 @@ async fn git_credential(latchkey: &Latchkey, operation: GitOperation) -> i32 {
             EXIT_OK
         }
         Ok(None) => EXIT_OK,
-        Err(e) => fail(exit_code(&e), &format!("no token for {host}: {e}")),
+        Err(e) => fail(exit_code(e.kind()), &format!("no token for {host}: {e}")),
     }
 }
 
@@ -346,8 +335,7 @@ async fn git_credential(latchkey: &Latchkey, operation: GitOperation) -> i32 {
 async fn connect(latchkey: &Latchkey, provider: &str) -> i32 {
     let code = match latchkey.start_sign_in_with_code(provider).await {
         Ok(code) => code,
-        Err(e @ AuthError::UnknownProvider(_)) => return fail(EXIT_NOT_FOUND, &e.to_string()),
-        Err(e) => return fail(exit_code(&e), &e.to_string()),
+        Err(e) => return failed(&e),
     };
     let address = code.verification_uri_complete.as_ref().unwrap_or(&code.verification_uri);
     println!("To connect {provider}, open {} and enter the code:\n\n    {}\n", code.verification_uri, code.user_code);
@@ -368,6 +356,6 @@ async fn connect(latchkey: &Latchkey, provider: &str) -> i32 {
             println!("Connected {} to {provider} ({}).", connection.nickname, connection.id);
             EXIT_OK
         }
-        Err(e) => fail(exit_code(&e), &format!("not connected: {e}")),
+        Err(e) => fail(exit_code(e.kind()), &format!("not connected: {e}")),
     }
 }

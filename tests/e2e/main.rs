@@ -699,6 +699,10 @@ async fn a_provider_added_by_its_issuer_url_is_listed_and_a_bad_one_is_explained
         assert!(start.elapsed() < WAIT, "no clear error shown: {status:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Said as an error, with the kind the command line and D-Bus would give it (the provider's
+    // description is unusable: `failed`), not as news.
+    let kind = session.execute("return document.querySelector('#status').dataset.kind ?? null").await;
+    assert_eq!(kind, serde_json::json!("failed"), "the refusal's kind reaches the page");
     assert!(session.find("[data-provider=broken]").await.is_none());
 
     // An added provider without connections can be removed.

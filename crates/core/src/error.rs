@@ -70,6 +70,65 @@ pub enum AuthError {
     /// The non-secret metadata file could not be read or written.
     #[error("could not save Latchkey's data: {0}")]
     Storage(String),
+
+    /// Latchkey is stopping and takes no new work.
+    #[error("Latchkey is stopping")]
+    Stopping,
+}
+
+/// What a caller does about an error: the one classification of Latchkey's errors. The D-Bus
+/// error names (`dev.latchkey.Error.<name>`), the command line's exit codes and what the window
+/// is told all come from it, so the three never disagree about what an error is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The provider no longer accepts the account's grant: connect it again.
+    NeedsReconnect,
+    /// No account has that id and no provider of that id has an account.
+    NotFound,
+    /// Several accounts match the name: name one by its id.
+    Ambiguous,
+    /// The keychain is locked or cannot be reached.
+    KeychainUnavailable,
+    /// The provider cannot be reached, or answers with failures for now: try again later.
+    ProviderUnavailable,
+    /// Latchkey is stopping: ask the next one.
+    Stopping,
+    /// Anything else; the message says what.
+    Failed,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order docs/dbus.md lists them.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::NeedsReconnect,
+        ErrorKind::NotFound,
+        ErrorKind::Ambiguous,
+        ErrorKind::KeychainUnavailable,
+        ErrorKind::ProviderUnavailable,
+        ErrorKind::Stopping,
+        ErrorKind::Failed,
+    ];
+
+    /// The last part of the kind's D-Bus error name (`dev.latchkey.Error.NoSuchAccount`). These
+    /// names are public: they never change for a kind that exists.
+    pub fn dbus_name(self) -> &'static str {
+        match self {
+            ErrorKind::NeedsReconnect => "NeedsReconnect",
+            ErrorKind::NotFound => "NoSuchAccount",
+            ErrorKind::Ambiguous => "Ambiguous",
+            ErrorKind::KeychainUnavailable => "KeychainUnavailable",
+            ErrorKind::ProviderUnavailable => "ProviderUnavailable",
+            ErrorKind::Stopping => "Stopping",
+            ErrorKind::Failed => "Failed",
+        }
+    }
+
+    /// The kind a D-Bus error name's last part stands for; `None` for a name Latchkey does not
+    /// give (a newer version's, or not Latchkey's).
+    pub fn from_dbus_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.dbus_name() == name)
+    }
 }
 
 impl AuthError {
@@ -80,6 +139,20 @@ impl AuthError {
             AuthError::NeedsReconnect { .. } => true,
             AuthError::ProviderRefused { error, .. } => error.ends_the_grant(),
             _ => false,
+        }
+    }
+
+    /// What a caller does about this error ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            AuthError::NeedsReconnect { .. } => ErrorKind::NeedsReconnect,
+            AuthError::UnknownConnection(_) | AuthError::UnknownProvider(_) => ErrorKind::NotFound,
+            AuthError::Ambiguous { .. } => ErrorKind::Ambiguous,
+            AuthError::Keychain(_) => ErrorKind::KeychainUnavailable,
+            AuthError::Stopping => ErrorKind::Stopping,
+            e if e.is_transient() => ErrorKind::ProviderUnavailable,
+            AuthError::BadResponse { .. } | AuthError::ProviderRefused { .. } => ErrorKind::ProviderUnavailable,
+            _ => ErrorKind::Failed,
         }
     }
 
@@ -341,6 +414,45 @@ mod tests {
         assert!(!body.for_log().contains("abc"));
         let html = RawBody::new(b"<html><body>Bad gateway</body></html>".to_vec());
         assert!(html.for_log().contains("Bad gateway"));
+    }
+
+    #[test]
+    fn every_kind_has_its_own_dbus_name_and_is_found_by_it() {
+        let names: std::collections::HashSet<_> = ErrorKind::ALL.iter().map(|k| k.dbus_name()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len(), "two kinds share a name");
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_dbus_name(kind.dbus_name()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_dbus_name("ServiceUnknown"), None);
+    }
+
+    #[test]
+    fn errors_are_classified_by_what_a_caller_does_about_them() {
+        let cases = [
+            (AuthError::NeedsReconnect { description: None }, ErrorKind::NeedsReconnect),
+            (AuthError::UnknownConnection("x".into()), ErrorKind::NotFound),
+            (AuthError::UnknownProvider("x".into()), ErrorKind::NotFound),
+            (AuthError::Ambiguous { name: "x".into(), candidates: "a, b".into() }, ErrorKind::Ambiguous),
+            (AuthError::Keychain("locked".into()), ErrorKind::KeychainUnavailable),
+            (AuthError::Network("refused".into()), ErrorKind::ProviderUnavailable),
+            (AuthError::Timeout, ErrorKind::ProviderUnavailable),
+            (AuthError::RateLimited { retry_after: Some(3) }, ErrorKind::ProviderUnavailable),
+            (
+                AuthError::ProviderRefused { error: "access_denied".into(), description: None },
+                ErrorKind::ProviderUnavailable,
+            ),
+            (
+                AuthError::BadResponse { what: "no token".into(), status: Some(200), body: RawBody::default() },
+                ErrorKind::ProviderUnavailable,
+            ),
+            (AuthError::Stopping, ErrorKind::Stopping),
+            (AuthError::Storage("disk full".into()), ErrorKind::Failed),
+            (AuthError::Invalid("bad".into()), ErrorKind::Failed),
+            (AuthError::Cancelled, ErrorKind::Failed),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error}");
+        }
     }
 
     #[test]

@@ -173,7 +173,7 @@ impl Latchkey {
     pub async fn complete(&self, callback: &str) -> Result<Connection, AuthError> {
         let mut ready = self.ready.subscribe();
         if ready.wait_for(|r| *r).await.is_err() {
-            return Err(AuthError::Storage("Latchkey is stopping".into()));
+            return Err(AuthError::Stopping);
         }
         self.manager.complete(callback).await
     }

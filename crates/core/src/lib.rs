@@ -39,7 +39,7 @@ pub mod vault;
 pub mod view;
 
 pub use connection::{Connection, ConnectionStatus};
-pub use error::{AuthError, CallbackError, OAuthErrorCode, RawBody};
+pub use error::{AuthError, CallbackError, ErrorKind, OAuthErrorCode, RawBody};
 pub use ids::{ConnectionId, FlowId, ProviderId};
 pub use latchkey::Latchkey;
 pub use manager::{Browser, ConnectionManager, PendingConnect};

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tracing::info;
 
-use crate::dbus::{has_owner, NAME, WINDOW_INTERFACE, WINDOW_PATH};
+use crate::dbus::{has_owner, read_error, NAME, WINDOW_INTERFACE, WINDOW_PATH};
+use crate::window_api::Refusal;
 
 /// This version, as `get_version` answers it (JSON).
 const VERSION: &str = concat!("\"", env!("CARGO_PKG_VERSION"), "\"");
@@ -75,9 +76,14 @@ impl Resident {
         let reply =
             self.bus.call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Call", &(command, arguments)).await;
         match reply {
-            Ok(message) => message.body().deserialize::<String>().map_err(|e| Failure::Said(e.to_string())),
-            Err(zbus::Error::MethodError(name, text, _)) if name.starts_with(crate::dbus::ERROR_PREFIX) => {
-                Err(Failure::Said(text.unwrap_or_default()))
+            Ok(message) => message.body().deserialize::<String>().map_err(|e| Failure::Said(e.to_string().into())),
+            Err(zbus::Error::MethodError(name, text, _)) => {
+                // Not Latchkey's answer (`ServiceUnknown`, `NoReply`): it is not there to ask.
+                let unreachable = format!("{name}: {}", text.as_deref().unwrap_or_default());
+                match read_error(name.as_str(), text) {
+                    Some((kind, message)) => Err(Failure::Said(Refusal { kind, message })),
+                    None => Err(Failure::Unreachable(unreachable)),
+                }
             }
             Err(e) => Err(Failure::Unreachable(e.to_string())),
         }
@@ -147,8 +153,8 @@ pub enum News {
 /// Why a request got no answer.
 #[derive(Debug)]
 pub enum Failure {
-    /// Latchkey answered with this error (its message).
-    Said(String),
+    /// Latchkey refused the request: its kind and message, read from the D-Bus error's name.
+    Said(Refusal),
     /// Latchkey could not be reached (it ended, or the bus went).
     Unreachable(String),
 }
@@ -156,7 +162,7 @@ pub enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Said(message) => f.write_str(message),
+            Failure::Said(refusal) => f.write_str(&refusal.message),
             Failure::Unreachable(e) => write!(f, "Latchkey's background part cannot be reached: {e}"),
         }
     }

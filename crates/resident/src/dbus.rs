@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchkey_core::{AuthError, Connection, ConnectionStatus, Latchkey};
+use latchkey_core::{AuthError, Connection, ConnectionStatus, ErrorKind, Latchkey};
 use tracing::{debug, info, warn};
 use zbus::object_server::SignalEmitter;
 
@@ -53,7 +53,8 @@ fn expires_in(c: &Connection) -> i32 {
 }
 
 /// The service's failures, each a named D-Bus error (`dev.latchkey.Error.NeedsReconnect`, …)
-/// whose message says what happened, never with a secret in it.
+/// whose message says what happened, never with a secret in it. One variant per [`ErrorKind`],
+/// named by [`ErrorKind::dbus_name`] (a test holds the two together).
 #[derive(zbus::DBusError, Debug)]
 #[zbus(prefix = "dev.latchkey.Error")]
 pub enum Error {
@@ -69,23 +70,39 @@ pub enum Error {
     KeychainUnavailable(String),
     /// The provider cannot be reached or answers with failures for now: try again later.
     ProviderUnavailable(String),
+    /// Latchkey is stopping: ask again once the next one runs.
+    Stopping(String),
     /// Anything else.
     Failed(String),
 }
 
-impl From<AuthError> for Error {
-    fn from(e: AuthError) -> Self {
-        let message = e.to_string();
-        match e {
-            AuthError::NeedsReconnect { .. } => Error::NeedsReconnect(message),
-            AuthError::UnknownConnection(_) | AuthError::UnknownProvider(_) => Error::NoSuchAccount(message),
-            AuthError::Ambiguous { .. } => Error::Ambiguous(message),
-            AuthError::Keychain(_) => Error::KeychainUnavailable(message),
-            e if e.is_transient() => Error::ProviderUnavailable(message),
-            AuthError::BadResponse { .. } | AuthError::ProviderRefused { .. } => Error::ProviderUnavailable(message),
-            _ => Error::Failed(message),
+impl Error {
+    /// The named error for `kind`, with `message`.
+    pub fn new(kind: ErrorKind, message: String) -> Self {
+        match kind {
+            ErrorKind::NeedsReconnect => Error::NeedsReconnect(message),
+            ErrorKind::NotFound => Error::NoSuchAccount(message),
+            ErrorKind::Ambiguous => Error::Ambiguous(message),
+            ErrorKind::KeychainUnavailable => Error::KeychainUnavailable(message),
+            ErrorKind::ProviderUnavailable => Error::ProviderUnavailable(message),
+            ErrorKind::Stopping => Error::Stopping(message),
+            ErrorKind::Failed => Error::Failed(message),
         }
     }
+}
+
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        Error::new(e.kind(), e.to_string())
+    }
+}
+
+/// A named error read back from the bus: its kind and message. A name Latchkey does not give
+/// (a newer version's) reads as [`ErrorKind::Failed`]; one not under [`ERROR_PREFIX`] is not
+/// Latchkey's answer at all (`None`: the bus's own, such as `ServiceUnknown`).
+pub fn read_error(name: &str, message: Option<String>) -> Option<(ErrorKind, String)> {
+    let ours = name.strip_prefix(ERROR_PREFIX)?.strip_prefix('.')?;
+    Some((ErrorKind::from_dbus_name(ours).unwrap_or(ErrorKind::Failed), message.unwrap_or_default()))
 }
 
 /// What `Quit` does in this process.
@@ -164,7 +181,7 @@ impl WindowService {
         let core = self.core.clone();
         let answer = self.runtime.spawn(async move { crate::window_api::answer(&core, &command, &arguments).await });
         match answer.await {
-            Ok(answer) => answer.map_err(Error::Failed),
+            Ok(answer) => answer.map_err(|refusal| Error::new(refusal.kind, refusal.message)),
             Err(e) => Err(Error::Failed(format!("the request stopped: {e}"))),
         }
     }
@@ -292,9 +309,9 @@ pub enum Asked {
         expires_in: i32,
         account: Account,
     },
-    /// The app's named error: its last name part (`NeedsReconnect`, …) and message.
+    /// The app's named error, as its kind and message.
     Failed {
-        error: String,
+        kind: ErrorKind,
         message: String,
     },
 }
@@ -306,9 +323,10 @@ pub async fn ask_for_token(name: &str) -> Asked {
     let message = match reply {
         Ok(message) => message,
         Err(zbus::Error::MethodError(error, text, _)) => {
-            let error = error.as_str();
-            return match error.strip_prefix(ERROR_PREFIX).and_then(|e| e.strip_prefix('.')) {
-                Some(ours) => Asked::Failed { error: ours.to_owned(), message: text.unwrap_or_default() },
+            return match read_error(error.as_str(), text) {
+                // Latchkey is stopping as it is asked: do it here, as when none runs.
+                Some((ErrorKind::Stopping, _)) => Asked::NotRunning,
+                Some((kind, message)) => Asked::Failed { kind, message },
                 // org.freedesktop.DBus.Error.ServiceUnknown, NameHasNoOwner, UnknownMethod (an
                 // older app): do it here.
                 None => Asked::NotRunning,
@@ -329,5 +347,33 @@ pub async fn ask_to_reload() {
         if let Err(e) = bus.call_method(Some(NAME), PATH, Some(NAME), "Reload", &()).await {
             warn!(error = %e, "the running Latchkey did not take the new connection in");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::DBusError;
+
+    #[test]
+    fn each_kind_is_the_named_error_of_its_dbus_name_and_reads_back_as_itself() {
+        for kind in ErrorKind::ALL {
+            let error = Error::new(kind, "what happened".into());
+            assert_eq!(error.name().as_str(), format!("{ERROR_PREFIX}.{}", kind.dbus_name()));
+            assert_eq!(
+                read_error(error.name().as_str(), Some("what happened".into())),
+                Some((kind, "what happened".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_of_a_newer_latchkey_reads_as_failed_and_the_bus_s_own_as_none() {
+        assert_eq!(
+            read_error("dev.latchkey.Error.SomethingNew", Some("x".into())),
+            Some((ErrorKind::Failed, "x".into()))
+        );
+        assert_eq!(read_error("org.freedesktop.DBus.Error.ServiceUnknown", Some("x".into())), None);
+        assert_eq!(read_error("dev.latchkey.ErrorNot", None), None);
     }
 }

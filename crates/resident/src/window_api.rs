@@ -1,6 +1,6 @@
 //! What the window asks of the Latchkey that holds the accounts. The window is a view: each of
 //! its requests is a command name and its arguments as JSON (as the page sent them), answered
-//! here from the core's front door with JSON, or with an error's message and nothing else. On
+//! here from the core's front door with JSON, or refused with an error's kind and message. On
 //! Linux the requests come over the session bus (`dev.latchkey.Window1`, [`crate::dbus`]) from
 //! the window's process; elsewhere the window's process holds the core and answers them itself.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use latchkey_core::latchkey::Endpoints;
 use latchkey_core::provider::RedirectKind;
-use latchkey_core::{AuthError, Latchkey};
+use latchkey_core::{AuthError, ErrorKind, Latchkey};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -24,12 +24,41 @@ struct Status {
     needs_reconnect: usize,
 }
 
+/// A request refused: what a caller does about it ([`ErrorKind`], the same classification as the
+/// D-Bus error names and the command line's exit codes) and a message for the person, never
+/// with a secret in it. The page receives it as `{"kind": "not_found", "message": "…"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl From<AuthError> for Refusal {
+    fn from(e: AuthError) -> Self {
+        Refusal { kind: e.kind(), message: e.to_string() }
+    }
+}
+
+/// A refusal of Latchkey's own making (a request the window should not have sent, an answer
+/// that could not be written): [`ErrorKind::Failed`].
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal { kind: ErrorKind::Failed, message }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Answers one request: `arguments` is a JSON object with the page's argument names
-/// (`providerId`, …). The answer is JSON; an error is its message, never with a secret in it.
-pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Result<String, String> {
+/// (`providerId`, …). The answer is JSON, or a [`Refusal`].
+pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Result<String, Refusal> {
     let arguments: Map<String, Value> = match serde_json::from_str(arguments) {
         Ok(Value::Object(map)) => map,
-        Ok(_) | Err(_) => return Err(format!("the arguments of {command} are not a JSON object")),
+        Ok(_) | Err(_) => return Err(format!("the arguments of {command} are not a JSON object").into()),
     };
     let args = Arguments { command, map: &arguments };
     let answer = match command {
@@ -37,7 +66,7 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
             let snapshot = core.snapshot();
             let connections: usize = snapshot.providers.iter().map(|p| p.connections.len()).sum();
             tracing::debug!(providers = snapshot.providers.len(), connections, "state sent to the window");
-            state(&snapshot, args.optional::<String>("catalog")?.as_deref())
+            Ok(state(&snapshot, args.optional::<String>("catalog")?.as_deref())?)
         }
         // The window of another version asks another latchkey-resident to replace this one.
         "get_version" => json(env!("CARGO_PKG_VERSION")),
@@ -109,7 +138,7 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
         // a person removes Latchkey's access (`access`), where an app is registered (`console`),
         // its documentation (`docs`). The window opens it.
         "provider_page" => json(&provider_page(core, &args.text("providerId")?, &args.text("page")?)?),
-        _ => Err(format!("Latchkey has no command {command:?}")),
+        _ => Err(format!("Latchkey has no command {command:?}").into()),
     }?;
     Ok(answer)
 }
@@ -209,7 +238,7 @@ fn state(snapshot: &latchkey_core::view::Snapshot, known: Option<&str>) -> Resul
     }
     answer.insert("catalog".into(), Value::String(catalog));
     answer.insert("providers".into(), Value::Array(changing));
-    json(&answer)
+    serde_json::to_string(&answer).map_err(|e| format!("the answer could not be written: {e}"))
 }
 
 /// A tag that changes when the descriptions do: a hash of their JSON (keys in order).
@@ -220,15 +249,15 @@ fn catalog_tag(described: &Value) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-fn message(e: AuthError) -> String {
-    e.to_string()
+fn message(e: AuthError) -> Refusal {
+    e.into()
 }
 
-fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
-    serde_json::to_string(value).map_err(|e| format!("the answer could not be written: {e}"))
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, Refusal> {
+    serde_json::to_string(value).map_err(|e| format!("the answer could not be written: {e}").into())
 }
 
-fn unit(result: Result<(), AuthError>) -> Result<String, String> {
+fn unit(result: Result<(), AuthError>) -> Result<String, Refusal> {
     result.map_err(message).and_then(|()| json(&()))
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use latchkey_core::Latchkey;
 #[cfg(target_os = "linux")]
 use latchkey_resident::client::{Failure, Resident};
+use latchkey_resident::window_api::Refusal;
 
 pub struct Backend {
     #[cfg(target_os = "linux")]
@@ -97,19 +98,24 @@ impl Backend {
         *self.resident.lock().await = None;
     }
 
-    /// One request: a command and its arguments (a JSON object); the answer as JSON.
-    pub async fn call(&self, command: &str, arguments: &str) -> Result<String, String> {
+    /// One request: a command and its arguments (a JSON object); the answer as JSON, or why it
+    /// was refused.
+    pub async fn call(&self, command: &str, arguments: &str) -> Result<String, Refusal> {
         #[cfg(target_os = "linux")]
         {
             let resident = self.resident().await?;
             match resident.call(command, arguments).await {
                 Ok(answer) => Ok(answer),
-                Err(Failure::Said(message)) => Err(message),
+                Err(Failure::Said(refusal)) => Err(refusal),
                 // It ended (a crash, `latchkey quit` from a terminal): start it again, once.
                 Err(Failure::Unreachable(e)) => {
                     tracing::warn!(error = %e, "latchkey-resident could not be reached; starting it again");
                     self.forget_resident().await;
-                    self.resident().await?.call(command, arguments).await.map_err(|e| e.to_string())
+                    match self.resident().await?.call(command, arguments).await {
+                        Ok(answer) => Ok(answer),
+                        Err(Failure::Said(refusal)) => Err(refusal),
+                        Err(unreachable) => Err(unreachable.to_string().into()),
+                    }
                 }
             }
         }
@@ -177,7 +183,7 @@ impl Backend {
     }
 
     /// Records that the closing notice was read.
-    pub async fn set_notice_seen(&self) -> Result<(), String> {
+    pub async fn set_notice_seen(&self) -> Result<(), Refusal> {
         self.call("background_notice_seen", "{}").await?;
         self.notice_seen.store(true, Ordering::SeqCst);
         Ok(())

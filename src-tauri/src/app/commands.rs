@@ -1,15 +1,18 @@
 //! The window's commands. `call` carries every request about accounts and providers to the
 //! backend (`latchkey_resident::window_api` answers them); the others are the window's own.
-//! Errors reach the window as their message and nothing else.
+//! A refused request reaches the page as its kind and message (`Refusal`); the window's own
+//! failures as the kind `failed`. Never with a secret in it.
 
 use serde::Serialize;
 use serde_json::Value;
 use tauri::ipc::Response;
 use tauri::State;
 
+use latchkey_resident::window_api::Refusal;
+
 use super::backend::{Backend, Heard};
 
-type Answer<T> = Result<T, String>;
+type Answer<T> = Result<T, Refusal>;
 
 /// A request about accounts or providers (`get_state`, `connect`, …) with the page's
 /// arguments; the answer goes back to the page as the JSON it came as.
@@ -55,10 +58,10 @@ pub async fn open_provider_page(backend: State<'_, Backend>, provider_id: String
     #[cfg(target_os = "linux")]
     {
         let url = url::Url::parse(&address).map_err(|e| format!("not an address: {e}"))?;
-        super::environment::open_in_browser(&url).map_err(|e| format!("cannot open the browser: {e}"))
+        Ok(super::environment::open_in_browser(&url).map_err(|e| format!("cannot open the browser: {e}"))?)
     }
     #[cfg(not(target_os = "linux"))]
-    tauri_plugin_opener::open_url(address, None::<&str>).map_err(|e| format!("cannot open the browser: {e}"))
+    Ok(tauri_plugin_opener::open_url(address, None::<&str>).map_err(|e| format!("cannot open the browser: {e}"))?)
 }
 
 /// What the About section shows: nothing secret.
@@ -93,6 +96,6 @@ pub async fn get_about(backend: State<'_, Backend>, app: tauri::AppHandle) -> An
 pub fn open_log_folder(app: tauri::AppHandle) -> Answer<()> {
     use tauri::Manager;
     let dir = app.path().app_log_dir().map_err(|e| format!("no log folder: {e}"))?;
-    tauri_plugin_opener::open_path(dir.display().to_string(), None::<&str>)
-        .map_err(|e| format!("cannot open {}: {e}", dir.display()))
+    Ok(tauri_plugin_opener::open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?)
 }
