@@ -1499,6 +1499,32 @@ async fn the_dbus_service_answers_programs_with_accounts_fresh_tokens_and_named_
     let (ok, _, err) = gdbus("GetAccessToken", &["demo"]);
     assert!(!ok && err.contains("dev.latchkey.Error.Ambiguous") && err.contains(&ada) && err.contains(&bob), "{err}");
 
+    // The interface is the one committed as its contract, method by method and argument by
+    // argument (comments and layout aside).
+    let introspected = Command::new("gdbus")
+        .args([
+            "introspect",
+            "--session",
+            "--dest",
+            "dev.latchkey.Latchkey1",
+            "--object-path",
+            "/dev/latchkey/Latchkey1",
+        ])
+        .arg("--xml")
+        .output()
+        .unwrap();
+    assert!(introspected.status.success(), "{}", String::from_utf8_lossy(&introspected.stderr));
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/resident/dbus/dev.latchkey.Latchkey1.xml"
+    ))
+    .unwrap();
+    assert_eq!(
+        interface_of(&String::from_utf8_lossy(&introspected.stdout), "dev.latchkey.Latchkey1"),
+        interface_of(&committed, "dev.latchkey.Latchkey1"),
+        "the live interface differs from crates/resident/dbus/dev.latchkey.Latchkey1.xml"
+    );
+
     // zbus, as a program would: the same list, and AccountsChanged when Bob is disconnected.
     let bus = zbus::Connection::session().await.unwrap();
     let proxy = zbus::Proxy::new(&bus, "dev.latchkey.Latchkey1", "/dev/latchkey/Latchkey1", "dev.latchkey.Latchkey1")
@@ -1553,6 +1579,20 @@ async fn the_dbus_service_answers_programs_with_accounts_fresh_tokens_and_named_
     assert_eq!(cli(&world, &["token", "demo"]).0, 4, "needs reconnecting, from the app");
     session.end().await;
     clear_keychain();
+}
+
+/// The element of `interface` in introspection XML, one tag a line, without comments or
+/// indentation: what a client depends on, and nothing a doc comment changes.
+fn interface_of(xml: &str, interface: &str) -> Vec<String> {
+    let start =
+        xml.find(&format!("<interface name=\"{interface}\">")).unwrap_or_else(|| panic!("no {interface} in {xml}"));
+    let end = start + xml[start..].find("</interface>").unwrap_or_else(|| panic!("{interface} is not closed"));
+    let mut element = xml[start..end].to_owned();
+    while let Some(open) = element.find("<!--") {
+        let close = element[open..].find("-->").map_or(element.len(), |at| open + at + 3);
+        element.replace_range(open..close, "");
+    }
+    element.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()
 }
 
 /// Locks the session's login keyring (as the screen locker or `seahorse` would); unlocks it

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tracing::info;
 
-use crate::dbus::{has_owner, read_error, NAME, WINDOW_INTERFACE, WINDOW_PATH};
+use crate::dbus::{
+    has_owner, proxy, read_error, Window1Proxy, Window1ProxyBlocking, NAME, WINDOW_INTERFACE, WINDOW_PATH,
+};
 use crate::window_api::Refusal;
 
 /// This version, as `get_version` answers it (JSON).
@@ -73,10 +75,12 @@ impl Resident {
     /// One of the window's requests (a command, its arguments as a JSON object): the answer as
     /// JSON, or the error's message.
     pub async fn call(&self, command: &str, arguments: &str) -> Result<String, Failure> {
-        let reply =
-            self.bus.call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Call", &(command, arguments)).await;
+        let reply = match proxy::<Window1Proxy>(&self.bus).await {
+            Ok(window) => window.call(command, arguments).await,
+            Err(e) => Err(e),
+        };
         match reply {
-            Ok(message) => message.body().deserialize::<String>().map_err(|e| Failure::Said(e.to_string().into())),
+            Ok(answer) => Ok(answer),
             Err(zbus::Error::MethodError(name, text, _)) => {
                 // Not Latchkey's answer (`ServiceUnknown`, `NoReply`): it is not there to ask.
                 let unreachable = format!("{name}: {}", text.as_deref().unwrap_or_default());
@@ -91,11 +95,8 @@ impl Resident {
 
     /// Hands a sign-in callback over, exactly as the OS passed it.
     pub async fn deliver(&self, url: &str) -> Result<(), String> {
-        self.bus
-            .call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Callback", &(url,))
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+        let window = proxy::<Window1Proxy>(&self.bus).await.map_err(|e| e.to_string())?;
+        window.callback(url).await.map_err(|e| e.to_string())
     }
 
     /// What Latchkey reports from now on (subscribed before this returns), and its end.
@@ -172,5 +173,9 @@ impl std::fmt::Display for Failure {
 /// or there is no session bus: `false`).
 pub fn deliver_to_running(url: &str) -> bool {
     let Ok(bus) = zbus::blocking::Connection::session() else { return false };
-    bus.call_method(Some(NAME), WINDOW_PATH, Some(WINDOW_INTERFACE), "Callback", &(url,)).is_ok()
+    let Ok(window) = Window1ProxyBlocking::builder(&bus).cache_properties(zbus::proxy::CacheProperties::No).build()
+    else {
+        return false;
+    };
+    window.callback(url).is_ok()
 }

@@ -23,6 +23,55 @@ pub const ERROR_PREFIX: &str = "dev.latchkey.Error";
 pub const WINDOW_PATH: &str = "/dev/latchkey/Window1";
 pub const WINDOW_INTERFACE: &str = "dev.latchkey.Window1";
 
+/// The public interface as its clients call it: `latchkey token`, `latchkey quit`, the tests.
+/// The service side is `Service`; `crates/resident/dbus/dev.latchkey.Latchkey1.xml` is the
+/// contract both follow, compared with the live service's introspection by the D-Bus end-to-end
+/// test.
+#[zbus::proxy(
+    interface = "dev.latchkey.Latchkey1",
+    default_service = "dev.latchkey.Latchkey1",
+    default_path = "/dev/latchkey/Latchkey1",
+    gen_blocking = false
+)]
+pub trait Latchkey1 {
+    /// Every account, without secrets.
+    fn list_accounts(&self) -> zbus::Result<Vec<Account>>;
+    /// A fresh access token of an account and the seconds it has left.
+    fn get_access_token(&self, account: &str) -> zbus::Result<(String, i32)>;
+    /// As `GetAccessToken`, with the account it came from.
+    fn get_access_token_and_account(&self, account: &str) -> zbus::Result<(String, i32, Account)>;
+    /// Read the connections again.
+    fn reload(&self) -> zbus::Result<()>;
+    /// End once the work on tokens in flight has finished.
+    fn quit(&self) -> zbus::Result<()>;
+    /// The accounts changed.
+    #[zbus(signal)]
+    fn accounts_changed(&self) -> zbus::Result<()>;
+}
+
+/// The window's private interface as the window (and a launch handing over a callback) calls
+/// it. The service side is `WindowService`.
+#[zbus::proxy(
+    interface = "dev.latchkey.Window1",
+    default_service = "dev.latchkey.Latchkey1",
+    default_path = "/dev/latchkey/Window1"
+)]
+pub trait Window1 {
+    /// One of the window's requests: a command and its arguments as JSON; the answer as JSON.
+    fn call(&self, command: &str, arguments: &str) -> zbus::Result<String>;
+    /// A sign-in callback, exactly as the OS passed it.
+    fn callback(&self, url: &str) -> zbus::Result<()>;
+}
+
+/// A proxy of `P` on `bus` that keeps no cache of properties (these interfaces have none, and
+/// building one costs a round trip).
+pub(crate) async fn proxy<P>(bus: &zbus::Connection) -> zbus::Result<P>
+where
+    P: zbus::proxy::Defaults + From<zbus::Proxy<'static>>,
+{
+    zbus::proxy::Builder::<P>::new(bus).cache_properties(zbus::proxy::CacheProperties::No).build().await
+}
+
 /// An account as `ListAccounts` gives it, `(sssssxas)`: id, provider, provider's name, nickname,
 /// status (`connected` or `needs_reconnect`), when the access token expires (Unix seconds, 0
 /// when the provider did not say) and the scopes granted.
@@ -260,7 +309,11 @@ pub async fn quit_running(within: Duration) -> bool {
     if !has_owner(&bus).await {
         return false;
     }
-    if let Err(e) = bus.call_method(Some(NAME), PATH, Some(NAME), "Quit", &()).await {
+    let asked = match proxy::<Latchkey1Proxy>(&bus).await {
+        Ok(latchkey) => latchkey.quit().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = asked {
         warn!(error = %e, "the running Latchkey did not take the request to quit");
     }
     let deadline = Instant::now() + within;
@@ -319,23 +372,18 @@ pub enum Asked {
 /// Asks the running app for a fresh token of `name`.
 pub async fn ask_for_token(name: &str) -> Asked {
     let Ok(connection) = zbus::Connection::session().await else { return Asked::NotRunning };
-    let reply = connection.call_method(Some(NAME), PATH, Some(NAME), "GetAccessTokenAndAccount", &(name,)).await;
-    let message = match reply {
-        Ok(message) => message,
-        Err(zbus::Error::MethodError(error, text, _)) => {
-            return match read_error(error.as_str(), text) {
-                // Latchkey is stopping as it is asked: do it here, as when none runs.
-                Some((ErrorKind::Stopping, _)) => Asked::NotRunning,
-                Some((kind, message)) => Asked::Failed { kind, message },
-                // org.freedesktop.DBus.Error.ServiceUnknown, NameHasNoOwner, UnknownMethod (an
-                // older app): do it here.
-                None => Asked::NotRunning,
-            };
-        }
-        Err(_) => return Asked::NotRunning,
-    };
-    match message.body().deserialize::<(String, i32, Account)>() {
+    let Ok(latchkey) = proxy::<Latchkey1Proxy>(&connection).await else { return Asked::NotRunning };
+    match latchkey.get_access_token_and_account(name).await {
         Ok((token, expires_in, account)) => Asked::Token { token, expires_in, account },
+        Err(zbus::Error::MethodError(error, text, _)) => match read_error(error.as_str(), text) {
+            // Latchkey is stopping as it is asked: do it here, as when none runs.
+            Some((ErrorKind::Stopping, _)) => Asked::NotRunning,
+            Some((kind, message)) => Asked::Failed { kind, message },
+            // org.freedesktop.DBus.Error.ServiceUnknown, NameHasNoOwner, UnknownMethod (an
+            // older app): do it here.
+            None => Asked::NotRunning,
+        },
+        // No bus, or an answer of another shape (another version): do it here.
         Err(_) => Asked::NotRunning,
     }
 }
@@ -344,7 +392,11 @@ pub async fn ask_for_token(name: &str) -> Asked {
 pub async fn ask_to_reload() {
     let Ok(bus) = zbus::Connection::session().await else { return };
     if has_owner(&bus).await {
-        if let Err(e) = bus.call_method(Some(NAME), PATH, Some(NAME), "Reload", &()).await {
+        let asked = match proxy::<Latchkey1Proxy>(&bus).await {
+            Ok(latchkey) => latchkey.reload().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = asked {
             warn!(error = %e, "the running Latchkey did not take the new connection in");
         }
     }
