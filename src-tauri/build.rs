@@ -4,12 +4,28 @@
 #[path = "src/cli/args.rs"]
 mod args;
 
+// The window's requests and commands, from their one list.
+include!("../crates/resident/src/window_requests.rs");
+
+/// The names of the page's commands and of the window's own.
+macro_rules! command_names {
+    (
+        page { $($page:ident : $Variant:ident { $($arguments:tt)* }),* $(,)? }
+        window { $($own:tt)* }
+        commands { $($command:ident),* $(,)? }
+    ) => {
+        &[$(stringify!($page),)* $(stringify!($command),)*]
+    };
+}
+
 fn main() {
     render_command_line_texts();
 
     // Declaring the app's commands makes tauri-build generate an `allow-<command>` permission
-    // for each, so that capabilities/default.json grants exactly what the UI uses.
-    let commands = &["call", "next_news", "close_window", "quit", "open_provider_page", "get_about", "open_log_folder"];
+    // for each, so that capabilities/default.json grants exactly what the page uses, command by
+    // command (tests/packaging checks that it grants each of them and nothing else).
+    println!("cargo:rerun-if-changed=../crates/resident/src/window_requests.rs");
+    let commands: &[&str] = window_requests!(command_names);
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(commands)),
     )

@@ -10,13 +10,11 @@
 
 // Tauri's IPC as every page has it, without the global API bundle (`withGlobalTauri`), which
 // cost the web process about 40 MiB (docs/benchmarks.md): commands only, no events (see follow).
-// Requests about accounts and providers go through the window's one `call` command to the part
-// of Latchkey that holds them (on Linux another process); the rest are the window's own.
+// Each request is a command of its own, granted to the page one by one; those about accounts and
+// providers are relayed to the part of Latchkey that holds them (on Linux another process). The
+// list of them is crates/resident/src/window_requests.rs.
 const internals = window.__TAURI_INTERNALS__; // (not `ipc`: wry's page already has a global of that name)
-const windowCommands = new Set(["next_news", "close_window", "quit", "open_provider_page", "get_about", "open_log_folder"]);
-const ask = (command, args = {}) => windowCommands.has(command)
-  ? internals.invoke(command, args)
-  : internals.invoke("call", { command, arguments: args });
+const ask = (command, args = {}) => internals.invoke(command, args);
 // The first request of a command early.js already made is answered by that request.
 const early = window.__LATCHKEY_EARLY__ || new Map();
 const invoke = (command, args = {}) => {

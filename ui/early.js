@@ -8,7 +8,7 @@
   if (!internals || window.__LATCHKEY_EARLY__) return;
   // Settled here, so that an error waits for app.js (which reports it) instead of going unhandled.
   const ask = (command, args) =>
-    internals.invoke("call", { command, arguments: args }).then((value) => ({ value }), (error) => ({ error }));
+    internals.invoke(command, args).then((value) => ({ value }), (error) => ({ error }));
   window.__LATCHKEY_EARLY__ = new Map([
     ["get_state", ask("get_state", { catalog: null })],
     ["get_marks", ask("get_marks", {})],

@@ -915,7 +915,7 @@ async fn a_launch_whose_plugin_hand_over_meets_the_ending_window_starts_again() 
 const RECORD_CHANGES: &str = "const t = window.__TAURI_INTERNALS__; window.__seen = []; \
     (async () => { let known = { changes: 0, closings: 0 }; for (;;) { \
     known = await t.invoke('next_news', { known }); window.__seen.push(JSON.stringify(known)); \
-    window.__seen.push(JSON.stringify(await t.invoke('call', { command: 'get_state', arguments: {} }))); } })(); \
+    window.__seen.push(JSON.stringify(await t.invoke('get_state', {}))); } })(); \
     return true";
 
 /// The secret scan: after a client secret typed in the window, a sign-in, background refreshes,

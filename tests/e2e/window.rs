@@ -424,3 +424,34 @@ async fn the_per_user_handler_hands_a_callback_to_the_running_window_without_gtk
     disconnect(&session).await;
     session.end().await;
 }
+
+/// The capability means something: the page's requests are commands of their own, each granted
+/// by name (src-tauri/capabilities/default.json, from crates/resident/src/window_requests.rs), and a
+/// command the capability does not grant is refused before it runs. Failed before the requests
+/// became commands: one `call` command, granted once, carried them all.
+#[tokio::test]
+async fn the_page_may_call_only_the_commands_its_capability_grants() {
+    let world = World::new("ignore");
+    let session = world.open_window(&[]).await;
+    session
+        .execute(
+            "const t = window.__TAURI_INTERNALS__; window.__asked = {}; \
+             const note = (name, p) => p.then(() => { window.__asked[name] = 'answered'; }, \
+               (e) => { window.__asked[name] = String((e && e.message) || e); }); \
+             note('granted', t.invoke('get_marks', {})); \
+             note('outside', t.invoke('plugin:window|set_title', { label: 'main', value: 'taken over' })); \
+             note('router', t.invoke('call', { command: 'get_marks', arguments: {} })); \
+             return true",
+        )
+        .await;
+    until("each call is answered or refused", || async {
+        js(&session, "return Object.keys(window.__asked).length").await == 3
+    })
+    .await;
+    let asked = js(&session, "return window.__asked").await;
+    assert_eq!(asked["granted"], "answered", "{asked}");
+    let outside = asked["outside"].as_str().unwrap_or_default();
+    assert!(outside.contains("not allowed"), "a command outside the capability is refused: {asked}");
+    assert_ne!(asked["router"], "answered", "no command carries other commands any more: {asked}");
+    session.end().await;
+}

@@ -135,3 +135,44 @@ fn every_logo_is_a_recorded_simple_icons_path_of_a_catalog_provider() {
         .collect();
     assert_eq!(files, ["logos.js"]);
 }
+
+/// The page's commands, one list: the capability grants each command of the page and of the
+/// window (crates/resident/src/window_requests.rs) and nothing else of Latchkey's, and every
+/// command the page's scripts call is one of them.
+#[test]
+fn the_capability_grants_exactly_the_listed_commands_and_the_page_calls_no_other() {
+    use latchkey_resident::window_api::Request;
+    let listed: std::collections::BTreeSet<&str> = Request::PAGE.iter().chain(Request::COMMANDS).copied().collect();
+    assert!(listed.contains("connect") && listed.contains("next_news"), "{listed:?}");
+
+    let capability: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("src-tauri/capabilities/default.json")).unwrap())
+            .unwrap();
+    let granted: std::collections::BTreeSet<String> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .filter_map(|p| p.strip_prefix("allow-"))
+        .map(|p| p.replace('-', "_"))
+        .collect();
+    let want: std::collections::BTreeSet<String> = listed.iter().map(|c| (*c).to_owned()).collect();
+    assert_eq!(granted, want, "the capability's allow-<command> permissions against the list");
+
+    // The names the scripts invoke: `run("x"`, `call("x"`, `invoke("x"`, `ask("x"` and early.js's
+    // `ask("x"`.
+    let mut called = std::collections::BTreeSet::new();
+    for script in ["ui/app.js", "ui/early.js"] {
+        let text = std::fs::read_to_string(root().join(script)).unwrap();
+        for opener in ["run(\"", "call(\"", "invoke(\"", "ask(\""] {
+            for piece in text.split(opener).skip(1) {
+                if let Some(name) = piece.split('"').next() {
+                    called.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    assert!(called.len() >= 20, "the scripts' calls were not found: {called:?}");
+    let unknown: Vec<_> = called.iter().filter(|c| !listed.contains(c.as_str())).collect();
+    assert!(unknown.is_empty(), "the page calls commands that are not in the list: {unknown:?}");
+}

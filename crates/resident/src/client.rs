@@ -11,7 +11,7 @@ use tracing::info;
 use crate::dbus::{
     has_owner, proxy, read_error, Window1Proxy, Window1ProxyBlocking, NAME, WINDOW_INTERFACE, WINDOW_PATH,
 };
-use crate::window_api::Refusal;
+use crate::window_api::{Refusal, Request};
 
 /// This version, as `get_version` answers it (JSON).
 const VERSION: &str = concat!("\"", env!("CARGO_PKG_VERSION"), "\"");
@@ -33,7 +33,7 @@ impl Resident {
         let bus = zbus::Connection::session().await.map_err(|e| format!("no session bus: {e}"))?;
         if has_owner(&bus).await {
             let resident = Resident { bus: bus.clone() };
-            match resident.call("get_version", "{}").await {
+            match resident.request(&Request::GetVersion {}).await {
                 Ok(version) if version == VERSION => return Ok(resident),
                 Ok(_) | Err(Failure::Said(_)) => info!("the running Latchkey is another version; replacing it"),
                 // It went meanwhile, or answers nothing of the window's (an older version).
@@ -72,11 +72,11 @@ impl Resident {
         }
     }
 
-    /// One of the window's requests (a command, its arguments as a JSON object): the answer as
-    /// JSON, or the error's message.
-    pub async fn call(&self, command: &str, arguments: &str) -> Result<String, Failure> {
+    /// One of the window's requests: the answer as JSON, or why there is none.
+    pub async fn request(&self, request: &Request) -> Result<String, Failure> {
+        let arguments = request.arguments().map_err(Failure::Said)?;
         let reply = match proxy::<Window1Proxy>(&self.bus).await {
-            Ok(window) => window.call(command, arguments).await,
+            Ok(window) => window.call(request.command(), &arguments).await,
             Err(e) => Err(e),
         };
         match reply {

@@ -228,7 +228,10 @@ impl WindowService {
     /// One of the window's requests: a command and its arguments as JSON; the answer as JSON.
     async fn call(&self, command: String, arguments: String) -> Result<String, Error> {
         let core = self.core.clone();
-        let answer = self.runtime.spawn(async move { crate::window_api::answer(&core, &command, &arguments).await });
+        let answer = self.runtime.spawn(async move {
+            let request = crate::window_api::Request::read(&command, &arguments)?;
+            crate::window_api::answer(&core, request).await
+        });
         match answer.await {
             Ok(answer) => answer.map_err(|refusal| Error::new(refusal.kind, refusal.message)),
             Err(e) => Err(Error::Failed(format!("the request stopped: {e}"))),

@@ -18,6 +18,7 @@ pub mod notify;
 #[cfg(target_os = "linux")]
 pub mod tray;
 pub mod window_api;
+mod window_requests;
 
 /// The resident program's file name, next to the app's.
 pub const PROGRAM: &str = "latchkey-resident";

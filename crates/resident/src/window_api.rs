@@ -7,10 +7,9 @@
 use std::sync::Arc;
 
 use latchkey_core::latchkey::Endpoints;
-use latchkey_core::provider::RedirectKind;
 use latchkey_core::{AuthError, ErrorKind, Latchkey};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// What the window's About section shows of this Latchkey: nothing secret.
@@ -53,27 +52,124 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Answers one request: `arguments` is a JSON object with the page's argument names
-/// (`providerId`, …). The answer is JSON, or a [`Refusal`].
-pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Result<String, Refusal> {
-    let arguments: Map<String, Value> = match serde_json::from_str(arguments) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) | Err(_) => return Err(format!("the arguments of {command} are not a JSON object").into()),
+/// Builds [`Request`] and its reading and writing from the list in `window_requests.rs`.
+macro_rules! request_enum {
+    (
+        page { $($page:ident : $PageVariant:ident { $($page_arg:ident : $page_ty:ty),* $(,)? }),* $(,)? }
+        window { $($own:ident : $OwnVariant:ident { $($own_arg:ident : $own_ty:ty),* $(,)? }),* $(,)? }
+        commands { $($command:ident),* $(,)? }
+    ) => {
+        /// One of the window's requests, its arguments typed: the page's
+        /// (`Connect { provider_id }`, …) and the window's own (`GetVersion`, …). The list is
+        /// `window_requests.rs`; [`answer`] answers each.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request {
+            $( $PageVariant { $($page_arg: $page_ty),* }, )*
+            $( $OwnVariant { $($own_arg: $own_ty),* }, )*
+        }
+
+        impl Request {
+            /// The page's requests' command names, in the list's order.
+            pub const PAGE: &'static [&'static str] = &[$(stringify!($page)),*];
+            /// The window's own requests' command names.
+            pub const WINDOW: &'static [&'static str] = &[$(stringify!($own)),*];
+            /// The window's own Tauri commands, which no request carries.
+            pub const COMMANDS: &'static [&'static str] = &[$(stringify!($command)),*];
+
+            /// The request's command name, as the page calls it.
+            pub fn command(&self) -> &'static str {
+                match self {
+                    $( Request::$PageVariant { .. } => stringify!($page), )*
+                    $( Request::$OwnVariant { .. } => stringify!($own), )*
+                }
+            }
+
+            /// Its arguments as the page sends them: a JSON object with camelCase names.
+            pub fn arguments(&self) -> Result<String, Refusal> {
+                let written = match self {
+                    $( Request::$PageVariant { $($page_arg),* } => {
+                        #[derive(Serialize)]
+                        #[serde(rename_all = "camelCase")]
+                        struct Arguments<'a> {
+                            $($page_arg: &'a $page_ty,)*
+                            #[serde(skip)]
+                            borrowed: std::marker::PhantomData<&'a ()>,
+                        }
+                        serde_json::to_string(&Arguments { $($page_arg,)* borrowed: std::marker::PhantomData })
+                    } )*
+                    $( Request::$OwnVariant { $($own_arg),* } => {
+                        #[derive(Serialize)]
+                        #[serde(rename_all = "camelCase")]
+                        struct Arguments<'a> {
+                            $($own_arg: &'a $own_ty,)*
+                            #[serde(skip)]
+                            borrowed: std::marker::PhantomData<&'a ()>,
+                        }
+                        serde_json::to_string(&Arguments { $($own_arg,)* borrowed: std::marker::PhantomData })
+                    } )*
+                };
+                written.map_err(|e| format!("the request could not be written: {e}").into())
+            }
+
+            /// Reads a request from its command name and its arguments (a JSON object, as the
+            /// page sends them). A refusal names the command and a missing argument, never an
+            /// argument's value (`clientSecret` is one of them).
+            pub fn read(command: &str, arguments: &str) -> Result<Request, Refusal> {
+                let arguments: Value = serde_json::from_str(arguments)
+                    .ok()
+                    .filter(Value::is_object)
+                    .ok_or_else(|| format!("the arguments of {command} are not a JSON object"))?;
+                match command {
+                    $( stringify!($page) => {
+                        #[derive(Deserialize)]
+                        #[serde(rename_all = "camelCase")]
+                        struct Arguments { $($page_arg: $page_ty),* }
+                        let Arguments { $($page_arg),* } = read_arguments(command, arguments)?;
+                        Ok(Request::$PageVariant { $($page_arg),* })
+                    } )*
+                    $( stringify!($own) => {
+                        #[derive(Deserialize)]
+                        #[serde(rename_all = "camelCase")]
+                        struct Arguments { $($own_arg: $own_ty),* }
+                        let Arguments { $($own_arg),* } = read_arguments(command, arguments)?;
+                        Ok(Request::$OwnVariant { $($own_arg),* })
+                    } )*
+                    _ => Err(format!("Latchkey has no command {command:?}").into()),
+                }
+            }
+        }
     };
-    let args = Arguments { command, map: &arguments };
-    let answer = match command {
-        "get_state" => {
+}
+
+crate::window_requests!(request_enum);
+
+/// `arguments` as a request's arguments. serde names a missing field; for a value of the wrong
+/// kind it would quote the value, so that message is replaced by one that does not.
+fn read_arguments<T: DeserializeOwned>(command: &str, arguments: Value) -> Result<T, Refusal> {
+    serde_json::from_value(arguments).map_err(|e| {
+        let said = e.to_string();
+        match said.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
+            Some(name) => format!("{command} needs {name}").into(),
+            None => format!("{command} has an argument of another kind").into(),
+        }
+    })
+}
+
+/// Answers one request from the page or the window: JSON, or a [`Refusal`].
+pub async fn answer(core: &Arc<Latchkey>, request: Request) -> Result<String, Refusal> {
+    match request {
+        Request::GetState { catalog } => {
             let snapshot = core.snapshot();
             let connections: usize = snapshot.providers.iter().map(|p| p.connections.len()).sum();
             tracing::debug!(providers = snapshot.providers.len(), connections, "state sent to the window");
-            Ok(state(&snapshot, args.optional::<String>("catalog")?.as_deref())?)
+            Ok(state(&snapshot, catalog.as_deref())?)
         }
         // The window of another version asks another latchkey-resident to replace this one.
-        "get_version" => json(env!("CARGO_PKG_VERSION")),
-        "get_settings" => json(&core.settings()),
-        "get_marks" => json(&core.marks()),
-        "get_start_at_login" => json(&core.starts_at_login()),
-        "get_status" => {
+        Request::GetVersion {} => json(env!("CARGO_PKG_VERSION")),
+        Request::GetSettings {} => json(&core.settings()),
+        Request::GetMarks {} => json(&core.marks()),
+        Request::GetStartAtLogin {} => json(&core.starts_at_login()),
+        Request::GetStatus {} => {
             let status = core.status().await;
             json(&Status {
                 keychain_ok: status.keychain.is_ok(),
@@ -83,37 +179,25 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
                 needs_reconnect: status.needs_reconnect,
             })
         }
-        "connect" => unit(core.connect(&args.text("providerId")?).await.map(drop)),
+        Request::Connect { provider_id } => unit(core.connect(&provider_id).await.map(drop)),
         // A sign-in with a code (RFC 8628): the window shows the code from the next state.
-        "connect_with_code" => {
-            json(&core.connect_with_code(&args.text("providerId")?).await.map_err(message)?.to_string())
-        }
-        "cancel" => json(&core.cancel(&args.text("flowId")?).await.map_err(message)?),
-        "reopen" => unit(core.reopen(&args.text("flowId")?)),
+        Request::ConnectWithCode { provider_id } => json(&core.connect_with_code(&provider_id).await?.to_string()),
+        Request::Cancel { flow_id } => json(&core.cancel(&flow_id).await?),
+        Request::Reopen { flow_id } => unit(core.reopen(&flow_id)),
         // "revoked", "not_confirmed" or "not_supported"; the connection is gone either way.
-        "disconnect" => json(&core.disconnect(&args.text("connectionId")?).await.map_err(message)?),
-        "dismiss_error" => unit(core.dismiss_error(&args.text("providerId")?)),
-        "set_demo_enabled" => json(&core.set_demo_enabled(args.get("enabled")?).await.map_err(message)?),
+        Request::Disconnect { connection_id } => json(&core.disconnect(&connection_id).await?),
+        Request::DismissError { provider_id } => unit(core.dismiss_error(&provider_id)),
+        Request::SetDemoEnabled { enabled } => json(&core.set_demo_enabled(enabled).await?),
         // The secret goes to the keychain and is never sent back to the window.
-        "save_client" => {
-            let secret: Option<String> = args.optional("clientSecret")?;
-            unit(core.save_client(&args.text("providerId")?, &args.text("clientId")?, secret.as_deref()).await)
+        Request::SaveClient { provider_id, client_id, client_secret } => {
+            unit(core.save_client(&provider_id, &client_id, client_secret.as_deref()).await)
         }
-        "forget_client" => unit(core.forget_client(&args.text("providerId")?).await),
-        "set_scopes" => unit(core.set_scopes(&args.text("providerId")?, &args.text("scopes")?).await),
-        "set_redirect" => {
-            let kind: RedirectKind = args.get("kind")?;
-            unit(core.set_redirect(&args.text("providerId")?, kind).await)
-        }
-        "set_pkce" => unit(core.set_pkce(&args.text("providerId")?, args.get("enabled")?).await),
-        "add_provider" => {
-            let id = core.add_provider_by_issuer(&args.text("name")?, &args.text("issuer")?).await.map_err(message)?;
-            json(&id.to_string())
-        }
-        "add_oauth2_provider" => {
-            let (authorize_url, token_url, userinfo_url) =
-                (args.text("authorizeUrl")?, args.text("tokenUrl")?, args.text("userinfoUrl")?);
-            let (revoke_url, scopes): (Option<String>, String) = (args.optional("revokeUrl")?, args.text("scopes")?);
+        Request::ForgetClient { provider_id } => unit(core.forget_client(&provider_id).await),
+        Request::SetScopes { provider_id, scopes } => unit(core.set_scopes(&provider_id, &scopes).await),
+        Request::SetRedirect { provider_id, kind } => unit(core.set_redirect(&provider_id, kind).await),
+        Request::SetPkce { provider_id, enabled } => unit(core.set_pkce(&provider_id, enabled).await),
+        Request::AddProvider { name, issuer } => json(&core.add_provider_by_issuer(&name, &issuer).await?.to_string()),
+        Request::AddOauth2Provider { name, authorize_url, token_url, userinfo_url, revoke_url, scopes } => {
             let at = Endpoints {
                 authorize_url: &authorize_url,
                 token_url: &token_url,
@@ -121,26 +205,23 @@ pub async fn answer(core: &Arc<Latchkey>, command: &str, arguments: &str) -> Res
                 revoke_url: revoke_url.as_deref(),
                 scopes: &scopes,
             };
-            json(&core.add_provider_by_endpoints(&args.text("name")?, at).await.map_err(message)?.to_string())
+            json(&core.add_provider_by_endpoints(&name, at).await?.to_string())
         }
-        "remove_provider" => unit(core.remove_provider(&args.text("providerId")?).await),
+        Request::RemoveProvider { provider_id } => unit(core.remove_provider(&provider_id).await),
         // Whether Latchkey starts (hidden) at login.
-        "set_start_at_login" => {
-            let enabled: bool = args.get("enabled")?;
-            core.set_start_at_login(enabled).map_err(message)?;
+        Request::SetStartAtLogin { enabled } => {
+            core.set_start_at_login(enabled)?;
             #[cfg(target_os = "linux")]
             crate::autostart::apply(enabled)?;
             json(&core.starts_at_login())
         }
         // The first close's notice was read: it is not shown again.
-        "background_notice_seen" => unit(core.background_notice_seen()),
+        Request::BackgroundNoticeSeen {} => unit(core.background_notice_seen()),
         // The address of one of a provider's pages, from the catalog (not from the window): where
         // a person removes Latchkey's access (`access`), where an app is registered (`console`),
         // its documentation (`docs`). The window opens it.
-        "provider_page" => json(&provider_page(core, &args.text("providerId")?, &args.text("page")?)?),
-        _ => Err(format!("Latchkey has no command {command:?}").into()),
-    }?;
-    Ok(answer)
+        Request::ProviderPage { provider_id, page } => json(&provider_page(core, &provider_id, &page)?),
+    }
 }
 
 /// A sign-in callback, exactly as the OS passed it, completed. Errors are logged by the core
@@ -167,33 +248,6 @@ fn provider_page(core: &Latchkey, provider_id: &str, page: &str) -> Result<Strin
         _ => return Err(format!("no page named {page}")),
     }
     .ok_or_else(|| format!("no such page is known for {}", provider.name))
-}
-
-/// A request's arguments, read by the names the page gives them.
-struct Arguments<'a> {
-    command: &'a str,
-    map: &'a Map<String, Value>,
-}
-
-impl Arguments<'_> {
-    /// The error names the argument, never its value (`clientSecret` is one of them).
-    fn get<T: DeserializeOwned>(&self, name: &str) -> Result<T, String> {
-        let value = self.map.get(name).cloned().unwrap_or(Value::Null);
-        let missing = value.is_null();
-        serde_json::from_value(value).map_err(|_| match missing {
-            true => format!("{} needs {name}", self.command),
-            false => format!("{} needs {name} of another kind", self.command),
-        })
-    }
-
-    fn text(&self, name: &str) -> Result<String, String> {
-        self.get(name)
-    }
-
-    /// Absent and `null` are both `None`.
-    fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
-        self.get(name)
-    }
 }
 
 /// What of a provider's state changes as the person signs in and the accounts refresh; the rest
@@ -263,21 +317,59 @@ fn unit(result: Result<(), AuthError>) -> Result<String, Refusal> {
 
 #[cfg(test)]
 mod tests {
+    use latchkey_core::provider::RedirectKind;
+
     use super::*;
 
     #[test]
-    fn arguments_are_read_by_the_pages_names_and_a_missing_one_is_named() {
-        let map: Map<String, Value> =
-            serde_json::from_str(r#"{"providerId":"demo","enabled":true,"clientSecret":null}"#).unwrap();
-        let args = Arguments { command: "set_pkce", map: &map };
-        assert_eq!(args.text("providerId").unwrap(), "demo");
-        assert!(args.get::<bool>("enabled").unwrap());
-        assert_eq!(args.optional::<String>("clientSecret").unwrap(), None);
-        assert_eq!(args.optional::<String>("revokeUrl").unwrap(), None);
-        let missing = args.text("flowId").unwrap_err();
-        assert!(missing.starts_with("set_pkce needs flowId"), "{missing}");
-        let wrong = args.text("enabled").unwrap_err();
-        assert!(wrong.starts_with("set_pkce needs enabled"), "{wrong}");
+    fn a_request_is_read_by_the_pages_names_and_a_refusal_names_an_argument_never_its_value() {
+        let want = Request::SaveClient { provider_id: "demo".into(), client_id: "abc".into(), client_secret: None };
+        let read = Request::read("save_client", r#"{"providerId":"demo","clientId":"abc","clientSecret":null}"#);
+        assert_eq!(read, Ok(want.clone()));
+        assert_eq!(Request::read("save_client", r#"{"providerId":"demo","clientId":"abc"}"#), Ok(want));
+        let missing = Request::read("set_pkce", r#"{"providerId":"demo"}"#).unwrap_err();
+        assert_eq!((missing.kind, missing.message.as_str()), (ErrorKind::Failed, "set_pkce needs enabled"));
+        let wrong = Request::read("save_client", r#"{"providerId":"demo","clientId":"abc","clientSecret":4242}"#);
+        let wrong = wrong.unwrap_err().message;
+        assert!(wrong.starts_with("save_client has an argument") && !wrong.contains("4242"), "{wrong}");
+        let unknown = Request::read("format_disk", "{}").unwrap_err().message;
+        assert_eq!(unknown, "Latchkey has no command \"format_disk\"");
+        assert!(Request::read("connect", "[1]").unwrap_err().message.contains("not a JSON object"));
+    }
+
+    #[test]
+    fn every_kind_of_request_is_written_as_it_is_read() {
+        let requests = [
+            Request::GetState { catalog: Some("0123".into()) },
+            Request::GetState { catalog: None },
+            Request::GetMarks {},
+            Request::SetRedirect { provider_id: "github".into(), kind: RedirectKind::Loopback },
+            Request::AddOauth2Provider {
+                name: "Tracker".into(),
+                authorize_url: "https://t.example/a".into(),
+                token_url: "https://t.example/t".into(),
+                userinfo_url: "https://t.example/u".into(),
+                revoke_url: None,
+                scopes: "read".into(),
+            },
+            Request::ProviderPage { provider_id: "github".into(), page: "docs".into() },
+        ];
+        for request in requests {
+            let arguments = request.arguments().unwrap();
+            assert_eq!(Request::read(request.command(), &arguments), Ok(request.clone()), "{arguments}");
+        }
+        let written = Request::SaveClient { provider_id: "a".into(), client_id: "b".into(), client_secret: None };
+        assert_eq!(written.arguments().unwrap(), r#"{"providerId":"a","clientId":"b","clientSecret":null}"#);
+    }
+
+    #[test]
+    fn the_page_s_and_the_window_s_requests_are_apart_and_each_named_once() {
+        let mut names: Vec<&str> = Request::PAGE.iter().chain(Request::WINDOW).copied().collect();
+        assert!(Request::PAGE.contains(&"connect") && Request::WINDOW.contains(&"get_version"));
+        names.sort_unstable();
+        let count = names.len();
+        names.dedup();
+        assert_eq!(names.len(), count, "a command is listed twice");
     }
 
     fn provider(id: &str, error: Option<&str>, checked: &str) -> latchkey_core::view::ProviderState {

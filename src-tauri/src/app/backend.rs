@@ -13,7 +13,7 @@ use std::sync::Arc;
 use latchkey_core::Latchkey;
 #[cfg(target_os = "linux")]
 use latchkey_resident::client::{Failure, Resident};
-use latchkey_resident::window_api::Refusal;
+use latchkey_resident::window_api::{Refusal, Request};
 
 pub struct Backend {
     #[cfg(target_os = "linux")]
@@ -98,20 +98,19 @@ impl Backend {
         *self.resident.lock().await = None;
     }
 
-    /// One request: a command and its arguments (a JSON object); the answer as JSON, or why it
-    /// was refused.
-    pub async fn call(&self, command: &str, arguments: &str) -> Result<String, Refusal> {
+    /// One request of the page or the window: the answer as JSON, or why it was refused.
+    pub async fn request(&self, request: Request) -> Result<String, Refusal> {
         #[cfg(target_os = "linux")]
         {
             let resident = self.resident().await?;
-            match resident.call(command, arguments).await {
+            match resident.request(&request).await {
                 Ok(answer) => Ok(answer),
                 Err(Failure::Said(refusal)) => Err(refusal),
                 // It ended (a crash, `latchkey quit` from a terminal): start it again, once.
                 Err(Failure::Unreachable(e)) => {
                     tracing::warn!(error = %e, "latchkey-resident could not be reached; starting it again");
                     self.forget_resident().await;
-                    match self.resident().await?.call(command, arguments).await {
+                    match self.resident().await?.request(&request).await {
                         Ok(answer) => Ok(answer),
                         Err(Failure::Said(refusal)) => Err(refusal),
                         Err(unreachable) => Err(unreachable.to_string().into()),
@@ -120,7 +119,7 @@ impl Backend {
             }
         }
         #[cfg(not(target_os = "linux"))]
-        latchkey_resident::window_api::answer(&self.core, command, arguments).await
+        latchkey_resident::window_api::answer(&self.core, request).await
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -173,7 +172,7 @@ impl Backend {
     /// Reads whether the closing notice was read (once the backend answers).
     #[cfg(target_os = "linux")]
     pub async fn learn_notice_seen(&self) {
-        if let Ok(settings) = self.call("get_settings", "{}").await {
+        if let Ok(settings) = self.request(Request::GetSettings {}).await {
             let seen = serde_json::from_str::<serde_json::Value>(&settings)
                 .ok()
                 .and_then(|s| s.get("background_notice_seen").and_then(serde_json::Value::as_bool))
@@ -184,7 +183,7 @@ impl Backend {
 
     /// Records that the closing notice was read.
     pub async fn set_notice_seen(&self) -> Result<(), Refusal> {
-        self.call("background_notice_seen", "{}").await?;
+        self.request(Request::BackgroundNoticeSeen {}).await?;
         self.notice_seen.store(true, Ordering::SeqCst);
         Ok(())
     }

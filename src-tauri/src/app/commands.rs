@@ -1,5 +1,7 @@
-//! The window's commands. `call` carries every request about accounts and providers to the
-//! backend (`latchkey_resident::window_api` answers them); the others are the window's own.
+//! The window's commands. One per request of the page about accounts and providers, generated
+//! from the list in `crates/resident/src/window_requests.rs` with its arguments typed, each
+//! forwarded to the backend (`latchkey_resident::window_api` answers them) and each granted by
+//! its own permission in `capabilities/default.json`; the others are the window's own.
 //! A refused request reaches the page as its kind and message (`Refusal`); the window's own
 //! failures as the kind `failed`. Never with a secret in it.
 
@@ -8,18 +10,30 @@ use serde_json::Value;
 use tauri::ipc::Response;
 use tauri::State;
 
-use latchkey_resident::window_api::Refusal;
+use latchkey_resident::window_api::{Refusal, Request};
 
 use super::backend::{Backend, Heard};
 
 type Answer<T> = Result<T, Refusal>;
 
-/// A request about accounts or providers (`get_state`, `connect`, …) with the page's
-/// arguments; the answer goes back to the page as the JSON it came as.
-#[tauri::command]
-pub async fn call(backend: State<'_, Backend>, command: String, arguments: Value) -> Answer<Response> {
-    backend.call(&command, &arguments.to_string()).await.map(Response::new)
+/// One Tauri command per page request: its arguments as the page names them (`provider_id`
+/// is `providerId`), the answer back to the page as the JSON it came as.
+macro_rules! page_commands {
+    (
+        page { $($page:ident : $Variant:ident { $($arg:ident : $ty:ty),* $(,)? }),* $(,)? }
+        window { $($own:tt)* }
+        commands { $($command:tt)* }
+    ) => {
+        $(
+            #[tauri::command]
+            pub async fn $page(backend: State<'_, Backend>, $($arg: $ty),*) -> Answer<Response> {
+                backend.request(Request::$Variant { $($arg),* }).await.map(Response::new)
+            }
+        )*
+    };
 }
+
+latchkey_resident::window_requests!(page_commands);
 
 /// Answers once something has happened that the page has not heard of (`known`: the counts it
 /// last had): a change (it then asks for the state), or a close held back to explain. A request
@@ -52,8 +66,7 @@ pub async fn quit(backend: State<'_, Backend>, app: tauri::AppHandle) -> Answer<
 /// comes from the catalog, not from the window.
 #[tauri::command]
 pub async fn open_provider_page(backend: State<'_, Backend>, provider_id: String, page: String) -> Answer<()> {
-    let arguments = serde_json::json!({ "providerId": provider_id, "page": page }).to_string();
-    let address: String = serde_json::from_str(&backend.call("provider_page", &arguments).await?)
+    let address: String = serde_json::from_str(&backend.request(Request::ProviderPage { provider_id, page }).await?)
         .map_err(|e| format!("no address for that page: {e}"))?;
     #[cfg(target_os = "linux")]
     {
@@ -81,7 +94,7 @@ pub struct About {
 #[tauri::command]
 pub async fn get_about(backend: State<'_, Backend>, app: tauri::AppHandle) -> Answer<About> {
     use tauri::Manager;
-    let status = serde_json::from_str(&backend.call("get_status", "{}").await?)
+    let status = serde_json::from_str(&backend.request(Request::GetStatus {}).await?)
         .map_err(|e| format!("Latchkey's status could not be read: {e}"))?;
     Ok(About {
         version: env!("CARGO_PKG_VERSION"),

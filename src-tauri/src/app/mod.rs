@@ -4,6 +4,18 @@
 //! On Linux the backend is `latchkey-resident` over the session bus (`backend.rs`); elsewhere the
 //! core runs in this process.
 
+/// The page's commands and the window's own, from the one list
+/// (`crates/resident/src/window_requests.rs`).
+macro_rules! invoke_handler {
+    (
+        page { $($page:ident : $Variant:ident { $($arguments:tt)* }),* $(,)? }
+        window { $($own:tt)* }
+        commands { $($command:ident),* $(,)? }
+    ) => {
+        tauri::generate_handler![$(commands::$page,)* $(commands::$command,)*]
+    };
+}
+
 mod backend;
 mod commands;
 mod deep_link;
@@ -79,15 +91,7 @@ fn run(hidden: bool) {
             }
         })
         .on_window_event(window::on_event)
-        .invoke_handler(tauri::generate_handler![
-            commands::call,
-            commands::next_news,
-            commands::close_window,
-            commands::quit,
-            commands::open_provider_page,
-            commands::get_about,
-            commands::open_log_folder,
-        ])
+        .invoke_handler(latchkey_resident::window_requests!(invoke_handler))
         .setup(move |app| {
             if let Ok(dir) = app.path().app_log_dir() {
                 logging::open_file(&log_file, &dir);
