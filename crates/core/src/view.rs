@@ -59,6 +59,82 @@ pub struct ProviderState {
     pub error: Option<String>,
 }
 
+/// What the page keeps of a provider until the catalog changes: its description.
+#[derive(Debug, Serialize)]
+pub struct Described<'a> {
+    pub id: &'a ProviderId,
+    pub name: &'a str,
+    pub setup_hint: &'a Option<String>,
+    pub redirect_uri: &'a str,
+    pub redirect_choices: &'a [RedirectChoice],
+    pub scopes: &'a [String],
+    pub access_page: &'a Option<String>,
+    pub console: &'a Option<String>,
+    pub docs: &'a Option<String>,
+    pub pkce: bool,
+    pub checked: &'a Option<String>,
+    pub plain_http: bool,
+    pub offers_code: bool,
+    pub code_only: bool,
+}
+
+/// What of a provider changes as the person signs in and the accounts refresh.
+#[derive(Debug, Serialize)]
+pub struct Changing<'a> {
+    pub id: &'a ProviderId,
+    pub flows: &'a [FlowState],
+    pub codes: &'a [CodeState],
+    pub connections: &'a [Connection],
+    pub refreshing: &'a [ConnectionId],
+    pub error: &'a Option<String>,
+}
+
+impl ProviderState {
+    /// The provider's description and its changing part, which the window sends apart (the
+    /// descriptions only to a page that lacks them). Every field is in one of the two: the
+    /// destructuring names them all, so a new field does not compile until it is placed.
+    pub fn parts(&self) -> (Described<'_>, Changing<'_>) {
+        let ProviderState {
+            id,
+            name,
+            setup_hint,
+            redirect_uri,
+            redirect_choices,
+            scopes,
+            access_page,
+            console,
+            docs,
+            pkce,
+            checked,
+            plain_http,
+            flows,
+            offers_code,
+            code_only,
+            codes,
+            connections,
+            refreshing,
+            error,
+        } = self;
+        let described = Described {
+            id,
+            name,
+            setup_hint,
+            redirect_uri,
+            redirect_choices,
+            scopes,
+            access_page,
+            console,
+            docs,
+            pkce: *pkce,
+            checked,
+            plain_http: *plain_http,
+            offers_code: *offers_code,
+            code_only: *code_only,
+        };
+        (described, Changing { id, flows, codes, connections, refreshing, error })
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RedirectChoice {
     pub kind: RedirectKind,

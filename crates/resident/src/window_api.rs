@@ -10,7 +10,7 @@ use latchkey_core::latchkey::Endpoints;
 use latchkey_core::{AuthError, ErrorKind, Latchkey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// What the window's About section shows of this Latchkey: nothing secret.
 #[derive(Serialize)]
@@ -250,49 +250,26 @@ fn provider_page(core: &Latchkey, provider_id: &str, page: &str) -> Result<Strin
     .ok_or_else(|| format!("no such page is known for {}", provider.name))
 }
 
-/// What of a provider's state changes as the person signs in and the accounts refresh; the rest
-/// (name, set-up text, redirect URIs, scopes) is its description.
-const CHANGING: [&str; 5] = ["flows", "codes", "connections", "refreshing", "error"];
-
 /// The window's state: each provider's changing part, and the providers' descriptions only when
 /// they differ from those the page has (`known`, the `catalog` tag of an earlier answer). The
 /// descriptions are most of the state (about 21 of 23 KB with the catalog), and the page asks for
 /// the state at every change, so a refresh sends what changed: `{catalog, providers}`, with
-/// `described` (the descriptions, each with its `id`) when the page lacks them.
+/// `described` (the descriptions, each with its `id`) when the page lacks them. The two parts
+/// are typed (`latchkey_core::view::ProviderState::parts`).
 fn state(snapshot: &latchkey_core::view::Snapshot, known: Option<&str>) -> Result<String, String> {
-    let Value::Object(mut whole) =
-        serde_json::to_value(snapshot).map_err(|e| format!("the answer could not be written: {e}"))?
-    else {
-        return Err("the state is not an object".into());
-    };
-    let providers = match whole.remove("providers") {
-        Some(Value::Array(providers)) => providers,
-        _ => Vec::new(),
-    };
-    let (mut described, mut changing) = (Vec::new(), Vec::new());
-    for provider in providers {
-        let Value::Object(mut description) = provider else { continue };
-        let mut part = Map::new();
-        if let Some(id) = description.get("id") {
-            part.insert("id".into(), id.clone());
-        }
-        for key in CHANGING {
-            if let Some(value) = description.remove(key) {
-                part.insert(key.into(), value);
-            }
-        }
-        described.push(Value::Object(description));
-        changing.push(Value::Object(part));
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        described: Option<Value>,
+        catalog: String,
+        providers: Vec<latchkey_core::view::Changing<'a>>,
     }
-    let described = Value::Array(described);
+    let written = |e: serde_json::Error| format!("the answer could not be written: {e}");
+    let (described, providers): (Vec<_>, Vec<_>) = snapshot.providers.iter().map(|p| p.parts()).unzip();
+    let described = serde_json::to_value(&described).map_err(written)?;
     let catalog = catalog_tag(&described);
-    let mut answer = Map::new();
-    if known != Some(catalog.as_str()) {
-        answer.insert("described".into(), described);
-    }
-    answer.insert("catalog".into(), Value::String(catalog));
-    answer.insert("providers".into(), Value::Array(changing));
-    serde_json::to_string(&answer).map_err(|e| format!("the answer could not be written: {e}"))
+    let described = (known != Some(catalog.as_str())).then_some(described);
+    serde_json::to_string(&Answer { described, catalog, providers }).map_err(written)
 }
 
 /// A tag that changes when the descriptions do: a hash of their JSON (keys in order).
