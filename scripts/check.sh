@@ -7,6 +7,8 @@
 #   API docs        cargo doc, every warning (broken intra-doc links among them) denied
 #   shell scripts   shellcheck
 #   layers          cargo tree: which crate may depend on what (ARCHITECTURE.md, "Layers")
+#   file size       no Rust source file over 500 lines, its unit tests aside (tests/ and fuzz/
+#                   are tests)
 #   docs' paths     every repository path a Markdown file names exists
 #
 # Installs what it needs first (as scripts/test.sh does). LATCHKEY_CHECK_SKIP=fmt,clippy,...
@@ -44,6 +46,18 @@ if step shellcheck; then
 fi
 if step layers; then
   ./scripts/layers.sh
+fi
+if step file-size; then
+  # Lines up to a file's `#[cfg(test)]` module: what a reader of the code has to hold at once.
+  too_long="$(git ls-files -co --exclude-standard 'crates/*.rs' 'src-tauri/*.rs' | while read -r file; do
+    [ -f "$file" ] || continue
+    awk -v file="$file" '/^#\[cfg\(test\)\]/ { exit } { n++ } END { if (n > 500) print "  " file ": " n " lines" }' "$file"
+  done)"
+  if [ -n "$too_long" ]; then
+    echo "check: Rust files over 500 lines (split them by what they do):" >&2
+    echo "$too_long" >&2
+    exit 1
+  fi
 fi
 if step doc-paths; then
   python3 scripts/doc_paths.py
