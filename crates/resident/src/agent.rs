@@ -69,7 +69,7 @@ async fn run(log: logging::LogFile) -> i32 {
     core.start().await;
     let quit = Arc::new(Notify::new());
     let asked = quit.clone();
-    let bus = match dbus::serve(core.clone(), Arc::new(move || asked.notify_one()), Duration::ZERO).await {
+    let bus = match keep_working(core.clone(), Arc::new(move || asked.notify_one()), Duration::ZERO).await {
         Ok(bus) => bus,
         Err(zbus::Error::NameTaken) => {
             info!("Latchkey is already running");
@@ -82,11 +82,9 @@ async fn run(log: logging::LogFile) -> i32 {
             return 1;
         }
     };
-    tokio::spawn(core.scheduler().run());
     notify::reconnects(core.clone());
     #[cfg(target_os = "linux")]
     crate::autostart::follow(core.clone());
-    tokio::spawn(dbus::announce_changes(bus.clone(), core.clone()));
     #[cfg(target_os = "linux")]
     let _tray = {
         let asked = quit.clone();
@@ -104,6 +102,22 @@ async fn run(log: logging::LogFile) -> i32 {
     // The name goes with the connection; whoever asked is told once it is free.
     drop(bus);
     0
+}
+
+/// What holds the accounts does, once `core` has started, wherever it runs (`latchkey-resident`,
+/// or a window that holds the core itself): refreshes in the background, most overdue first, and
+/// answers on the session bus, announcing every change, until the bus connection is dropped.
+/// `on_quit` is what the bus's `Quit` does; `patience`, how long to wait for a Latchkey that is
+/// handing the name over. Refreshing goes on whether or not the bus could be served.
+pub async fn keep_working(
+    core: Arc<Latchkey>,
+    on_quit: dbus::OnQuit,
+    patience: Duration,
+) -> zbus::Result<zbus::Connection> {
+    tokio::spawn(core.scheduler().run());
+    let bus = dbus::serve(core.clone(), on_quit, patience).await?;
+    tokio::spawn(dbus::announce_changes(bus.clone(), core));
+    Ok(bus)
 }
 
 /// The tray's Open: starts the window beside this program, which asks this one for what it shows.

@@ -5,16 +5,12 @@
 //! that Latchkey goes on in the background; Quit ends Latchkey once the work on tokens in flight
 //! has finished.
 
-use std::time::Duration;
-
 use tauri::{AppHandle, Manager, WebviewWindow, WebviewWindowBuilder, WindowEvent};
 use tracing::{info, warn};
 
 use super::backend::Backend;
 
 pub const LABEL: &str = "main";
-/// How long Quit waits for refreshes and sign-ins in flight to save their tokens.
-const QUIT_WAIT: Duration = Duration::from_secs(10);
 
 /// Asks for what the page's first render needs as its document starts, before its scripts load.
 const EARLY_SCRIPT: &str = include_str!("../../../ui/early.js");
@@ -125,9 +121,7 @@ pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
         }
         WindowEvent::Destroyed if window.label() == LABEL => {
             info!("window closed; Latchkey goes on in the background");
-            // The window's process has nothing else to do: latchkey-resident goes on.
-            #[cfg(target_os = "linux")]
-            window.app_handle().exit(0);
+            super::platform::window_destroyed(window.app_handle());
         }
         _ => {}
     }
@@ -143,18 +137,7 @@ pub fn close(window: &WebviewWindow) {
 /// Quits: Latchkey waits (briefly) for the work on tokens in flight, then ends; so does the window.
 pub async fn quit(app: AppHandle, backend: &Backend) {
     info!("quitting");
-    #[cfg(target_os = "linux")]
-    {
-        backend.begin_quitting();
-        latchkey_resident::dbus::quit_running(QUIT_WAIT + Duration::from_secs(5)).await;
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let stopped = backend.core().stop(QUIT_WAIT).await;
-        info!(finished = stopped.finished, "work on tokens stopped; exiting");
-        // Holds every connection until the process is gone, so that nothing starts in between.
-        std::mem::forget(stopped);
-    }
+    backend.holder().quit().await;
     app.exit(0);
 }
 
