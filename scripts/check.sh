@@ -35,6 +35,8 @@ if step fmt; then
 fi
 if step clippy; then
   cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+  # The in-process architecture, as Linux builds it under test.
+  cargo clippy -p latchkey --all-targets --features in-process --locked --quiet -- -D warnings
 fi
 if step doc; then
   # Every rustdoc warning denied: broken or private intra-doc links, unclosed HTML, bare URLs.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Latchkey on a Debian/Ubuntu machine: installs what is missing; runs
 # scripts/check.sh (the fast loop); runs `cargo test` inside a private D-Bus session with an
-# unlocked gnome-keyring (the real Secret Service), a virtual display and a throw-away HOME; then
+# unlocked gnome-keyring (the real Secret Service), a virtual display and a throw-away HOME, and
+# the in-process architecture's end-to-end test (feature `in-process`); then
 # a smoke run of each fuzz target (LATCHKEY_FUZZ_SECONDS each, default 15; 0 skips it); in CI, or
 # with LATCHKEY_PACKAGES=1, the Windows build check and the packages' test
 # (scripts/cross-check.sh, scripts/package-test.sh).
@@ -17,6 +18,13 @@ if [ $# -eq 0 ]; then
   ./scripts/check.sh
 fi
 ( in_test_session cargo test --workspace --locked "$@" )
+if [ $# -eq 0 ]; then
+  # The in-process architecture (the core in the window's process, as on macOS and Windows),
+  # run here too: the window built with the `in-process` feature, its end-to-end test alone.
+  ran="$( ( in_test_session cargo test --locked -p latchkey --features in-process --test e2e in_process:: ) 2>&1 \
+    | tee /dev/stderr)"
+  grep -q '^test result: ok\. 1 passed' <<<"$ran" || { echo "the in-process end-to-end test did not run and pass" >&2; exit 1; }
+fi
 if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
   ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"
 fi

@@ -10,6 +10,8 @@ mod webdriver;
 
 // The tests, by what a person does; the helpers they share are below.
 mod background;
+#[cfg(feature = "in-process")]
+mod in_process;
 mod launches;
 mod programs;
 mod secrets;

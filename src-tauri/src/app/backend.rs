@@ -37,11 +37,7 @@ impl Heard {
 impl Backend {
     /// The backend of `holder`; the closing notice taken as unread until the settings say.
     pub fn new(holder: Holder) -> Self {
-        Backend {
-            holder,
-            notice_seen: AtomicBool::new(false),
-            news: tokio::sync::watch::Sender::new(Heard::default()),
-        }
+        Backend { holder, notice_seen: AtomicBool::new(false), news: tokio::sync::watch::Sender::new(Heard::default()) }
     }
 
     /// This platform's holder of the accounts.

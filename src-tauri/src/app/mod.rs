@@ -24,7 +24,8 @@ mod window;
 
 #[cfg(target_os = "linux")]
 mod web_memory;
-#[cfg(target_os = "linux")]
+// The scheme's registration per user: where the window is latchkey-resident's client.
+#[cfg(all(target_os = "linux", not(feature = "in-process")))]
 mod xdg;
 
 use latchkey_resident::logging;

@@ -12,12 +12,14 @@
 //! quits), `prepare` (the builder before set-up), `setup`, `page_loaded`, `window_destroyed`,
 //! `keeps_running` (whether the process outlives its window) and `cannot_build`.
 
-#[cfg(not(target_os = "linux"))]
+// The feature `in-process` selects the in-process architecture on Linux too, so that it runs
+// under test here (tests/e2e/in_process.rs), not only compiled for Windows.
+#[cfg(any(not(target_os = "linux"), feature = "in-process"))]
 mod in_process;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "in-process")))]
 mod linux;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(not(target_os = "linux"), feature = "in-process"))]
 pub use in_process::*;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "in-process")))]
 pub use linux::*;
