@@ -52,20 +52,18 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Builds [`Request`] and its reading and writing from the list in `window_requests.rs`.
+/// Builds [`Request`] and its reading and writing from the list in `window_requests.rs`: the
+/// page's requests and the window's own, as one list, and the names of each part.
 macro_rules! request_enum {
     (
-        page { $($page:ident : $PageVariant:ident { $($page_arg:ident : $page_ty:ty),* $(,)? }),* $(,)? }
-        window { $($own:ident : $OwnVariant:ident { $($own_arg:ident : $own_ty:ty),* $(,)? }),* $(,)? }
+        page { $($page:ident : $PageVariant:ident { $($page_args:tt)* }),* $(,)? }
+        window { $($own:ident : $OwnVariant:ident { $($own_args:tt)* }),* $(,)? }
         commands { $($command:ident),* $(,)? }
     ) => {
-        /// One of the window's requests, its arguments typed: the page's
-        /// (`Connect { provider_id }`, …) and the window's own (`GetVersion`, …). The list is
-        /// `window_requests.rs`; [`answer`] answers each.
-        #[derive(Debug, Clone, PartialEq)]
-        pub enum Request {
-            $( $PageVariant { $($page_arg: $page_ty),* }, )*
-            $( $OwnVariant { $($own_arg: $own_ty),* }, )*
+        request_enum! {
+            @all
+            $( $page : $PageVariant { $($page_args)* } )*
+            $( $own : $OwnVariant { $($own_args)* } )*
         }
 
         impl Request {
@@ -75,37 +73,44 @@ macro_rules! request_enum {
             pub const WINDOW: &'static [&'static str] = &[$(stringify!($own)),*];
             /// The window's own Tauri commands, which no request carries.
             pub const COMMANDS: &'static [&'static str] = &[$(stringify!($command)),*];
+        }
+    };
+    (@all $( $name:ident : $Variant:ident { $($arg:ident : $ty:ty),* $(,)? } )*) => {
+        /// One of the window's requests, its arguments typed: the page's
+        /// (`Connect { provider_id }`, …) and the window's own (`GetVersion`, …). The list is
+        /// `window_requests.rs`; [`answer`] answers each.
+        #[derive(Clone, PartialEq)]
+        pub enum Request {
+            $( $Variant { $($arg: $ty),* }, )*
+        }
 
+        /// The command's name only: an argument may be a client secret, which no log line holds.
+        impl std::fmt::Debug for Request {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "Request({})", self.command())
+            }
+        }
+
+        impl Request {
             /// The request's command name, as the page calls it.
             pub fn command(&self) -> &'static str {
                 match self {
-                    $( Request::$PageVariant { .. } => stringify!($page), )*
-                    $( Request::$OwnVariant { .. } => stringify!($own), )*
+                    $( Request::$Variant { .. } => stringify!($name), )*
                 }
             }
 
             /// Its arguments as the page sends them: a JSON object with camelCase names.
             pub fn arguments(&self) -> Result<String, Refusal> {
                 let written = match self {
-                    $( Request::$PageVariant { $($page_arg),* } => {
+                    $( Request::$Variant { $($arg),* } => {
                         #[derive(Serialize)]
                         #[serde(rename_all = "camelCase")]
                         struct Arguments<'a> {
-                            $($page_arg: &'a $page_ty,)*
+                            $($arg: &'a $ty,)*
                             #[serde(skip)]
                             borrowed: std::marker::PhantomData<&'a ()>,
                         }
-                        serde_json::to_string(&Arguments { $($page_arg,)* borrowed: std::marker::PhantomData })
-                    } )*
-                    $( Request::$OwnVariant { $($own_arg),* } => {
-                        #[derive(Serialize)]
-                        #[serde(rename_all = "camelCase")]
-                        struct Arguments<'a> {
-                            $($own_arg: &'a $own_ty,)*
-                            #[serde(skip)]
-                            borrowed: std::marker::PhantomData<&'a ()>,
-                        }
-                        serde_json::to_string(&Arguments { $($own_arg,)* borrowed: std::marker::PhantomData })
+                        serde_json::to_string(&Arguments { $($arg,)* borrowed: std::marker::PhantomData })
                     } )*
                 };
                 written.map_err(|e| format!("the request could not be written: {e}").into())
@@ -120,19 +125,12 @@ macro_rules! request_enum {
                     .filter(Value::is_object)
                     .ok_or_else(|| format!("the arguments of {command} are not a JSON object"))?;
                 match command {
-                    $( stringify!($page) => {
+                    $( stringify!($name) => {
                         #[derive(Deserialize)]
                         #[serde(rename_all = "camelCase")]
-                        struct Arguments { $($page_arg: $page_ty),* }
-                        let Arguments { $($page_arg),* } = read_arguments(command, arguments)?;
-                        Ok(Request::$PageVariant { $($page_arg),* })
-                    } )*
-                    $( stringify!($own) => {
-                        #[derive(Deserialize)]
-                        #[serde(rename_all = "camelCase")]
-                        struct Arguments { $($own_arg: $own_ty),* }
-                        let Arguments { $($own_arg),* } = read_arguments(command, arguments)?;
-                        Ok(Request::$OwnVariant { $($own_arg),* })
+                        struct Arguments { $($arg: $ty),* }
+                        let Arguments { $($arg),* } = read_arguments(command, arguments)?;
+                        Ok(Request::$Variant { $($arg),* })
                     } )*
                     _ => Err(format!("Latchkey has no command {command:?}").into()),
                 }
@@ -337,6 +335,9 @@ mod tests {
         }
         let written = Request::SaveClient { provider_id: "a".into(), client_id: "b".into(), client_secret: None };
         assert_eq!(written.arguments().unwrap(), r#"{"providerId":"a","clientId":"b","clientSecret":null}"#);
+        let secret =
+            Request::SaveClient { provider_id: "a".into(), client_id: "b".into(), client_secret: Some("s3".into()) };
+        assert_eq!(format!("{secret:?}"), "Request(save_client)", "no argument in a log line");
     }
 
     #[test]
