@@ -2,6 +2,7 @@
 //! through `secret-tool`, a recording browser, and a log capture to search for secrets.
 
 use std::io::Write;
+#[cfg(unix)]
 use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
@@ -199,6 +200,7 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// The user names of every entry under `service`, listed by `secret-tool search --all`.
+#[cfg(unix)]
 pub fn keychain_users(service: &str) -> Vec<String> {
     let out = Command::new("secret-tool")
         .args(["search", "--all", "service", service])
@@ -208,6 +210,8 @@ pub fn keychain_users(service: &str) -> Vec<String> {
     text.lines().filter_map(|l| l.strip_prefix("attribute.username = ")).map(|u| u.trim().to_owned()).collect()
 }
 
+/// The value of `user`'s entry under `service`, as `secret-tool lookup` reads it.
+#[cfg(unix)]
 pub fn secret_tool_lookup(service: &str, user: &str) -> Option<String> {
     let out = Command::new("secret-tool")
         .args(["lookup", "service", service, "username", user])
@@ -216,9 +220,44 @@ pub fn secret_tool_lookup(service: &str, user: &str) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Windows (the core's tests under Wine, scripts/windows-tests.sh): the same two readings of
+/// the keychain, from the Credential Manager, independently of Latchkey's vault.
+#[cfg(windows)]
+mod credential_manager {
+    use std::collections::HashMap;
+
+    use keyring_core::Entry;
+
+    fn store() -> std::sync::Arc<keyring_core::CredentialStore> {
+        windows_native_keyring_store::Store::new().expect("the Credential Manager must answer")
+    }
+
+    /// The user names of every entry under `service`: targets named `<user>.<service>`.
+    pub fn keychain_users(service: &str) -> Vec<String> {
+        let escaped: String = service
+            .chars()
+            .flat_map(|c| if "\\.+*?()|[]{}^$#&-~".contains(c) { vec!['\\', c] } else { vec![c] })
+            .collect();
+        let pattern = format!("^.*\\.{escaped}$");
+        let spec = HashMap::from([("pattern", pattern.as_str())]);
+        Entry::search_in_store(&store(), &spec)
+            .expect("the Credential Manager lists its entries")
+            .iter()
+            .filter_map(|entry| entry.get_attributes().ok()?.get("username").cloned())
+            .collect()
+    }
+
+    pub fn secret_tool_lookup(service: &str, user: &str) -> Option<String> {
+        Entry::new_in_store(&store(), service, user).ok()?.get_password().ok()
+    }
+}
+#[cfg(windows)]
+pub use credential_manager::{keychain_users, secret_tool_lookup};
+
 /// The keychain tests need a session bus with a Secret Service on it. Without one they fail,
-/// never skip: the test command (scripts/test.sh) starts both.
+/// never skip: the test command (scripts/test.sh) starts both. (Windows has no bus to need.)
 pub fn require_session_bus() {
+    #[cfg(unix)]
     assert!(
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "no D-Bus session: run the tests through scripts/test.sh, which starts D-Bus and gnome-keyring"

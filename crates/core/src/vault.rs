@@ -149,6 +149,21 @@ fn keychain_error(error: KeyringError) -> AuthError {
 
 type MemoryStore = HashMap<String, Vec<u8>>;
 
+/// What finds every entry of `service` in this platform's store: the Secret Service matches the
+/// attribute; Windows' Credential Manager matches a pattern over its target names
+/// (`<user>.<service>`), and refuses any other key.
+fn search_spec(service: &str) -> Vec<(&'static str, String)> {
+    if cfg!(windows) {
+        let escaped: String = service
+            .chars()
+            .flat_map(|c| if "\\.+*?()|[]{}^$#&-~".contains(c) { vec!['\\', c] } else { vec![c] })
+            .collect();
+        vec![("pattern", format!("^.*\\.{escaped}$"))]
+    } else {
+        vec![("service", service.to_owned())]
+    }
+}
+
 /// The keychain entries of Latchkey, under one service name.
 #[derive(Clone, Debug)]
 pub struct Vault {
@@ -231,7 +246,8 @@ impl Vault {
         let service = self.service.clone();
         keychain(move || {
             let store = shared_store()?;
-            let spec = HashMap::from([("service", service.as_str())]);
+            let spec = search_spec(&service);
+            let spec: HashMap<&str, &str> = spec.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let found = match Entry::search_in_store(&store, &spec) {
                 Ok(found) => found,
                 Err(KeyringError::NotSupportedByStore(_)) => return Ok(Vec::new()),
@@ -276,11 +292,20 @@ impl Vault {
         keychain(move || vault.delete_value(&name)).await
     }
 
+    /// The keychain entry of `user`. Only the Secret Service takes a label (what a keychain
+    /// viewer shows); the macOS and Windows stores refuse any modifier they do not know, and
+    /// with one no entry could be read or written there (seen under Wine: "invalid label:
+    /// unknown key").
     fn entry(&self, user: &str) -> Result<Entry, AuthError> {
         let store = shared_store()?;
-        let label = format!("Latchkey: {user}");
-        let modifiers = HashMap::from([("label", label.as_str())]);
-        Entry::new_in_store_with_modifiers(&store, &self.service, user, &modifiers).map_err(keychain_error)
+        #[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+        {
+            let label = format!("Latchkey: {user}");
+            let modifiers = HashMap::from([("label", label.as_str())]);
+            Entry::new_in_store_with_modifiers(&store, &self.service, user, &modifiers).map_err(keychain_error)
+        }
+        #[cfg(not(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android")))))]
+        Entry::new_in_store(&store, &self.service, user).map_err(keychain_error)
     }
 
     fn read_entry(&self, user: &str) -> Result<Option<Vec<u8>>, AuthError> {
