@@ -59,9 +59,11 @@ remove() { as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq latc
 trap remove EXIT
 [ "$(command -v latchkey)" = /usr/bin/latchkey ] || fail "latchkey is not on PATH after the install"
 # The test by its whole path; a run that selected no test (a renamed or moved test) fails here.
-ran="$(in_test_session cargo test --locked -p latchkey --test e2e -- --ignored --exact \
-    launches::the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open 2>&1 | tee /dev/stderr)"
-grep -q '^test result: ok\. 1 passed' <<<"$ran" || fail "the installed package's end-to-end test did not run and pass"
+ran="$(mktemp)"
+( in_test_session cargo test --locked -p latchkey --test e2e -- --ignored --exact \
+    launches::the_installed_package_handles_the_scheme_and_signs_in_through_xdg_open ) 2>&1 | tee "$ran"
+grep -q '^test result: ok\. 1 passed' "$ran" || fail "the installed package's end-to-end test did not run and pass"
+rm -f "$ran"
 
 remove
 trap - EXIT

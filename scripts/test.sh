@@ -21,9 +21,12 @@ fi
 if [ $# -eq 0 ]; then
   # The in-process architecture (the core in the window's process, as on macOS and Windows),
   # run here too: the window built with the `in-process` feature, its end-to-end test alone.
-  ran="$( ( in_test_session cargo test --locked -p latchkey --features in-process --test e2e in_process:: ) 2>&1 \
-    | tee /dev/stderr)"
-  grep -q '^test result: ok\. 1 passed' <<<"$ran" || { echo "the in-process end-to-end test did not run and pass" >&2; exit 1; }
+  # (Its output is kept in a file of its own to be read: `tee /dev/stderr` would reopen, and so
+  # truncate, a log file this script's output is written to.)
+  ran="$(mktemp)"
+  ( in_test_session cargo test --locked -p latchkey --features in-process --test e2e in_process:: ) 2>&1 | tee "$ran"
+  grep -q '^test result: ok\. 1 passed' "$ran" || { echo "the in-process end-to-end test did not run and pass" >&2; exit 1; }
+  rm -f "$ran"
 fi
 if [ $# -eq 0 ] && [ "${LATCHKEY_FUZZ_SECONDS:-15}" != 0 ]; then
   ./scripts/fuzz.sh "${LATCHKEY_FUZZ_SECONDS:-15}"
