@@ -31,12 +31,7 @@ async fn the_window_holding_the_core_signs_in_answers_programs_and_quits() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(out.contains(&tokens.0), "the token the keychain holds: {out}");
-    let owner = Command::new("gdbus")
-        .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
-        .args(["--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", "dev.latchkey.Latchkey1"])
-        .output()
-        .unwrap();
-    let owner = String::from_utf8_lossy(&owner.stdout);
+    let owner = owner_of("dev.latchkey.Latchkey1");
     assert!(owner.contains(&format!("uint32 {window}")), "the window's process owns the name: {owner}");
 
     // Quit: the work on tokens stopped, the process gone, the tokens kept.

@@ -103,12 +103,7 @@ async fn launch_while_the_window_ends(world: &World, refusals: usize) -> Launche
 async fn the_launch_is_the_window(world: &World, launched: &mut Launched) {
     let window = the_window(world).await;
     assert_eq!(window, launched.0.id() as i32, "the launch is the window");
-    let out = Command::new("gdbus")
-        .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
-        .args(["--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", "dev.latchkey.desktop.SingleInstance"])
-        .output()
-        .unwrap();
-    let owner = String::from_utf8_lossy(&out.stdout);
+    let owner = owner_of("dev.latchkey.desktop.SingleInstance");
     assert!(owner.contains(&format!("uint32 {window},")), "the window holds the name: {owner}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let stderr = std::fs::read_to_string(world.dir.path().join("stderr.txt")).unwrap_or_default();

@@ -521,6 +521,16 @@ fn launch(world: &World, args: &[&str]) -> Launched {
 }
 
 /// `gdbus call` on Latchkey's interface: (success, stdout, stderr).
+/// What the bus says of the process that owns `name` (`(uint32 1234,)`), as gdbus prints it.
+fn owner_of(name: &str) -> String {
+    let out = Command::new("gdbus")
+        .args(["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus"])
+        .args(["--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn gdbus(method: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new("gdbus")
         .args(["call", "--session", "--dest", "dev.latchkey.Latchkey1", "--object-path", "/dev/latchkey/Latchkey1"])
